@@ -1,0 +1,44 @@
+//! The command line (contract: docs/cli.md). Each subcommand lives in its own file.
+
+use clap::{Parser, Subcommand};
+
+pub mod devices;
+pub mod schedule;
+
+#[derive(Parser, Debug)]
+#[command(name = "wgtrain", version, about = "Train neural networks on any GPU through wgpu, with PyTorch-exact learning-rate schedules")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print the learning rate (and momentum) a schedule gives at every step, optionally as a plot.
+    Schedule(schedule::ScheduleArgs),
+    /// List the GPU adapters wgpu finds and say which `--backend auto` would pick.
+    Devices(devices::DevicesArgs),
+}
+
+/// Parse the command line, run it, and turn errors into the contract's exit codes (2: bad usage or input).
+pub fn main() -> i32 {
+    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).try_init();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let result = match cli.command {
+        Command::Schedule(a) => schedule::run(a),
+        Command::Devices(a) => devices::run(a),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}

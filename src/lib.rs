@@ -1,0 +1,28 @@
+//! wgtrain: a neural-network trainer on any GPU through wgpu compute shaders, checked against a plain CPU
+//! reference, with PyTorch-exact learning-rate schedules written to the update kernel as a per-step uniform.
+//!
+//! Modules, in the order data flows through a step:
+//! - [`data`]: MNIST IDX reader (raw/gz, validated) and the embedded default dataset;
+//! - [`backend`]: the narrow [`backend::Backend`] trait, every op with its exact math and shapes;
+//! - [`cpu`]: the reference backend (plain Rust, the living definition of each op);
+//! - [`gpu`]: the wgpu backend (WGSL kernels under `shaders/`);
+//! - [`nn`]: the sample CNN, PyTorch-default init, safetensors weights;
+//! - [`optim`]: optimizer hyper-parameters (SGD as `torch.optim.SGD`);
+//! - [`schedule`]: learning-rate schedulers, PyTorch-exact;
+//! - [`train`]: the training loop and metrics;
+//! - [`util`]: small shared helpers (atomic file writes).
+
+pub mod backend;
+pub mod cli;
+pub mod cpu;
+pub mod data;
+pub mod error;
+pub mod gpu;
+pub mod nn;
+pub mod optim;
+pub mod plot;
+pub mod schedule;
+pub mod train;
+pub mod util;
+
+pub use error::{Error, Result};
