@@ -22,6 +22,7 @@ pub mod nn;
 pub mod optim;
 pub mod plot;
 pub mod schedule;
+pub mod tolerance;
 pub mod train;
 pub mod util;
 

@@ -1,1 +1,3 @@
-//! (filled in by its issue)
+//! Layers and the sample CNN, generic over the backend; PyTorch-default init; safetensors weights.
+
+pub mod weights;
