@@ -1,5 +1,6 @@
 //! Softmax cross-entropy, mean over the batch, computed row by row with the max subtracted first
-//! (exp never overflows; logsumexp = m + ln Σ exp(z − m)).
+//! (exp never overflows) and the loss taken as ln Σ exp(z − m) − (z_y − m), which keeps its small part even
+//! when |m| is huge.
 
 use super::real::Real;
 
@@ -25,7 +26,7 @@ pub fn softmax_xent<T: Real>(n: usize, l: usize, z: &[T], y: &[u32], dz: &mut [T
         let zr = &z[r * l..][..l];
         let (m, s) = row_logsumexp(zr);
         let label = y[r] as usize;
-        total += m + s.ln() - zr[label];
+        total += s.ln() - (zr[label] - m);
         for (c, (d, &v)) in dz[r * l..][..l].iter_mut().zip(zr).enumerate() {
             let p = (v - m).exp() / s;
             *d = (if c == label { p - T::ONE } else { p }) * inv_n;
@@ -40,7 +41,7 @@ pub fn eval_counts<T: Real>(n: usize, l: usize, z: &[T], y: &[u32]) -> (f64, usi
     for r in 0..n {
         let zr = &z[r * l..][..l];
         let (m, s) = row_logsumexp(zr);
-        loss += (m + s.ln() - zr[y[r] as usize]).to_f64();
+        loss += (s.ln() - (zr[y[r] as usize] - m)).to_f64();
         let mut best = 0;
         for (c, &v) in zr.iter().enumerate() {
             if v > zr[best] {
