@@ -14,6 +14,7 @@
 
 pub mod backend;
 pub mod cli;
+pub mod compare;
 pub mod cpu;
 pub mod data;
 pub mod error;

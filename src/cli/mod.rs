@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 pub mod backend_choice;
+pub mod compare;
 pub mod devices;
 pub mod schedule;
 pub mod train;
@@ -18,6 +19,8 @@ pub struct Cli {
 pub enum Command {
     /// Train the sample CNN on MNIST.
     Train(Box<train::TrainArgs>),
+    /// Run the same seeded training on several backends; compare speed and numeric agreement.
+    Compare(Box<compare::CompareArgs>),
     /// Print the learning rate (and momentum) a schedule gives at every step, optionally as a plot.
     Schedule(schedule::ScheduleArgs),
     /// List the GPU adapters wgpu finds and say which `--backend auto` would pick.
@@ -36,6 +39,7 @@ pub fn main() -> i32 {
     };
     let result = match cli.command {
         Command::Train(a) => train::run(*a),
+        Command::Compare(a) => compare::run(*a),
         Command::Schedule(a) => schedule::run(a),
         Command::Devices(a) => devices::run(a),
     };

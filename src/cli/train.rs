@@ -14,11 +14,18 @@ use crate::{Error, Result};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct TrainArgs {
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Every `train` option except the backend choice (shared with `compare`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
     /// Directory with the MNIST IDX files (raw or .gz); default: the embedded subset.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    #[command(flatten)]
-    pub backend: BackendArgs,
     /// The model.
     #[arg(long, default_value = "sample-cnn", value_parser = ["sample-cnn"])]
     pub model: String,
@@ -79,8 +86,8 @@ pub struct TrainArgs {
 pub fn run(args: TrainArgs) -> Result<()> {
     let chosen = backend_choice::choose(&args.backend)?;
     match chosen {
-        Chosen::Cpu(mut b) => run_on(&mut b, &args).map(|_| ()),
-        Chosen::Gpu(mut b) => run_on(&mut **b, &args).map(|_| ()),
+        Chosen::Cpu(mut b) => run_on(&mut b, &args.run).map(|_| ()),
+        Chosen::Gpu(mut b) => run_on(&mut **b, &args.run).map(|_| ()),
     }
 }
 
@@ -92,7 +99,7 @@ pub struct Prepared {
     pub source: String,
 }
 
-pub fn prepare(args: &TrainArgs) -> Result<Prepared> {
+pub fn prepare(args: &RunArgs) -> Result<Prepared> {
     if args.batch_size == 0 {
         return Err(Error::Usage("--batch-size must be at least 1".into()));
     }
@@ -154,12 +161,13 @@ pub fn prepare(args: &TrainArgs) -> Result<Prepared> {
         shuffle: !args.no_shuffle,
         seed: args.seed,
         sgd,
+        sync_each_step: false,
     };
     Ok(Prepared { setup, scheduler, weights, source })
 }
 
 /// Run a prepared training on one backend, with a progress bar on a terminal and a one-line summary.
-pub fn run_on<B: Backend>(backend: &mut B, args: &TrainArgs) -> Result<TrainReport> {
+pub fn run_on<B: Backend>(backend: &mut B, args: &RunArgs) -> Result<TrainReport> {
     let Prepared { setup, mut scheduler, weights, source } = prepare(args)?;
     let mut model = SampleCnn::new(backend, &weights)?;
     let mut log = MetricsLog::new(args.metrics.clone());

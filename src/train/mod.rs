@@ -48,6 +48,8 @@ pub struct TrainSetup {
     pub shuffle: bool,
     pub seed: u64,
     pub sgd: Sgd,
+    /// Wait for each step and time it (for `compare`); normal training never waits inside an epoch.
+    pub sync_each_step: bool,
 }
 
 /// Where the run ended.
@@ -58,6 +60,8 @@ pub struct TrainReport {
     pub train_time: Duration,
     pub images_per_s: f64,
     pub weights: Vec<Vec<f32>>,
+    /// Wall time of each step including its readback, when `sync_each_step` was set.
+    pub step_ms: Vec<f64>,
 }
 
 /// Progress callback: (steps done, total steps, last known loss).
@@ -102,6 +106,7 @@ pub fn train<B: Backend>(
     let mut train_time = Duration::ZERO;
     let mut test_result = None;
     let mut t0 = Instant::now();
+    let mut step_ms = Vec::new();
 
     for s in 0..setup.steps {
         let epoch = s / spe;
@@ -123,12 +128,13 @@ pub fn train<B: Backend>(
             loss_slot: pending.len() as u32,
         };
         momentum_started |= momentum != 0.0;
+        let step_start = Instant::now();
         model.train_step(backend, &mut act, &train, &mut losses, &p)?;
         pending.push((lr, momentum));
         scheduler.step()?;
 
         let epoch_end = in_epoch + 1 == spe || s + 1 == setup.steps;
-        if pending.len() == LOSS_RING || epoch_end {
+        if pending.len() == LOSS_RING || epoch_end || setup.sync_each_step {
             let first = s + 1 - pending.len();
             let values = backend.read(&losses)?;
             for (i, (&(lr, momentum), &loss)) in pending.iter().zip(&values).enumerate() {
@@ -142,6 +148,9 @@ pub fn train<B: Backend>(
                 last_loss = loss;
             }
             pending.clear();
+            if setup.sync_each_step {
+                step_ms.push(step_start.elapsed().as_secs_f64() * 1e3);
+            }
             log.flush()?;
             progress(s + 1, setup.steps, Some(last_loss));
         }
@@ -184,6 +193,7 @@ pub fn train<B: Backend>(
         train_time,
         images_per_s: (setup.steps * bs) as f64 / secs,
         weights,
+        step_ms,
     })
 }
 
