@@ -156,7 +156,9 @@ fn describe(magic: u32) -> String {
         (IMAGES_MAGIC, ..) => "; this is an image file".into(),
         (LABELS_MAGIC, ..) => "; this is a label file".into(),
         (_, 0, 0x08) => format!("; this is a {nd}-d IDX u8 file"),
-        (_, 0, 0x09 | 0x0b..=0x0e) => format!("; this is a {nd}-d IDX file of element type 0x{ty:02x}, not u8"),
+        (_, 0, 0x09 | 0x0b..=0x0e) => {
+            format!("; this is a {nd}-d IDX file of element type 0x{ty:02x}, not u8")
+        }
         _ => "; not an IDX file".into(),
     }
 }
