@@ -127,12 +127,12 @@ fn corrupt_gzip() {
         bad[at] ^= 0x55;
         let msg = err_msg(parse_images(&bad, Path::new("c.gz")));
         assert!(msg.starts_with("c.gz: "), "{msg}");
-        assert!(msg.contains("corrupt gzip") || msg.contains("truncated") || msg.contains("trailing"), "{msg}");
+        assert!(msg.contains("gzip data is corrupt") || msg.contains("truncated") || msg.contains("trailing"), "{msg}");
     }
     // The gzip magic followed by garbage.
-    assert_contains(&err_msg(parse_images(&[0x1f, 0x8b, 1, 2, 3, 4, 5, 6, 7, 8], Path::new("g"))), &["corrupt gzip"]);
+    assert_contains(&err_msg(parse_images(&[0x1f, 0x8b, 1, 2, 3, 4, 5, 6, 7, 8], Path::new("g"))), &["gzip data is corrupt"]);
     // Cut off before the trailer.
-    assert_contains(&err_msg(parse_images(&good[..good.len() - 4], Path::new("g"))), &["corrupt gzip"]);
+    assert_contains(&err_msg(parse_images(&good[..good.len() - 4], Path::new("g"))), &["gzip data is corrupt"]);
 }
 
 #[test]

@@ -65,7 +65,7 @@ fn parse_idx(bytes: &[u8], name: &Path, want: u32, what: &str) -> Result<(Vec<us
     let gz = bytes.starts_with(&[0x1f, 0x8b]);
     let mut reader: Box<dyn Read + '_> = if gz { Box::new(MultiGzDecoder::new(bytes)) } else { Box::new(bytes) };
     let gz_note = if gz { " (after gzip decompression)" } else { "" };
-    let io_err = |e: std::io::Error| err(name, format!("corrupt gzip data: {e}"));
+    let io_err = |e: std::io::Error| err(name, format!("gzip data is corrupt or truncated: {e}"));
 
     let magic = read_u32(&mut reader).map_err(&io_err)?;
     let magic = magic.ok_or_else(|| err(name, format!("too short for an IDX header{gz_note}, expected {what}")))?;
