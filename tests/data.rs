@@ -130,7 +130,10 @@ fn corrupt_gzip() {
         assert!(msg.contains("gzip data is corrupt") || msg.contains("truncated") || msg.contains("trailing"), "{msg}");
     }
     // The gzip magic followed by garbage.
-    assert_contains(&err_msg(parse_images(&[0x1f, 0x8b, 1, 2, 3, 4, 5, 6, 7, 8], Path::new("g"))), &["gzip data is corrupt"]);
+    assert_contains(
+        &err_msg(parse_images(&[0x1f, 0x8b, 1, 2, 3, 4, 5, 6, 7, 8], Path::new("g"))),
+        &["gzip data is corrupt"],
+    );
     // Cut off before the trailer.
     assert_contains(&err_msg(parse_images(&good[..good.len() - 4], Path::new("g"))), &["gzip data is corrupt"]);
 }
