@@ -69,10 +69,10 @@ fn gzip_is_detected_by_magic_not_name() {
 fn wrong_magic_names_both_values() {
     let labels = labels_idx(&[1, 2, 3]);
     let msg = err_msg(parse_images(&labels, Path::new("data/train-images-idx3-ubyte.gz")));
-    assert_contains(&msg, &[
-        "data/train-images-idx3-ubyte.gz",
-        "wrong magic 0x00000801, expected 0x00000803 (an IDX u8 image file)",
-    ]);
+    assert_contains(
+        &msg,
+        &["data/train-images-idx3-ubyte.gz", "wrong magic 0x00000801, expected 0x00000803 (an IDX u8 image file)"],
+    );
     let msg = err_msg(parse_labels(&images_idx(1, 2, 2, |_| 0), Path::new("l")));
     assert_contains(&msg, &["wrong magic 0x00000803, expected 0x00000801"]);
     let msg = err_msg(parse_labels(b"GIF89a\0\0\0\0", Path::new("l")));
@@ -127,12 +127,15 @@ fn corrupt_gzip() {
         bad[at] ^= 0x55;
         let msg = err_msg(parse_images(&bad, Path::new("c.gz")));
         assert!(msg.starts_with("c.gz: "), "{msg}");
-        assert!(msg.contains("corrupt gzip") || msg.contains("truncated") || msg.contains("trailing"), "{msg}");
+        assert!(msg.contains("gzip data is corrupt") || msg.contains("truncated") || msg.contains("trailing"), "{msg}");
     }
     // The gzip magic followed by garbage.
-    assert_contains(&err_msg(parse_images(&[0x1f, 0x8b, 1, 2, 3, 4, 5, 6, 7, 8], Path::new("g"))), &["corrupt gzip"]);
+    assert_contains(
+        &err_msg(parse_images(&[0x1f, 0x8b, 1, 2, 3, 4, 5, 6, 7, 8], Path::new("g"))),
+        &["gzip data is corrupt"],
+    );
     // Cut off before the trailer.
-    assert_contains(&err_msg(parse_images(&good[..good.len() - 4], Path::new("g"))), &["corrupt gzip"]);
+    assert_contains(&err_msg(parse_images(&good[..good.len() - 4], Path::new("g"))), &["gzip data is corrupt"]);
 }
 
 #[test]

@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use super::{load_split, Mnist};
+use super::{Mnist, load_split};
 use crate::Result;
 
 const TRAIN_IMAGES: &[u8] = include_bytes!("../../assets/mnist/train-images-idx3-ubyte.gz");
@@ -22,7 +22,8 @@ const TEST_LABELS: &[u8] = include_bytes!("../../assets/mnist/t10k-labels-idx1-u
 /// milliseconds); call it once.
 pub fn embedded() -> Result<Mnist> {
     let p = |n: &str| Path::new("<embedded>").join(n);
-    let train = load_split(TRAIN_IMAGES, &p("train-images-idx3-ubyte.gz"), TRAIN_LABELS, &p("train-labels-idx1-ubyte.gz"))?;
+    let train =
+        load_split(TRAIN_IMAGES, &p("train-images-idx3-ubyte.gz"), TRAIN_LABELS, &p("train-labels-idx1-ubyte.gz"))?;
     let test = load_split(TEST_IMAGES, &p("t10k-images-idx3-ubyte.gz"), TEST_LABELS, &p("t10k-labels-idx1-ubyte.gz"))?;
     let source = format!("embedded ({} train / {} test)", train.len(), test.len());
     Ok(Mnist { train, test, source })

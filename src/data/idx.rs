@@ -65,7 +65,7 @@ fn parse_idx(bytes: &[u8], name: &Path, want: u32, what: &str) -> Result<(Vec<us
     let gz = bytes.starts_with(&[0x1f, 0x8b]);
     let mut reader: Box<dyn Read + '_> = if gz { Box::new(MultiGzDecoder::new(bytes)) } else { Box::new(bytes) };
     let gz_note = if gz { " (after gzip decompression)" } else { "" };
-    let io_err = |e: std::io::Error| err(name, format!("corrupt gzip data: {e}"));
+    let io_err = |e: std::io::Error| err(name, format!("gzip data is corrupt or truncated: {e}"));
 
     let magic = read_u32(&mut reader).map_err(&io_err)?;
     let magic = magic.ok_or_else(|| err(name, format!("too short for an IDX header{gz_note}, expected {what}")))?;
@@ -156,7 +156,9 @@ fn describe(magic: u32) -> String {
         (IMAGES_MAGIC, ..) => "; this is an image file".into(),
         (LABELS_MAGIC, ..) => "; this is a label file".into(),
         (_, 0, 0x08) => format!("; this is a {nd}-d IDX u8 file"),
-        (_, 0, 0x09 | 0x0b..=0x0e) => format!("; this is a {nd}-d IDX file of element type 0x{ty:02x}, not u8"),
+        (_, 0, 0x09 | 0x0b..=0x0e) => {
+            format!("; this is a {nd}-d IDX file of element type 0x{ty:02x}, not u8")
+        }
         _ => "; not an IDX file".into(),
     }
 }

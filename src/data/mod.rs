@@ -9,7 +9,7 @@ mod idx;
 use std::path::{Path, PathBuf};
 
 pub use embedded::embedded;
-pub use idx::{parse_images, parse_labels, IMAGES_MAGIC, LABELS_MAGIC, MAX_LABEL};
+pub use idx::{IMAGES_MAGIC, LABELS_MAGIC, MAX_LABEL, parse_images, parse_labels};
 
 use crate::{Error, Result};
 
@@ -103,15 +103,14 @@ pub const FILE_NAMES: [&str; 4] =
 /// file has labels.
 pub fn load_dir(dir: &Path) -> Result<Mnist> {
     if !dir.is_dir() {
-        return Err(Error::Data { path: dir.to_path_buf(), msg: "not a directory (expected the MNIST IDX files)".into() });
+        return Err(Error::Data {
+            path: dir.to_path_buf(),
+            msg: "not a directory (expected the MNIST IDX files)".into(),
+        });
     }
     let found: Vec<Option<PathBuf>> = FILE_NAMES.iter().map(|n| find(dir, n)).collect();
-    let missing: Vec<String> = FILE_NAMES
-        .iter()
-        .zip(&found)
-        .filter(|(_, f)| f.is_none())
-        .map(|(n, _)| format!("{n} or {n}.gz"))
-        .collect();
+    let missing: Vec<String> =
+        FILE_NAMES.iter().zip(&found).filter(|(_, f)| f.is_none()).map(|(n, _)| format!("{n} or {n}.gz")).collect();
     if !missing.is_empty() {
         return Err(Error::Data {
             path: dir.to_path_buf(),

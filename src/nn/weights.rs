@@ -102,9 +102,12 @@ pub fn load(path: &Path, expected: &[(&str, &[usize])]) -> Result<Vec<Vec<f32>>>
     Ok(out)
 }
 
+/// What [`load_any`] returns: tensor name → (shape, values widened to f64).
+pub type AnyTensors = BTreeMap<String, (Vec<usize>, Vec<f64>)>;
+
 /// Every tensor of a file whose tensors are all F32 or F64, widened to f64, by name: `(shape, values)`.
 /// For tests that compare against f64 PyTorch references.
-pub fn load_any(path: &Path) -> Result<BTreeMap<String, (Vec<usize>, Vec<f64>)>> {
+pub fn load_any(path: &Path) -> Result<AnyTensors> {
     let file = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let st = parse(path, &file)?;
     let mut out = BTreeMap::new();
@@ -116,7 +119,9 @@ pub fn load_any(path: &Path) -> Result<BTreeMap<String, (Vec<usize>, Vec<f64>)>>
                 .chunks_exact(8)
                 .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
                 .collect(),
-            other => return Err(werr(path, format!("{name} is {other:?}, expected F32 or F64"))),
+            other => {
+                return Err(werr(path, format!("{name} is {other:?}, expected F32 or F64")));
+            }
         };
         out.insert(name.to_string(), (view.shape().to_vec(), values));
     }
