@@ -30,7 +30,9 @@ impl Tolerance {
             if err > out.max_abs_err || err.is_nan() {
                 out.max_abs_err = if err.is_nan() { f64::INFINITY } else { err };
             }
-            if out.first_bad.is_none() && !(err <= self.abs + self.rel * e.abs()) {
+            // NaN error fails: `err <= bound` is false for NaN.
+            let within = err <= self.abs + self.rel * e.abs();
+            if out.first_bad.is_none() && !within {
                 out.first_bad = Some((i, a, e));
             }
         }

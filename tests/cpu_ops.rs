@@ -13,6 +13,7 @@ fn rand_vec(seed: u64, n: usize) -> Vec<f32> {
 }
 
 /// y[n,k,i,j] = b[k] + Σ w[k,c,u,v]·x[n,c,i+u,j+v], summed in f64.
+#[allow(clippy::too_many_arguments)]
 fn direct_conv(n: usize, c: usize, h: usize, w: usize, k: usize, x: &[f32], wt: &[f32], b: &[f32]) -> Vec<f64> {
     let (ho, wo) = (h - 2, w - 2);
     let mut y = vec![0.0; n * k * ho * wo];

@@ -53,8 +53,69 @@ fn col2im_add<T: Real>(d: &ConvDims, cols: &[T], dx: &mut [T]) {
     }
 }
 
+/// Images per worker thread: the batch is split into contiguous chunks, one per available core, because the
+/// per-image GEMMs are too small for the GEMM crate's own threading to pay off.
+fn chunk_len(n: usize) -> usize {
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    n.div_ceil(threads.min(n).max(1))
+}
+
+/// Run `f(sub_dims, x_chunk, y_chunk)` over batch chunks in parallel (`x`/`y` hold `xs`/`ys` values per image).
+fn par_images<T: Real>(d: &ConvDims, x: &[T], xs: usize, y: &mut [T], ys: usize, f: impl Fn(&ConvDims, &[T], &mut [T]) + Sync) {
+    let per = chunk_len(d.n);
+    std::thread::scope(|s| {
+        for (xc, yc) in x.chunks(per * xs).zip(y.chunks_mut(per * ys)) {
+            let sub = ConvDims { n: xc.len() / xs, ..*d };
+            let f = &f;
+            s.spawn(move || f(&sub, xc, yc));
+        }
+    });
+}
+
 /// y[n,k,i,j] = b[k] + Σ_{c,u,v} w[k,c,u,v]·x[n,c,i+u,j+v].
 pub fn forward<T: Real>(d: &ConvDims, x: &[T], w: &[T], b: &[T], y: &mut [T]) {
+    par_images(d, x, d.c * d.h * d.w, y, d.k * d.cols(), |d, x, y| forward_serial(d, x, w, b, y));
+}
+
+/// dx[n,c,h,w] = Σ_{k,u,v} w[k,c,u,v]·dy[n,k,h−u,w−v]: dcols = wᵀ·dy, then col2im.
+pub fn backward_input<T: Real>(d: &ConvDims, dy: &[T], w: &[T], dx: &mut [T]) {
+    par_images(d, dy, d.k * d.cols(), dx, d.c * d.h * d.w, |d, dy, dx| backward_input_serial(d, dy, w, dx));
+}
+
+/// dw[k,c,u,v] = Σ_{n,i,j} dy[n,k,i,j]·x[n,c,i+u,j+v] (= dy·colsᵀ summed over n), db[k] = Σ_{n,i,j} dy[n,k,i,j].
+/// Each chunk sums its own images; the partial sums are then added in chunk order (deterministic for a given
+/// core count).
+pub fn backward_weight<T: Real>(d: &ConvDims, x: &[T], dy: &[T], dw: &mut [T], db: &mut [T]) {
+    let per = chunk_len(d.n);
+    let (xs, ys) = (d.c * d.h * d.w, d.k * d.cols());
+    let parts: Vec<(Vec<T>, Vec<T>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = x
+            .chunks(per * xs)
+            .zip(dy.chunks(per * ys))
+            .map(|(xc, dyc)| {
+                let sub = ConvDims { n: xc.len() / xs, ..*d };
+                s.spawn(move || {
+                    let (mut pw, mut pb) = (vec![T::ZERO; d.k * d.c * 9], vec![T::ZERO; d.k]);
+                    backward_weight_serial(&sub, xc, dyc, &mut pw, &mut pb);
+                    (pw, pb)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+    });
+    dw.fill(T::ZERO);
+    db.fill(T::ZERO);
+    for (pw, pb) in parts {
+        for (o, v) in dw.iter_mut().zip(pw) {
+            *o += v;
+        }
+        for (o, v) in db.iter_mut().zip(pb) {
+            *o += v;
+        }
+    }
+}
+
+fn forward_serial<T: Real>(d: &ConvDims, x: &[T], w: &[T], b: &[T], y: &mut [T]) {
     let (kc9, hw, ohw) = (d.c * 9, d.c * d.h * d.w, d.k * d.cols());
     let mut cols = vec![T::ZERO; kc9 * d.cols()];
     for n in 0..d.n {
@@ -67,8 +128,7 @@ pub fn forward<T: Real>(d: &ConvDims, x: &[T], w: &[T], b: &[T], y: &mut [T]) {
     }
 }
 
-/// dx[n,c,h,w] = Σ_{k,u,v} w[k,c,u,v]·dy[n,k,h−u,w−v]: dcols = wᵀ·dy, then col2im.
-pub fn backward_input<T: Real>(d: &ConvDims, dy: &[T], w: &[T], dx: &mut [T]) {
+fn backward_input_serial<T: Real>(d: &ConvDims, dy: &[T], w: &[T], dx: &mut [T]) {
     let (kc9, hw, ohw) = (d.c * 9, d.c * d.h * d.w, d.k * d.cols());
     let mut dcols = vec![T::ZERO; kc9 * d.cols()];
     dx.fill(T::ZERO);
@@ -78,8 +138,7 @@ pub fn backward_input<T: Real>(d: &ConvDims, dy: &[T], w: &[T], dx: &mut [T]) {
     }
 }
 
-/// dw[k,c,u,v] = Σ_{n,i,j} dy[n,k,i,j]·x[n,c,i+u,j+v] (= dy·colsᵀ summed over n), db[k] = Σ_{n,i,j} dy[n,k,i,j].
-pub fn backward_weight<T: Real>(d: &ConvDims, x: &[T], dy: &[T], dw: &mut [T], db: &mut [T]) {
+fn backward_weight_serial<T: Real>(d: &ConvDims, x: &[T], dy: &[T], dw: &mut [T], db: &mut [T]) {
     let (kc9, hw, ohw) = (d.c * 9, d.c * d.h * d.w, d.k * d.cols());
     let mut cols = vec![T::ZERO; kc9 * d.cols()];
     dw.fill(T::ZERO);

@@ -136,7 +136,7 @@ impl Backend for CpuBackend {
     fn gather_batch(&mut self, images: &CpuTensor, labels: &Vec<u32>, order: &Vec<u32>, x: &mut CpuTensor, y: &mut Vec<u32>) -> Result<()> {
         let op = "gather_batch";
         let (m, b) = (images.shape.first().copied().unwrap_or(0), y.len());
-        let d = if m == 0 { 0 } else { images.data.len() / m };
+        let d = images.data.len().checked_div(m).unwrap_or(0);
         expect_len(op, "x", x.data.len(), b * d)?;
         expect_len(op, "labels", labels.len(), m)?;
         let start = self.step.batch_offset as usize;

@@ -21,6 +21,7 @@ pub trait Real:
 
 /// Bounds check shared by both gemm instances: the last element each strided operand touches must exist,
 /// because matrixmultiply takes raw pointers.
+#[allow(clippy::too_many_arguments)]
 fn check_gemm(m: usize, k: usize, n: usize, la: usize, a_s: (usize, usize), lb: usize, b_s: (usize, usize), lc: usize, c_s: (usize, usize)) {
     let last = |r: usize, c: usize, s: (usize, usize)| if r == 0 || c == 0 { 0 } else { (r - 1) * s.0 + (c - 1) * s.1 + 1 };
     assert!(last(m, k, a_s) <= la && last(k, n, b_s) <= lb && last(m, n, c_s) <= lc, "gemm operand out of bounds");

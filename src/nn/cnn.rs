@@ -60,23 +60,25 @@ pub struct SampleCnn<B: Backend> {
 impl<B: Backend> Activations<B> {
     /// Allocate every activation for `batch` images; `train` adds the backward buffers.
     pub fn new(b: &mut B, batch: usize, train: bool) -> Result<Self> {
-        let mut z = |shape: &[usize], label: &str| b.zeros(shape, label);
-        let act = |z: &mut dyn FnMut(&[usize], &str) -> Result<B::Tensor>, p: &str| -> Result<[B::Tensor; 9]> {
-            Ok([
-                z(&[batch, 10], &format!("{p}logits"))?,
-                z(&[batch, 128], &format!("{p}fc1.relu"))?,
-                z(&[batch, 128], &format!("{p}fc1.out"))?,
-                z(&[batch, 64, 6, 6], &format!("{p}pool2.out"))?,
-                z(&[batch, 64, 12, 12], &format!("{p}pool1.out"))?,
-                z(&[batch, 64, 24, 24], &format!("{p}conv2.relu"))?,
-                z(&[batch, 64, 24, 24], &format!("{p}conv2.out"))?,
-                z(&[batch, 32, 26, 26], &format!("{p}conv1.relu"))?,
-                z(&[batch, 32, 26, 26], &format!("{p}conv1.out"))?,
-            ])
+        // One set of forward buffers, and for training a second set with the same shapes for their gradients.
+        let shapes: [(&[usize], &str); 9] = [
+            (&[batch, 10], "logits"),
+            (&[batch, 128], "fc1.relu"),
+            (&[batch, 128], "fc1.out"),
+            (&[batch, 64, 6, 6], "pool2.out"),
+            (&[batch, 64, 12, 12], "pool1.out"),
+            (&[batch, 64, 24, 24], "conv2.relu"),
+            (&[batch, 64, 24, 24], "conv2.out"),
+            (&[batch, 32, 26, 26], "conv1.relu"),
+            (&[batch, 32, 26, 26], "conv1.out"),
+        ];
+        let mut set = |prefix: &str| -> Result<Vec<B::Tensor>> {
+            shapes.iter().map(|(s, name)| b.zeros(s, &format!("{prefix}{name}"))).collect()
         };
-        let [logits, hr, h, p2, p1, r2, a2, r1, a1] = act(&mut z, "")?;
+        let nine = |v: Vec<B::Tensor>| -> [B::Tensor; 9] { v.try_into().unwrap_or_else(|_| unreachable!("9 shapes")) };
+        let [logits, hr, h, p2, p1, r2, a2, r1, a1] = nine(set("")?);
         let grads = if train {
-            let [dlogits, dhr, dh, dp2, dp1, dr2, da2, dr1, da1] = act(&mut z, "d.")?;
+            let [dlogits, dhr, dh, dp2, dp1, dr2, da2, dr1, da1] = nine(set("d.")?);
             Some(ActivationGrads { dlogits, dhr, dh, dp2, dp1, dr2, da2, dr1, da1 })
         } else {
             None
@@ -117,7 +119,7 @@ impl<B: Backend> SampleCnn<B> {
 
     /// Gradients of the mean loss with respect to every parameter, from `dlogits`.
     fn backward(&mut self, b: &mut B, a: &mut Activations<B>) -> Result<()> {
-        let g = a.grads.as_mut().expect("training activations carry gradient buffers");
+        let g = a.grads.as_mut().ok_or_else(not_training)?;
         let (p, d) = (&self.params, &mut self.grads);
         let [dw1, db1, dw2, db2, dw3, db3, dw4, db4] = d.as_mut_slice() else { unreachable!("8 parameters") };
         b.linear_backward_weight(&a.hr, &g.dlogits, dw4, db4)?;
@@ -147,7 +149,7 @@ impl<B: Backend> SampleCnn<B> {
         b.begin_step(p)?;
         b.gather_batch(&data.images, &data.labels, &data.order, &mut a.x, &mut a.y)?;
         self.forward(b, a)?;
-        let g = a.grads.as_mut().expect("training activations carry gradient buffers");
+        let g = a.grads.as_mut().ok_or_else(not_training)?;
         b.softmax_xent(&a.logits, &a.y, &mut g.dlogits, losses)?;
         self.backward(b, a)?;
         for ((w, g), m) in self.params.iter_mut().zip(&self.grads).zip(&mut self.momentum) {
@@ -169,6 +171,10 @@ impl<B: Backend> SampleCnn<B> {
     pub fn read_weights(&self, b: &mut B) -> Result<Vec<Vec<f32>>> {
         self.params.iter().map(|t| b.read(t)).collect()
     }
+}
+
+fn not_training() -> crate::Error {
+    crate::Error::Usage("activations were allocated for evaluation only (train = false)".into())
 }
 
 /// A dataset split resident on the backend: normalized images [M,1,28,28], labels [M], and the order in which

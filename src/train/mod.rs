@@ -95,7 +95,7 @@ pub fn train<B: Backend>(
     let mut test = setup.test.as_ref().map(|s| Evaluator::new(backend, s, "test")).transpose()?;
     let mut act = Activations::new(backend, bs, true)?;
     let mut losses = backend.zeros(&[LOSS_RING], "losses")?;
-    let mut rng = ChaCha8Rng::seed_from_u64(setup.seed ^ 0x5eed_0f_0de5);
+    let mut rng = ChaCha8Rng::seed_from_u64(setup.seed ^ 0x5eed_0f0d_e5ed);
     let mut order: Vec<u32> = (0..setup.train.len() as u32).collect();
 
     // (lr, momentum) of each step not yet read back, and the running epoch loss for plateau without --val-split.
@@ -213,7 +213,7 @@ impl<B: Backend> Evaluator<B> {
         let n = split.len();
         let data = DeviceData::upload(b, &split.images, &split.labels, name)?;
         let full = (n >= EVAL_BATCH).then(|| Activations::new(b, EVAL_BATCH, false)).transpose()?;
-        let rest = (n % EVAL_BATCH != 0).then(|| Activations::new(b, n % EVAL_BATCH, false)).transpose()?;
+        let rest = (!n.is_multiple_of(EVAL_BATCH)).then(|| Activations::new(b, n % EVAL_BATCH, false)).transpose()?;
         let acc = b.zeros(&[2], &format!("{name}.acc"))?;
         Ok(Evaluator { data, full, rest, acc })
     }
