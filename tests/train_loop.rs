@@ -1,0 +1,64 @@
+//! The training loop's contract (docs/cli.md): metrics lines, epochs and evaluation, seeding, validation split.
+
+use std::process::Command;
+
+fn train(args: &[&str]) -> (String, Vec<serde_json::Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = dir.path().join("m.jsonl");
+    let out = Command::new(env!("CARGO_BIN_EXE_wgtrain"))
+        .args(["train", "--backend", "cpu", "--metrics", metrics.to_str().unwrap()])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = std::fs::read_to_string(&metrics).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    (String::from_utf8_lossy(&out.stdout).into_owned(), lines)
+}
+
+fn events<'a>(v: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
+    v.iter().filter(|e| e["event"] == kind).collect()
+}
+
+#[test]
+fn epochs_steps_and_eval_events() {
+    // 200 images at batch 64: 3 steps per epoch (the partial batch is dropped), 2 epochs.
+    let (stdout, m) = train(&["--limit-train", "200", "--batch-size", "64", "--epochs", "2", "--limit-test", "300", "--lr", "0.05"]);
+    let steps = events(&m, "step");
+    assert_eq!(steps.len(), 6);
+    for (i, s) in steps.iter().enumerate() {
+        assert_eq!(s["step"], i);
+        assert_eq!(s["epoch"], i / 3);
+        assert_eq!(s["lr"], 0.05);
+        assert!(s["loss"].as_f64().unwrap() > 0.0);
+    }
+    let evals = events(&m, "eval");
+    assert_eq!(evals.len(), 2);
+    assert_eq!((evals[0]["step"].as_u64(), evals[1]["step"].as_u64()), (Some(3), Some(6)));
+    let acc = evals[1]["test_accuracy"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&acc), "{acc}");
+    assert!(stdout.contains("test accuracy") && stdout.contains("backend cpu"), "{stdout}");
+}
+
+#[test]
+fn steps_win_over_epochs_and_seed_determines_the_run() {
+    let args = ["--limit-train", "256", "--batch-size", "32", "--epochs", "5", "--steps", "4", "--no-eval", "--seed", "7"];
+    let (_, a) = train(&args);
+    let (_, b) = train(&args);
+    assert_eq!(events(&a, "step").len(), 4);
+    assert_eq!(a, b, "same seed, same backend ⇒ same run");
+    let mut other = args;
+    other[10] = "8";
+    let (_, c) = train(&other);
+    assert_ne!(events(&a, "step")[0]["loss"], events(&c, "step")[0]["loss"], "a different seed gives a different init");
+}
+
+#[test]
+fn validation_split_holds_out_the_last_images() {
+    // 300 images, 100 held out: 200 train → 3 steps per epoch at batch 64.
+    let (_, m) = train(&["--limit-train", "300", "--val-split", "100", "--batch-size", "64", "--epochs", "1", "--no-eval"]);
+    assert_eq!(events(&m, "step").len(), 3);
+    let val = events(&m, "val");
+    assert_eq!(val.len(), 1);
+    assert!(val[0]["val_loss"].as_f64().unwrap() > 0.0);
+    assert!(events(&m, "eval").is_empty(), "--no-eval skips the test set");
+}
