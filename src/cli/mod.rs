@@ -2,8 +2,10 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod backend_choice;
 pub mod devices;
 pub mod schedule;
+pub mod train;
 
 #[derive(Parser, Debug)]
 #[command(name = "wgtrain", version, about = "Train neural networks on any GPU through wgpu, with PyTorch-exact learning-rate schedules")]
@@ -14,6 +16,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Train the sample CNN on MNIST.
+    Train(Box<train::TrainArgs>),
     /// Print the learning rate (and momentum) a schedule gives at every step, optionally as a plot.
     Schedule(schedule::ScheduleArgs),
     /// List the GPU adapters wgpu finds and say which `--backend auto` would pick.
@@ -31,6 +35,7 @@ pub fn main() -> i32 {
         }
     };
     let result = match cli.command {
+        Command::Train(a) => train::run(*a),
         Command::Schedule(a) => schedule::run(a),
         Command::Devices(a) => devices::run(a),
     };

@@ -1,1 +1,264 @@
-//! (filled in by its issue)
+//! The CPU reference backend: plain Rust over slices, the living definition of every op in
+//! [`crate::backend::Backend`]. The same generic functions run in f64 for the gradient checks.
+
+pub mod conv;
+pub mod dense;
+pub mod loss;
+pub mod pool;
+pub mod real;
+pub mod sgd;
+
+use crate::backend::{Backend, StepParams, numel};
+use crate::{Error, Result};
+
+/// A host tensor: values and shape.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CpuTensor {
+    pub data: Vec<f32>,
+    pub shape: Vec<usize>,
+}
+
+/// Reference backend; ops run immediately when recorded.
+#[derive(Default)]
+pub struct CpuBackend {
+    step: StepParams,
+}
+
+impl CpuBackend {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+fn expect_len(op: &'static str, what: &str, len: usize, want: usize) -> Result<()> {
+    if len == want {
+        Ok(())
+    } else {
+        Err(Error::shape(op, format!("{what} has {len} elements, expected {want}")))
+    }
+}
+
+fn dims4(op: &'static str, what: &str, s: &[usize]) -> Result<[usize; 4]> {
+    <[usize; 4]>::try_from(s).map_err(|_| Error::shape(op, format!("{what} must be 4-d [N,C,H,W], got {s:?}")))
+}
+
+/// Validate conv shapes: x [N,C,H,W], w [K,C,3,3], y [N,K,H−2,W−2].
+fn conv_dims(op: &'static str, x: &[usize], w: &[usize], y: &[usize]) -> Result<conv::ConvDims> {
+    let [n, c, h, wd] = dims4(op, "input", x)?;
+    let [k, wc, kh, kw] = dims4(op, "weight", w)?;
+    if wc != c || kh != 3 || kw != 3 || h < 3 || wd < 3 {
+        return Err(Error::shape(op, format!("input {x:?} and weight {w:?} do not form a 3×3 valid convolution")));
+    }
+    let want = [n, k, h - 2, wd - 2];
+    if y != want {
+        return Err(Error::shape(op, format!("output has shape {y:?}, expected {want:?}")));
+    }
+    Ok(conv::ConvDims { n, c, h, w: wd, k })
+}
+
+/// Validate linear shapes: x [N, ...I], w [O, I], y [N, O].
+fn linear_dims(op: &'static str, x: &[usize], w: &[usize], y: &[usize]) -> Result<(usize, usize, usize)> {
+    let (&[o, i], Some(&n)) = (w, x.first()) else {
+        return Err(Error::shape(op, format!("weight must be 2-d [O,I] and input non-empty, got {w:?} and {x:?}")));
+    };
+    if numel(x) != n * i || y != [n, o] {
+        return Err(Error::shape(op, format!("input {x:?}, weight {w:?}, output {y:?} do not form [N,I]·[O,I]ᵀ = [N,O]")));
+    }
+    Ok((n, i, o))
+}
+
+fn pool_dims(op: &'static str, x: &[usize], y: &[usize]) -> Result<(usize, usize, usize)> {
+    let [n, c, h, w] = dims4(op, "input", x)?;
+    if y != [n, c, h / 2, w / 2] {
+        return Err(Error::shape(op, format!("output {y:?} is not input {x:?} halved")));
+    }
+    Ok((n * c, h, w))
+}
+
+fn check_labels(op: &'static str, labels: &[u32], n: usize, classes: usize) -> Result<()> {
+    expect_len(op, "labels", labels.len(), n)?;
+    match labels.iter().position(|&l| l as usize >= classes) {
+        Some(i) => Err(Error::shape(op, format!("label {} at row {i} is not below {classes} classes", labels[i]))),
+        None => Ok(()),
+    }
+}
+
+impl Backend for CpuBackend {
+    type Tensor = CpuTensor;
+    type Indices = Vec<u32>;
+
+    fn name(&self) -> String {
+        "cpu".into()
+    }
+
+    fn zeros(&mut self, shape: &[usize], _label: &str) -> Result<CpuTensor> {
+        Ok(CpuTensor { data: vec![0.0; numel(shape)], shape: shape.to_vec() })
+    }
+
+    fn tensor(&mut self, data: &[f32], shape: &[usize], label: &str) -> Result<CpuTensor> {
+        expect_len("tensor", label, data.len(), numel(shape))?;
+        Ok(CpuTensor { data: data.to_vec(), shape: shape.to_vec() })
+    }
+
+    fn indices(&mut self, data: &[u32], _label: &str) -> Result<Vec<u32>> {
+        Ok(data.to_vec())
+    }
+
+    fn write(&mut self, dst: &mut CpuTensor, data: &[f32]) -> Result<()> {
+        expect_len("write", "data", data.len(), dst.data.len())?;
+        dst.data.copy_from_slice(data);
+        Ok(())
+    }
+
+    fn write_indices(&mut self, dst: &mut Vec<u32>, data: &[u32]) -> Result<()> {
+        expect_len("write_indices", "data", data.len(), dst.len())?;
+        dst.copy_from_slice(data);
+        Ok(())
+    }
+
+    fn read(&mut self, src: &CpuTensor) -> Result<Vec<f32>> {
+        Ok(src.data.clone())
+    }
+
+    fn shape<'a>(&self, t: &'a CpuTensor) -> &'a [usize] {
+        &t.shape
+    }
+
+    fn begin_step(&mut self, p: &StepParams) -> Result<()> {
+        self.step = *p;
+        Ok(())
+    }
+
+    fn end_step(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    fn gather_batch(&mut self, images: &CpuTensor, labels: &Vec<u32>, order: &Vec<u32>, x: &mut CpuTensor, y: &mut Vec<u32>) -> Result<()> {
+        let op = "gather_batch";
+        let (m, b) = (images.shape.first().copied().unwrap_or(0), y.len());
+        let d = if m == 0 { 0 } else { images.data.len() / m };
+        expect_len(op, "x", x.data.len(), b * d)?;
+        expect_len(op, "labels", labels.len(), m)?;
+        let start = self.step.batch_offset as usize;
+        let rows = order.get(start..start + b).ok_or_else(|| Error::shape(op, format!("order has {} entries, batch needs [{start}, {})", order.len(), start + b)))?;
+        for (i, &r) in rows.iter().enumerate() {
+            let r = r as usize;
+            if r >= m {
+                return Err(Error::shape(op, format!("order entry {r} is not below {m} images")));
+            }
+            x.data[i * d..][..d].copy_from_slice(&images.data[r * d..][..d]);
+            y[i] = labels[r];
+        }
+        Ok(())
+    }
+
+    fn conv2d(&mut self, x: &CpuTensor, w: &CpuTensor, b: &CpuTensor, y: &mut CpuTensor) -> Result<()> {
+        let d = conv_dims("conv2d", &x.shape, &w.shape, &y.shape)?;
+        expect_len("conv2d", "bias", b.data.len(), d.k)?;
+        conv::forward(&d, &x.data, &w.data, &b.data, &mut y.data);
+        Ok(())
+    }
+
+    fn conv2d_backward_input(&mut self, dy: &CpuTensor, w: &CpuTensor, dx: &mut CpuTensor) -> Result<()> {
+        let d = conv_dims("conv2d_backward_input", &dx.shape, &w.shape, &dy.shape)?;
+        conv::backward_input(&d, &dy.data, &w.data, &mut dx.data);
+        Ok(())
+    }
+
+    fn conv2d_backward_weight(&mut self, x: &CpuTensor, dy: &CpuTensor, dw: &mut CpuTensor, db: &mut CpuTensor) -> Result<()> {
+        let d = conv_dims("conv2d_backward_weight", &x.shape, &dw.shape, &dy.shape)?;
+        expect_len("conv2d_backward_weight", "bias grad", db.data.len(), d.k)?;
+        conv::backward_weight(&d, &x.data, &dy.data, &mut dw.data, &mut db.data);
+        Ok(())
+    }
+
+    fn maxpool2(&mut self, x: &CpuTensor, y: &mut CpuTensor) -> Result<()> {
+        let (p, h, w) = pool_dims("maxpool2", &x.shape, &y.shape)?;
+        pool::forward(p, h, w, &x.data, &mut y.data);
+        Ok(())
+    }
+
+    fn maxpool2_backward(&mut self, x: &CpuTensor, dy: &CpuTensor, dx: &mut CpuTensor) -> Result<()> {
+        let (p, h, w) = pool_dims("maxpool2_backward", &x.shape, &dy.shape)?;
+        expect_len("maxpool2_backward", "dx", dx.data.len(), x.data.len())?;
+        pool::backward(p, h, w, &x.data, &dy.data, &mut dx.data);
+        Ok(())
+    }
+
+    fn relu(&mut self, x: &CpuTensor, y: &mut CpuTensor) -> Result<()> {
+        expect_len("relu", "output", y.data.len(), x.data.len())?;
+        dense::relu(&x.data, &mut y.data);
+        Ok(())
+    }
+
+    fn relu_backward(&mut self, y: &CpuTensor, dy: &CpuTensor, dx: &mut CpuTensor) -> Result<()> {
+        expect_len("relu_backward", "dy", dy.data.len(), y.data.len())?;
+        expect_len("relu_backward", "dx", dx.data.len(), y.data.len())?;
+        dense::relu_backward(&y.data, &dy.data, &mut dx.data);
+        Ok(())
+    }
+
+    fn linear(&mut self, x: &CpuTensor, w: &CpuTensor, b: &CpuTensor, y: &mut CpuTensor) -> Result<()> {
+        let (n, i, o) = linear_dims("linear", &x.shape, &w.shape, &y.shape)?;
+        expect_len("linear", "bias", b.data.len(), o)?;
+        dense::linear(n, i, o, &x.data, &w.data, &b.data, &mut y.data);
+        Ok(())
+    }
+
+    fn linear_backward_input(&mut self, dy: &CpuTensor, w: &CpuTensor, dx: &mut CpuTensor) -> Result<()> {
+        let (n, i, o) = linear_dims("linear_backward_input", &dx.shape, &w.shape, &dy.shape)?;
+        dense::linear_backward_input(n, i, o, &dy.data, &w.data, &mut dx.data);
+        Ok(())
+    }
+
+    fn linear_backward_weight(&mut self, x: &CpuTensor, dy: &CpuTensor, dw: &mut CpuTensor, db: &mut CpuTensor) -> Result<()> {
+        let (n, i, o) = linear_dims("linear_backward_weight", &x.shape, &dw.shape, &dy.shape)?;
+        expect_len("linear_backward_weight", "bias grad", db.data.len(), o)?;
+        dense::linear_backward_weight(n, i, o, &x.data, &dy.data, &mut dw.data, &mut db.data);
+        Ok(())
+    }
+
+    fn softmax_xent(&mut self, logits: &CpuTensor, labels: &Vec<u32>, dlogits: &mut CpuTensor, losses: &mut CpuTensor) -> Result<()> {
+        let op = "softmax_xent";
+        let &[n, l] = logits.shape.as_slice() else {
+            return Err(Error::shape(op, format!("logits must be 2-d [N,L], got {:?}", logits.shape)));
+        };
+        check_labels(op, labels, n, l)?;
+        expect_len(op, "dlogits", dlogits.data.len(), n * l)?;
+        let slot = self.step.loss_slot as usize;
+        if slot >= losses.data.len() {
+            return Err(Error::shape(op, format!("loss slot {slot} is outside the {}-entry loss buffer", losses.data.len())));
+        }
+        losses.data[slot] = loss::softmax_xent(n, l, &logits.data, labels, &mut dlogits.data);
+        Ok(())
+    }
+
+    fn eval_accumulate(&mut self, logits: &CpuTensor, labels: &Vec<u32>, acc: &mut CpuTensor) -> Result<()> {
+        let op = "eval_accumulate";
+        let &[n, l] = logits.shape.as_slice() else {
+            return Err(Error::shape(op, format!("logits must be 2-d [N,L], got {:?}", logits.shape)));
+        };
+        check_labels(op, labels, n, l)?;
+        expect_len(op, "acc", acc.data.len(), 2)?;
+        let (sum, correct) = loss::eval_counts(n, l, &logits.data, labels);
+        acc.data[0] += sum as f32;
+        acc.data[1] += correct as f32;
+        Ok(())
+    }
+
+    fn sgd_update(&mut self, param: &mut CpuTensor, grad: &CpuTensor, buf: &mut CpuTensor) -> Result<()> {
+        expect_len("sgd_update", "grad", grad.data.len(), param.data.len())?;
+        expect_len("sgd_update", "momentum buffer", buf.data.len(), param.data.len())?;
+        let p = &self.step;
+        let h = sgd::SgdHyper {
+            lr: p.lr,
+            momentum: p.momentum,
+            dampening: p.dampening,
+            weight_decay: p.weight_decay,
+            nesterov: p.nesterov != 0,
+            init_momentum: p.init_momentum != 0,
+        };
+        sgd::update(&h, &mut param.data, &grad.data, &mut buf.data);
+        Ok(())
+    }
+}

@@ -1,0 +1,60 @@
+"""PyTorch baseline for `wgtrain train` on the CPU: the same sample CNN, recipe and batch size.
+
+    pip install torch numpy
+    python scripts/pytorch_cpu_epoch.py DIR_WITH_MNIST_GZ --threads 2 --epochs 1 --batch-size 64 --lr 0.05 --momentum 0.9
+
+Prints seconds per epoch, images/s and test accuracy, so it can be run side by side with
+`wgtrain train --data DIR --backend cpu --epochs 1 --batch-size 64 --lr 0.05 --momentum 0.9`.
+"""
+import argparse, gzip, struct, time
+import torch, torch.nn as nn, torch.nn.functional as F
+
+
+def idx(path):
+    b = gzip.open(path).read()
+    magic, n = struct.unpack(">II", b[:8])
+    if magic == 0x803:
+        r, c = struct.unpack(">II", b[8:16])
+        return torch.frombuffer(bytearray(b[16:]), dtype=torch.uint8).view(n, 1, r, c)
+    return torch.frombuffer(bytearray(b[8:]), dtype=torch.uint8).long()
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, 1); self.conv2 = nn.Conv2d(32, 64, 3, 1)
+        self.fc1 = nn.Linear(2304, 128); self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = F.relu(self.conv2(F.relu(self.conv1(x))))
+        x = torch.flatten(F.max_pool2d(F.max_pool2d(x, 2), 2), 1)
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("data"); ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=1); ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=0.05); ap.add_argument("--momentum", type=float, default=0.9)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads); torch.manual_seed(a.seed)
+    norm = lambda x: ((x.float() / 255.0) - 0.1307) / 0.3081
+    xtr, ytr = norm(idx(f"{a.data}/train-images-idx3-ubyte.gz")), idx(f"{a.data}/train-labels-idx1-ubyte.gz")
+    xte, yte = norm(idx(f"{a.data}/t10k-images-idx3-ubyte.gz")), idx(f"{a.data}/t10k-labels-idx1-ubyte.gz")
+    model = Net(); opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum)
+    spe = len(ytr) // a.batch_size
+    for epoch in range(a.epochs):
+        perm = torch.randperm(len(ytr)); t0 = time.perf_counter()
+        for s in range(spe):
+            i = perm[s * a.batch_size:(s + 1) * a.batch_size]
+            loss = F.cross_entropy(model(xtr[i]), ytr[i])
+            opt.zero_grad(); loss.backward(); opt.step()
+        dt = time.perf_counter() - t0
+        with torch.no_grad():
+            acc = sum((model(xte[j:j + 1000]).argmax(1) == yte[j:j + 1000]).sum().item() for j in range(0, len(yte), 1000)) / len(yte)
+        print(f"epoch {epoch}: {dt:.1f} s, {spe * a.batch_size / dt:.0f} images/s, final loss {loss.item():.4f}, "
+              f"test accuracy {100 * acc:.2f}% (torch {torch.__version__}, {a.threads} threads)")
+
+
+main()

@@ -1,0 +1,99 @@
+//! 3×3 valid convolution, stride 1 (cross-correlation, as `torch.nn.Conv2d`), by im2col + GEMM per image.
+//!
+//! im2col row `c·9 + u·3 + v`, column `i·Wo + j` holds `x[c, i+u, j+v]`, so the weight [K, C·9] is already the
+//! left GEMM operand in PyTorch's layout and the output [K, Ho·Wo] is the image's NCHW slab.
+
+use super::real::Real;
+
+/// Spatial sizes of one convolution: input C×H×W, output K×(H−2)×(W−2).
+#[derive(Clone, Copy, Debug)]
+pub struct ConvDims {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub k: usize,
+}
+
+impl ConvDims {
+    pub fn ho(&self) -> usize { self.h - 2 }
+    pub fn wo(&self) -> usize { self.w - 2 }
+    fn cols(&self) -> usize { self.ho() * self.wo() }
+}
+
+fn im2col<T: Real>(d: &ConvDims, x: &[T], cols: &mut [T]) {
+    let (ho, wo) = (d.ho(), d.wo());
+    for c in 0..d.c {
+        for u in 0..3 {
+            for v in 0..3 {
+                let row = &mut cols[(c * 9 + u * 3 + v) * ho * wo..][..ho * wo];
+                for i in 0..ho {
+                    let src = &x[c * d.h * d.w + (i + u) * d.w + v..][..wo];
+                    row[i * wo..][..wo].copy_from_slice(src);
+                }
+            }
+        }
+    }
+}
+
+fn col2im_add<T: Real>(d: &ConvDims, cols: &[T], dx: &mut [T]) {
+    let (ho, wo) = (d.ho(), d.wo());
+    for c in 0..d.c {
+        for u in 0..3 {
+            for v in 0..3 {
+                let row = &cols[(c * 9 + u * 3 + v) * ho * wo..][..ho * wo];
+                for i in 0..ho {
+                    let dst = &mut dx[c * d.h * d.w + (i + u) * d.w + v..][..wo];
+                    for (o, &g) in dst.iter_mut().zip(&row[i * wo..][..wo]) {
+                        *o += g;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// y[n,k,i,j] = b[k] + Σ_{c,u,v} w[k,c,u,v]·x[n,c,i+u,j+v].
+pub fn forward<T: Real>(d: &ConvDims, x: &[T], w: &[T], b: &[T], y: &mut [T]) {
+    let (kc9, hw, ohw) = (d.c * 9, d.c * d.h * d.w, d.k * d.cols());
+    let mut cols = vec![T::ZERO; kc9 * d.cols()];
+    for n in 0..d.n {
+        im2col(d, &x[n * hw..][..hw], &mut cols);
+        let yn = &mut y[n * ohw..][..ohw];
+        for (k, row) in yn.chunks_mut(d.cols()).enumerate() {
+            row.fill(b[k]);
+        }
+        T::gemm(d.k, kc9, d.cols(), w, (kc9, 1), &cols, (d.cols(), 1), T::ONE, yn, (d.cols(), 1));
+    }
+}
+
+/// dx[n,c,h,w] = Σ_{k,u,v} w[k,c,u,v]·dy[n,k,h−u,w−v]: dcols = wᵀ·dy, then col2im.
+pub fn backward_input<T: Real>(d: &ConvDims, dy: &[T], w: &[T], dx: &mut [T]) {
+    let (kc9, hw, ohw) = (d.c * 9, d.c * d.h * d.w, d.k * d.cols());
+    let mut dcols = vec![T::ZERO; kc9 * d.cols()];
+    dx.fill(T::ZERO);
+    for n in 0..d.n {
+        T::gemm(kc9, d.k, d.cols(), w, (1, kc9), &dy[n * ohw..][..ohw], (d.cols(), 1), T::ZERO, &mut dcols, (d.cols(), 1));
+        col2im_add(d, &dcols, &mut dx[n * hw..][..hw]);
+    }
+}
+
+/// dw[k,c,u,v] = Σ_{n,i,j} dy[n,k,i,j]·x[n,c,i+u,j+v] (= dy·colsᵀ summed over n), db[k] = Σ_{n,i,j} dy[n,k,i,j].
+pub fn backward_weight<T: Real>(d: &ConvDims, x: &[T], dy: &[T], dw: &mut [T], db: &mut [T]) {
+    let (kc9, hw, ohw) = (d.c * 9, d.c * d.h * d.w, d.k * d.cols());
+    let mut cols = vec![T::ZERO; kc9 * d.cols()];
+    dw.fill(T::ZERO);
+    db.fill(T::ZERO);
+    for n in 0..d.n {
+        im2col(d, &x[n * hw..][..hw], &mut cols);
+        let dyn_ = &dy[n * ohw..][..ohw];
+        T::gemm(d.k, d.cols(), kc9, dyn_, (d.cols(), 1), &cols, (1, d.cols()), T::ONE, dw, (kc9, 1));
+        for (k, row) in dyn_.chunks(d.cols()).enumerate() {
+            let mut s = T::ZERO;
+            for &g in row {
+                s += g;
+            }
+            db[k] += s;
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The sample CNN: conv 1→32 3×3, ReLU, conv 32→64 3×3, ReLU, maxpool 2, maxpool 2, flatten, fc 2304→128,
+//! ReLU, fc 128→10, mean softmax cross-entropy. Generic over the backend; one step records
+//! begin_step → gather → forward → loss → backward → 8 updates → end_step, with every buffer allocated once.
+
+use crate::backend::{Backend, StepParams};
+use crate::Result;
+
+/// PyTorch `state_dict` names and shapes, in `model.parameters()` order.
+pub const PARAMS: [(&str, &[usize]); 8] = [
+    ("conv1.weight", &[32, 1, 3, 3]),
+    ("conv1.bias", &[32]),
+    ("conv2.weight", &[64, 32, 3, 3]),
+    ("conv2.bias", &[64]),
+    ("fc1.weight", &[128, 2304]),
+    ("fc1.bias", &[128]),
+    ("fc2.weight", &[10, 128]),
+    ("fc2.bias", &[10]),
+];
+
+/// Pixels per image and classes.
+pub const IMAGE: [usize; 3] = [1, 28, 28];
+pub const CLASSES: usize = 10;
+
+/// Forward activations for one batch size (and, for training, their gradients).
+pub struct Activations<B: Backend> {
+    pub batch: usize,
+    pub x: B::Tensor,
+    pub y: B::Indices,
+    a1: B::Tensor,
+    r1: B::Tensor,
+    a2: B::Tensor,
+    r2: B::Tensor,
+    p1: B::Tensor,
+    p2: B::Tensor,
+    h: B::Tensor,
+    hr: B::Tensor,
+    pub logits: B::Tensor,
+    grads: Option<ActivationGrads<B>>,
+}
+
+struct ActivationGrads<B: Backend> {
+    dlogits: B::Tensor,
+    dhr: B::Tensor,
+    dh: B::Tensor,
+    dp2: B::Tensor,
+    dp1: B::Tensor,
+    dr2: B::Tensor,
+    da2: B::Tensor,
+    dr1: B::Tensor,
+    da1: B::Tensor,
+}
+
+/// Parameters, their gradients and SGD momentum buffers, resident on the backend.
+pub struct SampleCnn<B: Backend> {
+    pub params: Vec<B::Tensor>,
+    pub grads: Vec<B::Tensor>,
+    pub momentum: Vec<B::Tensor>,
+}
+
+impl<B: Backend> Activations<B> {
+    /// Allocate every activation for `batch` images; `train` adds the backward buffers.
+    pub fn new(b: &mut B, batch: usize, train: bool) -> Result<Self> {
+        let mut z = |shape: &[usize], label: &str| b.zeros(shape, label);
+        let act = |z: &mut dyn FnMut(&[usize], &str) -> Result<B::Tensor>, p: &str| -> Result<[B::Tensor; 9]> {
+            Ok([
+                z(&[batch, 10], &format!("{p}logits"))?,
+                z(&[batch, 128], &format!("{p}fc1.relu"))?,
+                z(&[batch, 128], &format!("{p}fc1.out"))?,
+                z(&[batch, 64, 6, 6], &format!("{p}pool2.out"))?,
+                z(&[batch, 64, 12, 12], &format!("{p}pool1.out"))?,
+                z(&[batch, 64, 24, 24], &format!("{p}conv2.relu"))?,
+                z(&[batch, 64, 24, 24], &format!("{p}conv2.out"))?,
+                z(&[batch, 32, 26, 26], &format!("{p}conv1.relu"))?,
+                z(&[batch, 32, 26, 26], &format!("{p}conv1.out"))?,
+            ])
+        };
+        let [logits, hr, h, p2, p1, r2, a2, r1, a1] = act(&mut z, "")?;
+        let grads = if train {
+            let [dlogits, dhr, dh, dp2, dp1, dr2, da2, dr1, da1] = act(&mut z, "d.")?;
+            Some(ActivationGrads { dlogits, dhr, dh, dp2, dp1, dr2, da2, dr1, da1 })
+        } else {
+            None
+        };
+        let x = b.zeros(&[batch, IMAGE[0], IMAGE[1], IMAGE[2]], "batch.x")?;
+        let y = b.indices(&vec![0; batch], "batch.y")?;
+        Ok(Activations { batch, x, y, a1, r1, a2, r2, p1, p2, h, hr, logits, grads })
+    }
+}
+
+impl<B: Backend> SampleCnn<B> {
+    /// Upload `weights` (in [`PARAMS`] order) and zero gradients and momentum buffers.
+    pub fn new(b: &mut B, weights: &[Vec<f32>]) -> Result<Self> {
+        let mut params = Vec::new();
+        let mut grads = Vec::new();
+        let mut momentum = Vec::new();
+        for ((name, shape), w) in PARAMS.iter().zip(weights) {
+            params.push(b.tensor(w, shape, name)?);
+            grads.push(b.zeros(shape, &format!("{name}.grad"))?);
+            momentum.push(b.zeros(shape, &format!("{name}.momentum"))?);
+        }
+        Ok(SampleCnn { params, grads, momentum })
+    }
+
+    /// Logits for the batch already in `a.x`.
+    pub fn forward(&self, b: &mut B, a: &mut Activations<B>) -> Result<()> {
+        let p = &self.params;
+        b.conv2d(&a.x, &p[0], &p[1], &mut a.a1)?;
+        b.relu(&a.a1, &mut a.r1)?;
+        b.conv2d(&a.r1, &p[2], &p[3], &mut a.a2)?;
+        b.relu(&a.a2, &mut a.r2)?;
+        b.maxpool2(&a.r2, &mut a.p1)?;
+        b.maxpool2(&a.p1, &mut a.p2)?;
+        b.linear(&a.p2, &p[4], &p[5], &mut a.h)?;
+        b.relu(&a.h, &mut a.hr)?;
+        b.linear(&a.hr, &p[6], &p[7], &mut a.logits)
+    }
+
+    /// Gradients of the mean loss with respect to every parameter, from `dlogits`.
+    fn backward(&mut self, b: &mut B, a: &mut Activations<B>) -> Result<()> {
+        let g = a.grads.as_mut().expect("training activations carry gradient buffers");
+        let (p, d) = (&self.params, &mut self.grads);
+        let [dw1, db1, dw2, db2, dw3, db3, dw4, db4] = d.as_mut_slice() else { unreachable!("8 parameters") };
+        b.linear_backward_weight(&a.hr, &g.dlogits, dw4, db4)?;
+        b.linear_backward_input(&g.dlogits, &p[6], &mut g.dhr)?;
+        b.relu_backward(&a.hr, &g.dhr, &mut g.dh)?;
+        b.linear_backward_weight(&a.p2, &g.dh, dw3, db3)?;
+        b.linear_backward_input(&g.dh, &p[4], &mut g.dp2)?;
+        b.maxpool2_backward(&a.p1, &g.dp2, &mut g.dp1)?;
+        b.maxpool2_backward(&a.r2, &g.dp1, &mut g.dr2)?;
+        b.relu_backward(&a.r2, &g.dr2, &mut g.da2)?;
+        b.conv2d_backward_weight(&a.r1, &g.da2, dw2, db2)?;
+        b.conv2d_backward_input(&g.da2, &p[2], &mut g.dr1)?;
+        b.relu_backward(&a.r1, &g.dr1, &mut g.da1)?;
+        b.conv2d_backward_weight(&a.x, &g.da1, dw1, db1)
+    }
+
+    /// One optimizer step on the batch `order[p.batch_offset ..][.. a.batch]`; the batch loss goes to
+    /// `losses[p.loss_slot]`. `a` must have been built with `train = true`.
+    pub fn train_step(
+        &mut self,
+        b: &mut B,
+        a: &mut Activations<B>,
+        data: &DeviceData<B>,
+        losses: &mut B::Tensor,
+        p: &StepParams,
+    ) -> Result<()> {
+        b.begin_step(p)?;
+        b.gather_batch(&data.images, &data.labels, &data.order, &mut a.x, &mut a.y)?;
+        self.forward(b, a)?;
+        let g = a.grads.as_mut().expect("training activations carry gradient buffers");
+        b.softmax_xent(&a.logits, &a.y, &mut g.dlogits, losses)?;
+        self.backward(b, a)?;
+        for ((w, g), m) in self.params.iter_mut().zip(&self.grads).zip(&mut self.momentum) {
+            b.sgd_update(w, g, m)?;
+        }
+        b.end_step()
+    }
+
+    /// Add the batch `order[offset ..][.. a.batch]`'s summed loss and correct count to `acc` [2].
+    pub fn eval_batch(&self, b: &mut B, a: &mut Activations<B>, data: &DeviceData<B>, acc: &mut B::Tensor, offset: u32) -> Result<()> {
+        b.begin_step(&StepParams { batch_offset: offset, ..Default::default() })?;
+        b.gather_batch(&data.images, &data.labels, &data.order, &mut a.x, &mut a.y)?;
+        self.forward(b, a)?;
+        b.eval_accumulate(&a.logits, &a.y, acc)?;
+        b.end_step()
+    }
+
+    /// Copy every parameter back to the host, in [`PARAMS`] order.
+    pub fn read_weights(&self, b: &mut B) -> Result<Vec<Vec<f32>>> {
+        self.params.iter().map(|t| b.read(t)).collect()
+    }
+}
+
+/// A dataset split resident on the backend: normalized images [M,1,28,28], labels [M], and the order in which
+/// batches are drawn (rewritten each epoch when shuffling).
+pub struct DeviceData<B: Backend> {
+    pub images: B::Tensor,
+    pub labels: B::Indices,
+    pub order: B::Indices,
+    pub len: usize,
+}
+
+impl<B: Backend> DeviceData<B> {
+    /// Upload once; the order starts as the identity.
+    pub fn upload(b: &mut B, images: &[f32], labels: &[u32], name: &str) -> Result<Self> {
+        let len = labels.len();
+        let identity: Vec<u32> = (0..len as u32).collect();
+        Ok(DeviceData {
+            images: b.tensor(images, &[len, IMAGE[0], IMAGE[1], IMAGE[2]], &format!("{name}.images"))?,
+            labels: b.indices(labels, &format!("{name}.labels"))?,
+            order: b.indices(&identity, &format!("{name}.order"))?,
+            len,
+        })
+    }
+}

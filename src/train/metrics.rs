@@ -1,0 +1,48 @@
+//! `--metrics` JSON Lines (cli.md): one `step` object per optimizer step, `eval`/`val` objects per epoch.
+//! The whole file is rewritten atomically whenever new lines arrive, so a reader (or a crash) never sees a
+//! half-written line, and lines are flushed in bulk (once per loss readback), not per step.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::Result;
+
+#[derive(Serialize, Clone, Debug)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Step { step: usize, epoch: usize, lr: f64, momentum: f64, loss: f32 },
+    Eval { step: usize, epoch: usize, test_loss: f64, test_accuracy: f64 },
+    Val { step: usize, epoch: usize, val_loss: f64, val_accuracy: f64 },
+}
+
+/// Collects events and persists them to the optional metrics file.
+#[derive(Default)]
+pub struct MetricsLog {
+    path: Option<PathBuf>,
+    text: String,
+    pub events: Vec<Event>,
+}
+
+impl MetricsLog {
+    pub fn new(path: Option<PathBuf>) -> Self {
+        MetricsLog { path, ..Default::default() }
+    }
+
+    pub fn push(&mut self, e: Event) {
+        if self.path.is_some() {
+            // Serializing plain numbers and enums cannot fail; non-finite floats become null.
+            self.text.push_str(&serde_json::to_string(&e).unwrap_or_default());
+            self.text.push('\n');
+        }
+        self.events.push(e);
+    }
+
+    /// Write everything so far (atomically replacing the previous version).
+    pub fn flush(&self) -> Result<()> {
+        match &self.path {
+            Some(p) => crate::util::write_atomic(p, self.text.as_bytes()),
+            None => Ok(()),
+        }
+    }
+}

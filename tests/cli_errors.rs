@@ -1,0 +1,87 @@
+//! Bad input ends with exit status 2 and a message naming the problem; divergence stops before saving NaN.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn wgtrain(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wgtrain")).args(args).output().unwrap()
+}
+
+#[track_caller]
+fn assert_fails(out: &Output, code: i32, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    assert!(err.contains(needle), "stderr should mention {needle:?}: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+const QUICK: [&str; 6] = ["train", "--limit-train", "64", "--steps", "2", "--no-eval"];
+
+fn quick(extra: &[&str]) -> Output {
+    let backend: &[&str] = if extra.contains(&"--backend") { &[] } else { &["--backend", "cpu"] };
+    wgtrain(&[&QUICK[..], backend, extra].concat())
+}
+
+fn mnist_dir_with(dir: &Path, broken: &str, bytes: &[u8]) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/mnist");
+    for f in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"] {
+        std::fs::copy(src.join(format!("{f}.gz")), dir.join(format!("{f}.gz"))).unwrap();
+    }
+    std::fs::remove_file(dir.join(format!("{broken}.gz"))).unwrap();
+    std::fs::write(dir.join(broken), bytes).unwrap();
+}
+
+#[test]
+fn truncated_and_wrong_magic_idx() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut header = vec![0, 0, 8, 3, 0, 0, 0, 10, 0, 0, 0, 28, 0, 0, 0, 28];
+    header.extend([0u8; 100]);
+    mnist_dir_with(dir.path(), "train-images-idx3-ubyte", &header);
+    let out = quick(&["--data", dir.path().to_str().unwrap()]);
+    assert_fails(&out, 2, "train-images-idx3-ubyte");
+    assert_fails(&out, 2, "truncated");
+
+    let dir = tempfile::tempdir().unwrap();
+    mnist_dir_with(dir.path(), "t10k-labels-idx1-ubyte", &[0, 0, 8, 3, 0, 0, 0, 1, 7]);
+    let out = quick(&["--data", dir.path().to_str().unwrap()]);
+    assert_fails(&out, 2, "t10k-labels-idx1-ubyte");
+    assert_fails(&out, 2, "magic");
+}
+
+#[test]
+fn bad_init_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.safetensors");
+    let w = vec![0.0f32; 32 * 25];
+    wgtrain::nn::weights::save(&bad, &[("conv1.weight", &[32, 1, 5, 5], &w)]).unwrap();
+    let out = quick(&["--init", bad.to_str().unwrap()]);
+    assert_fails(&out, 2, "conv1.weight");
+    std::fs::write(&bad, b"not a safetensors file").unwrap();
+    assert_fails(&quick(&["--init", bad.to_str().unwrap()]), 2, "bad.safetensors");
+}
+
+#[test]
+fn bad_options() {
+    assert_fails(&quick(&["--backend", "tpu"]), 2, "tpu");
+    assert_fails(&quick(&["--batch-size", "0"]), 2, "--batch-size");
+    assert_fails(&quick(&["--batch-size", "65"]), 2, "--batch-size 65");
+    assert_fails(&quick(&["--limit-train", "10000000"]), 2, "--limit-train");
+    assert_fails(&quick(&["--schedule", "{\"kind\":\"nope\"}"]), 2, "nope");
+    assert_fails(&quick(&["--nesterov"]), 2, "--nesterov");
+}
+
+#[test]
+fn divergence_stops_without_saving_and_keeps_earlier_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let weights = dir.path().join("w.safetensors");
+    std::fs::write(&weights, b"earlier file").unwrap();
+    let out = wgtrain(&[
+        "train", "--backend", "cpu", "--limit-train", "256", "--steps", "20", "--no-eval", "--lr", "1e12",
+        "--save-weights", weights.to_str().unwrap(),
+    ]);
+    assert_fails(&out, 1, "non-finite");
+    assert_fails(&out, 1, "learning rate 1000000000000");
+    assert_eq!(std::fs::read(&weights).unwrap(), b"earlier file");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(leftovers.len(), 1, "no temporary files left behind");
+}

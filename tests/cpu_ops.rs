@@ -1,0 +1,130 @@
+//! CPU reference ops through the `Backend` trait on odd shapes and batch 1: conv against a direct
+//! quadruple loop, pooling tie rule, SGD against torch.optim.SGD's formula step by step, shape errors.
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use wgtrain::backend::{Backend, StepParams};
+use wgtrain::cpu::CpuBackend;
+use wgtrain::tolerance::Tolerance;
+
+fn rand_vec(seed: u64, n: usize) -> Vec<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
+}
+
+/// y[n,k,i,j] = b[k] + Σ w[k,c,u,v]·x[n,c,i+u,j+v], summed in f64.
+fn direct_conv(n: usize, c: usize, h: usize, w: usize, k: usize, x: &[f32], wt: &[f32], b: &[f32]) -> Vec<f64> {
+    let (ho, wo) = (h - 2, w - 2);
+    let mut y = vec![0.0; n * k * ho * wo];
+    for ni in 0..n {
+        for ki in 0..k {
+            for i in 0..ho {
+                for j in 0..wo {
+                    let mut s = b[ki] as f64;
+                    for ci in 0..c {
+                        for u in 0..3 {
+                            for v in 0..3 {
+                                s += wt[((ki * c + ci) * 3 + u) * 3 + v] as f64 * x[((ni * c + ci) * h + i + u) * w + j + v] as f64;
+                            }
+                        }
+                    }
+                    y[((ni * k + ki) * ho + i) * wo + j] = s;
+                }
+            }
+        }
+    }
+    y
+}
+
+#[test]
+fn conv2d_matches_direct_loops_on_odd_shapes() {
+    let mut be = CpuBackend::new();
+    for (n, c, h, w, k) in [(1, 1, 3, 3, 1), (1, 1, 45, 65, 7), (2, 3, 7, 7, 5), (1, 32, 26, 26, 64)] {
+        let x = rand_vec(1, n * c * h * w);
+        let wt = rand_vec(2, k * c * 9);
+        let b = rand_vec(3, k);
+        let xt = be.tensor(&x, &[n, c, h, w], "x").unwrap();
+        let wtt = be.tensor(&wt, &[k, c, 3, 3], "w").unwrap();
+        let bt = be.tensor(&b, &[k], "b").unwrap();
+        let mut y = be.zeros(&[n, k, h - 2, w - 2], "y").unwrap();
+        be.conv2d(&xt, &wtt, &bt, &mut y).unwrap();
+        // Sums of 9c products of values in [-1,1]: f32 rounding error ≤ 9c·2⁻²⁴·Σ|terms| ≤ 9c·6e-8·9c;
+        // 1e-5 + 1e-5·|y| covers c ≤ 32 with margin while a wrong index is off by O(1).
+        Tolerance::new(1e-5, 1e-5).assert("conv2d", &be.read(&y).unwrap(), &direct_conv(n, c, h, w, k, &x, &wt, &b));
+    }
+}
+
+#[test]
+fn maxpool_ties_route_to_first_max() {
+    let mut be = CpuBackend::new();
+    // One 2×2 window, all equal: PyTorch sends the gradient to the top-left element.
+    let x = be.tensor(&[1.0; 4], &[1, 1, 2, 2], "x").unwrap();
+    let dy = be.tensor(&[5.0], &[1, 1, 1, 1], "dy").unwrap();
+    let mut dx = be.zeros(&[1, 1, 2, 2], "dx").unwrap();
+    be.maxpool2_backward(&x, &dy, &mut dx).unwrap();
+    assert_eq!(be.read(&dx).unwrap(), vec![5.0, 0.0, 0.0, 0.0]);
+    // Odd sizes floor: a 5×3 plane pools to 2×1, ignoring the last row and column.
+    let x = be.tensor(&(0..15).map(|v| v as f32).collect::<Vec<_>>(), &[1, 1, 5, 3], "x").unwrap();
+    let mut y = be.zeros(&[1, 1, 2, 1], "y").unwrap();
+    be.maxpool2(&x, &mut y).unwrap();
+    assert_eq!(be.read(&y).unwrap(), vec![4.0, 10.0]);
+}
+
+#[test]
+fn sgd_follows_torch_formula_over_steps() {
+    let mut be = CpuBackend::new();
+    for (nesterov, dampening) in [(false, 0.0), (true, 0.0), (false, 0.3)] {
+        let (mut p0, g0) = (vec![0.5f32, -1.0, 2.0], [0.1f32, 0.2, -0.3]);
+        let mut p = be.tensor(&p0, &[3], "p").unwrap();
+        let g = be.tensor(&g0, &[3], "g").unwrap();
+        let mut buf = be.zeros(&[3], "buf").unwrap();
+        let mut b0 = [0.0f32; 3];
+        for (s, lr) in [0.1f32, 0.05, 0.2].into_iter().enumerate() {
+            let sp = StepParams { lr, momentum: 0.9, dampening, weight_decay: 0.01, nesterov: nesterov as u32, init_momentum: (s == 0) as u32, ..Default::default() };
+            be.begin_step(&sp).unwrap();
+            be.sgd_update(&mut p, &g, &mut buf).unwrap();
+            for i in 0..3 {
+                let d = g0[i] + 0.01 * p0[i];
+                b0[i] = if s == 0 { d } else { 0.9 * b0[i] + (1.0 - dampening) * d };
+                let step = if nesterov { d + 0.9 * b0[i] } else { b0[i] };
+                p0[i] -= lr * step;
+            }
+            // Same f32 operations in the same order: bit-identical.
+            assert_eq!(be.read(&p).unwrap(), p0, "step {s}, nesterov {nesterov}, dampening {dampening}");
+        }
+    }
+}
+
+#[test]
+fn linear_on_batch1_and_odd_sizes() {
+    let mut be = CpuBackend::new();
+    for (n, i, o) in [(1, 1, 1), (1, 45, 65), (7, 13, 10)] {
+        let (x, w, b) = (rand_vec(4, n * i), rand_vec(5, o * i), rand_vec(6, o));
+        let xt = be.tensor(&x, &[n, i], "x").unwrap();
+        let wt = be.tensor(&w, &[o, i], "w").unwrap();
+        let bt = be.tensor(&b, &[o], "b").unwrap();
+        let mut y = be.zeros(&[n, o], "y").unwrap();
+        be.linear(&xt, &wt, &bt, &mut y).unwrap();
+        let want: Vec<f64> = (0..n * o)
+            .map(|idx| b[idx % o] as f64 + (0..i).map(|k| x[idx / o * i + k] as f64 * w[idx % o * i + k] as f64).sum::<f64>())
+            .collect();
+        // i ≤ 45 products in [-1,1]: rounding ≤ 45·6e-8·45 ≈ 1.2e-4 worst case, typically far less.
+        Tolerance::new(2e-5, 1e-5).assert("linear", &be.read(&y).unwrap(), &want);
+    }
+}
+
+#[test]
+fn shape_errors_are_errors_not_panics() {
+    let mut be = CpuBackend::new();
+    let x = be.zeros(&[1, 1, 5, 5], "x").unwrap();
+    let w = be.zeros(&[2, 3, 3, 3], "w").unwrap();
+    let b = be.zeros(&[2], "b").unwrap();
+    let mut y = be.zeros(&[1, 2, 3, 3], "y").unwrap();
+    let err = be.conv2d(&x, &w, &b, &mut y).unwrap_err().to_string();
+    assert!(err.contains("conv2d"), "{err}");
+    let logits = be.zeros(&[2, 3], "z").unwrap();
+    let mut dz = be.zeros(&[2, 3], "dz").unwrap();
+    let mut losses = be.zeros(&[1], "l").unwrap();
+    let err = be.softmax_xent(&logits, &vec![0, 3], &mut dz, &mut losses).unwrap_err().to_string();
+    assert!(err.contains("label 3"), "{err}");
+}
