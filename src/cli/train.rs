@@ -80,7 +80,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let chosen = backend_choice::choose(&args.backend)?;
     match chosen {
         Chosen::Cpu(mut b) => run_on(&mut b, &args).map(|_| ()),
-        Chosen::Gpu(mut b) => run_on(&mut **b, &args).map(|_| ()),
+        Chosen::Gpu(mut b) => run_on(b.as_mut(), &args).map(|_| ()),
     }
 }
 

@@ -8,20 +8,20 @@ use crate::{Error, Result};
 pub const INSTALL_HINT: &str = "install a Vulkan driver for your GPU, or the software rasterizer lavapipe \
      (Debian/Ubuntu: `apt-get install mesa-vulkan-drivers`), or use `--backend cpu`";
 
-fn instance() -> wgpu::Instance {
-    // All backends: `wgtrain devices` and `compare --backends all` list Vulkan, GL, Metal and DX12 adapters.
+fn make_instance(backends: wgpu::Backends) -> wgpu::Instance {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
-    desc.backends = wgpu::Backends::all();
+    desc.backends = backends;
     wgpu::Instance::new(desc)
 }
 
-fn enumerate(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
-    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+fn enumerate(instance: &wgpu::Instance, backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
+    pollster::block_on(instance.enumerate_adapters(backends))
 }
 
-/// Every adapter wgpu finds, on all backends.
+/// Every adapter wgpu finds, on all backends (Vulkan, Metal, DX12 and GL: `wgtrain devices` and
+/// `compare --backends all` list them all).
 pub fn list_adapters() -> Vec<wgpu::AdapterInfo> {
-    enumerate(&instance()).iter().map(|a| a.get_info()).collect()
+    enumerate(&make_instance(wgpu::Backends::all()), wgpu::Backends::all()).iter().map(|a| a.get_info()).collect()
 }
 
 /// A software rasterizer: device type `Cpu`, or a name that gives one away (lavapipe/llvmpipe, SwiftShader,
@@ -72,8 +72,16 @@ fn pick(infos: &[wgpu::AdapterInfo], filter: Option<&str>, allow_software: bool)
 
 /// The adapter [`crate::gpu::GpuBackend::new`] would choose with the same arguments.
 pub fn best_adapter(filter: Option<&str>, allow_software: bool) -> Option<wgpu::AdapterInfo> {
-    let infos = list_adapters();
-    pick(&infos, filter, allow_software).map(|i| infos[i].clone())
+    best_adapter_in(&list_adapters(), filter, allow_software).cloned()
+}
+
+/// [`best_adapter`] among already-listed adapters (saves enumerating again).
+pub fn best_adapter_in<'a>(
+    infos: &'a [wgpu::AdapterInfo],
+    filter: Option<&str>,
+    allow_software: bool,
+) -> Option<&'a wgpu::AdapterInfo> {
+    pick(infos, filter, allow_software).map(|i| &infos[i])
 }
 
 /// One line per adapter: `name (backend, type, driver)`.
@@ -99,9 +107,17 @@ pub struct Context {
 
 impl Context {
     pub fn new(filter: Option<&str>, allow_software: bool) -> Result<Context> {
-        let instance = instance();
-        let adapters = enumerate(&instance);
-        let infos: Vec<wgpu::AdapterInfo> = adapters.iter().map(|a| a.get_info()).collect();
+        // The native compute APIs first; GL only when they offer nothing suitable (initialising GL/EGL is
+        // slow and noisy on headless machines, and GL ranks last anyway).
+        let native = wgpu::Backends::all() - wgpu::Backends::GL;
+        let mut instance = make_instance(native);
+        let mut adapters = enumerate(&instance, native);
+        let mut infos: Vec<wgpu::AdapterInfo> = adapters.iter().map(|a| a.get_info()).collect();
+        if pick(&infos, filter, allow_software).is_none() {
+            instance = make_instance(wgpu::Backends::all());
+            adapters = enumerate(&instance, wgpu::Backends::all());
+            infos = adapters.iter().map(|a| a.get_info()).collect();
+        }
         let Some(i) = pick(&infos, filter, allow_software) else {
             return Err(no_adapter(&infos, filter, allow_software));
         };

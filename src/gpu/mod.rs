@@ -29,7 +29,7 @@ use bytemuck::Pod;
 use wgpu::util::DeviceExt;
 
 pub use buffer::{GpuIndices, GpuTensor};
-pub use context::{INSTALL_HINT, best_adapter, describe, is_software, list_adapters};
+pub use context::{INSTALL_HINT, best_adapter, best_adapter_in, describe, is_software, list_adapters};
 
 use crate::backend::{Backend, StepParams};
 use crate::{Error, Result};
