@@ -102,8 +102,8 @@ pub fn run(args: CompareArgs) -> Result<()> {
         let row = match t {
             Target::Cpu => compare::run_one(&mut CpuBackend::new(), label, &setup, &prepared.scheduler, &prepared.weights)?,
             Target::Adapter(i) => {
-                let mut b = GpuBackend::with_adapter(&adapters[*i])?;
-                compare::run_one(&mut *b, label, &setup, &prepared.scheduler, &prepared.weights)?
+                let mut b = GpuBackend::new(Some(&adapters[*i].name), true)?;
+                compare::run_one(&mut b, label, &setup, &prepared.scheduler, &prepared.weights)?
             }
         };
         eprintln!("      {:.2} ms/step, final loss {:.5}", row.ms_per_step, row.final_loss);

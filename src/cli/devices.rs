@@ -1,9 +1,39 @@
-//! `wgtrain devices` (filled in by the wgpu-backend issue).
+//! `wgtrain devices`: every adapter wgpu finds (name, backend, device type, driver) and which one
+//! `--backend auto` would pick (docs/cli.md).
+use crate::gpu;
 use crate::Result;
 
 #[derive(clap::Args, Debug)]
-pub struct DevicesArgs {}
+pub struct DevicesArgs {
+    /// Also say which adapter `--adapter TEXT` would select.
+    #[arg(long)]
+    pub adapter: Option<String>,
+}
 
-pub fn run(_args: DevicesArgs) -> Result<()> {
-    Err(crate::Error::Usage("devices: not built yet".into()))
+pub fn run(args: DevicesArgs) -> Result<()> {
+    let adapters = gpu::list_adapters();
+    if adapters.is_empty() {
+        println!("no GPU adapters found; `--backend auto` uses the CPU backend.");
+        println!("To get one, {}", gpu::INSTALL_HINT);
+        return Ok(());
+    }
+    println!("{:<3} {:<44} {:<8} {:<14} driver", "#", "adapter", "backend", "type");
+    for (i, a) in adapters.iter().enumerate() {
+        let driver = format!("{} {}", a.driver, a.driver_info);
+        let kind = format!("{:?}{}", a.device_type, if gpu::is_software(a) { " (software)" } else { "" });
+        println!("{:<3} {:<44} {:<8} {:<14} {}", i, a.name, format!("{:?}", a.backend), kind, driver.trim());
+    }
+    let filter = args.adapter.as_deref();
+    match gpu::best_adapter_in(&adapters, filter, false) {
+        Some(a) => println!("--backend auto would use: {} ({:?})", a.name, a.backend),
+        None => println!(
+            "--backend auto would use: the CPU backend ({})",
+            if filter.is_some() { "no hardware adapter matches --adapter" } else { "only software adapters" }
+        ),
+    }
+    match gpu::best_adapter_in(&adapters, filter, true) {
+        Some(a) => println!("--backend gpu would use:  {} ({:?})", a.name, a.backend),
+        None => println!("--backend gpu would fail: no adapter matches --adapter"),
+    }
+    Ok(())
 }

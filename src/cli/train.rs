@@ -87,7 +87,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let chosen = backend_choice::choose(&args.backend)?;
     match chosen {
         Chosen::Cpu(mut b) => run_on(&mut b, &args.run).map(|_| ()),
-        Chosen::Gpu(mut b) => run_on(&mut **b, &args.run).map(|_| ()),
+        Chosen::Gpu(mut b) => run_on(b.as_mut(), &args.run).map(|_| ()),
     }
 }
 

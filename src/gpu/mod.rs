@@ -1,12 +1,485 @@
-//! TEMPORARY stand-in until the wgpu backend lands (same public API).
+//! The wgpu backend: every op of [`Backend`] as a WGSL compute dispatch (kernels under `shaders/`).
+//!
+//! Recording model. Between [`Backend::begin_step`] and [`Backend::end_step`] every op appends its
+//! dispatch(es) to one compute pass of one command encoder; `end_step` submits it once and does not wait.
+//! Ops outside a step go into an implicit encoder that the next [`Backend::read`] (or `begin_step`,
+//! `write`) submits. `read` is the only readback: it submits pending work, copies into a MAP_READ staging
+//! buffer and waits for that copy.
+//!
+//! Ordering hazard: `queue.write_buffer` (used by `begin_step`, `write`, `write_indices`) lands at the start
+//! of the *next* submit, i.e. before every dispatch of that submit, not at its place among the ops. So
+//! `begin_step` and `write` first submit any dispatches already recorded; the new values are then seen by
+//! exactly the ops recorded after the call, as the trait promises. A normal step records nothing before
+//! `begin_step` and writes nothing inside, so it still makes one submit.
+//!
+//! Nothing is allocated after the first step: pipelines, uniform parameter buffers (cached by content),
+//! split-K scratch buffers (cached by size) and bind groups (cached by kernel + buffer ids) are created
+//! on first use and reused; [`GpuBackend::allocations`] counts every creation so a test can check this.
+
+mod buffer;
+mod context;
+pub mod kernels;
+mod ops;
+pub mod params;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytemuck::Pod;
+use wgpu::util::DeviceExt;
+
+pub use buffer::{GpuIndices, GpuTensor};
+pub use context::{INSTALL_HINT, best_adapter, best_adapter_in, describe, is_software, list_adapters};
+
+use crate::backend::{Backend, StepParams};
 use crate::{Error, Result};
-use crate::cpu::CpuBackend;
-pub struct GpuBackend(std::convert::Infallible);
-pub fn list_adapters() -> Vec<wgpu::AdapterInfo> { Vec::new() }
-pub fn best_adapter(_filter: Option<&str>, _allow_software: bool) -> Option<wgpu::AdapterInfo> { None }
-impl GpuBackend {
-    pub fn new(_filter: Option<&str>, _allow_software: bool) -> Result<GpuBackend> { Err(Error::NoAdapter("GPU backend not built yet".into())) }
+use buffer::{Res, byte_size};
+use context::Context;
+use kernels::{Kernel, Kernels};
+
+/// Id of the per-step uniform in bind-group keys (tensor ids start above it).
+const STEP_ID: u64 = 1;
+
+/// The GPU backend. See the module docs for the recording model.
+pub struct GpuBackend {
+    ctx: Context,
+    kernels: Kernels,
+    bind_groups: HashMap<(Kernel, Vec<u64>), wgpu::BindGroup>,
+    uniforms: HashMap<Vec<u8>, (u64, wgpu::Buffer)>,
+    scratch: HashMap<u64, (u64, wgpu::Buffer)>,
+    step_buf: wgpu::Buffer,
+    step: StepParams,
+    in_step: bool,
+    encoder: Option<wgpu::CommandEncoder>,
+    pass: Option<wgpu::ComputePass<'static>>,
+    staging: Option<wgpu::Buffer>,
+    next_id: u64,
+    created: u64,
+    timeout: Duration,
 }
-impl std::ops::Deref for GpuBackend { type Target = CpuBackend; fn deref(&self) -> &CpuBackend { match self.0 {} } }
-impl std::ops::DerefMut for GpuBackend { fn deref_mut(&mut self) -> &mut CpuBackend { match self.0 {} } }
-impl GpuBackend { pub fn with_adapter(_a: &wgpu::AdapterInfo) -> Result<GpuBackend> { Err(Error::NoAdapter("x".into())) } }
+
+impl GpuBackend {
+    /// Open the best adapter whose name contains `filter` (case-insensitive); software adapters (lavapipe,
+    /// llvmpipe, SwiftShader, WARP) only if `allow_software`. [`Error::NoAdapter`] lists what was found.
+    pub fn new(filter: Option<&str>, allow_software: bool) -> Result<GpuBackend> {
+        let ctx = Context::new(filter, allow_software)?;
+        let step_buf = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("step_params"),
+            size: std::mem::size_of::<StepParams>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Ok(GpuBackend {
+            ctx,
+            kernels: Kernels::default(),
+            bind_groups: HashMap::new(),
+            uniforms: HashMap::new(),
+            scratch: HashMap::new(),
+            step_buf,
+            step: StepParams::default(),
+            in_step: false,
+            encoder: None,
+            pass: None,
+            staging: None,
+            next_id: STEP_ID + 1,
+            created: 1,
+            timeout: Duration::from_secs(600),
+        })
+    }
+
+    /// The adapter in use.
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.ctx.info
+    }
+
+    /// The device's limits (the adapter's own, requested in full).
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.ctx.limits
+    }
+
+    /// Number of GPU objects (buffers, bind groups, pipelines) created so far; constant after the first
+    /// training step.
+    pub fn allocations(&self) -> u64 {
+        self.created
+    }
+
+    /// How long [`Backend::read`] waits for the GPU before reporting an error instead of hanging.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    /// Build every pipeline now, so a shader error surfaces here rather than at first use.
+    pub fn build_all_pipelines(&mut self) -> Result<()> {
+        for &k in Kernel::ALL {
+            self.kernels.get(&self.ctx.device, k, &mut self.created)?;
+        }
+        Ok(())
+    }
+
+    /// Destroy the device, as a driver reset would; every later call must return `Err` (for tests).
+    #[doc(hidden)]
+    pub fn destroy_device_for_test(&mut self) {
+        self.ctx.device.destroy();
+    }
+
+    fn new_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// A storage buffer of `bytes`, checked against the device limits first; out-of-memory becomes `Err`.
+    fn storage(&mut self, bytes: u64, label: &str, what: &str) -> Result<wgpu::Buffer> {
+        let l = &self.ctx.limits;
+        let max = l.max_storage_buffer_binding_size.min(l.max_buffer_size);
+        if bytes > max {
+            return Err(Error::DeviceLimit(format!(
+                "{what} `{label}` needs {bytes} bytes but {} allows at most {max} bytes per buffer \
+                 (max_storage_buffer_binding_size {}, max_buffer_size {}); use a smaller batch",
+                self.ctx.info.name, l.max_storage_buffer_binding_size, l.max_buffer_size
+            )));
+        }
+        self.ctx.take_error()?;
+        let oom = self.ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let val = self.ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let buffer = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let v = pollster::block_on(val.pop());
+        let o = pollster::block_on(oom.pop());
+        if let Some(e) = o {
+            return Err(Error::DeviceLimit(format!("{what} `{label}` ({bytes} bytes): {e}")));
+        }
+        if let Some(e) = v {
+            return Err(Error::Gpu(format!("{what} `{label}` ({bytes} bytes): {e}")));
+        }
+        self.created += 1;
+        Ok(buffer)
+    }
+
+    fn new_tensor(&mut self, shape: &[usize], label: &str, data: Option<&[f32]>) -> Result<GpuTensor> {
+        let n = crate::backend::numel(shape);
+        if let Some(d) = data
+            && d.len() != n
+        {
+            return Err(Error::shape("tensor", format!("`{label}`: {} values for shape {shape:?}", d.len())));
+        }
+        let buffer = self.storage(byte_size(n), label, "tensor")?;
+        if let Some(d) = data.filter(|d| !d.is_empty()) {
+            self.ctx.queue.write_buffer(&buffer, 0, bytemuck::cast_slice(d));
+        }
+        // New buffers are zeroed by wgpu, so `zeros` needs no write.
+        let id = self.new_id();
+        Ok(GpuTensor { buffer, shape: shape.to_vec(), id, label: label.to_string() })
+    }
+
+    /// A uniform holding `v`, created once per distinct content (per-layer shapes), then reused.
+    fn uniform<T: Pod>(&mut self, v: &T) -> (u64, wgpu::Buffer) {
+        let bytes = bytemuck::bytes_of(v).to_vec();
+        if let Some((id, b)) = self.uniforms.get(&bytes) {
+            return (*id, b.clone());
+        }
+        let buffer = self.ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(std::any::type_name::<T>().rsplit("::").next().unwrap_or("params")),
+            contents: &bytes,
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        self.created += 1;
+        let id = self.new_id();
+        self.uniforms.insert(bytes, (id, buffer.clone()));
+        (id, buffer)
+    }
+
+    /// A scratch buffer of `bytes` (split-K partials), one per size, reused by every op and step that needs
+    /// that size. Reuse within a step is safe: wgpu orders dispatches that touch the same buffer.
+    fn scratch(&mut self, bytes: u64) -> Result<(u64, wgpu::Buffer)> {
+        if let Some((id, b)) = self.scratch.get(&bytes) {
+            return Ok((*id, b.clone()));
+        }
+        let buffer = self.storage(bytes, "split_k_partials", "scratch buffer")?;
+        let id = self.new_id();
+        self.scratch.insert(bytes, (id, buffer.clone()));
+        Ok((id, buffer))
+    }
+
+    fn step_res(&self) -> Res<'_> {
+        Res { id: STEP_ID, buffer: &self.step_buf }
+    }
+
+    /// Record one dispatch of `k` with `bufs` bound in the order of the kernel's binding list.
+    fn dispatch(&mut self, k: Kernel, bufs: &[Res<'_>], groups: [u32; 3], label: &str) -> Result<()> {
+        if groups.contains(&0) {
+            return Ok(());
+        }
+        let max = self.ctx.limits.max_compute_workgroups_per_dimension;
+        if groups.iter().any(|&g| g > max) {
+            return Err(Error::DeviceLimit(format!(
+                "{label}: {} needs {groups:?} workgroups, the device allows {max} per dimension; use a smaller batch",
+                k.label()
+            )));
+        }
+        self.ctx.take_error()?;
+        let device = &self.ctx.device;
+        let pipeline = self.kernels.get(device, k, &mut self.created)?;
+        let spec = k.spec();
+        debug_assert_eq!(spec.bindings.len(), bufs.len(), "{k:?}");
+        let key = (k, bufs.iter().map(|r| r.id).collect::<Vec<_>>());
+        if !self.bind_groups.contains_key(&key) {
+            let entries: Vec<wgpu::BindGroupEntry> = spec
+                .bindings
+                .iter()
+                .zip(bufs)
+                .map(|(&(binding, _), r)| wgpu::BindGroupEntry { binding, resource: r.buffer.as_entire_binding() })
+                .collect();
+            let bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(&format!("{label} ({})", k.label())),
+                layout: &pipeline.layout,
+                entries: &entries,
+            });
+            self.created += 1;
+            self.bind_groups.insert(key.clone(), bg);
+        }
+        if self.pass.is_none() {
+            let mut enc = match self.encoder.take() {
+                Some(e) => e,
+                None => device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some(if self.in_step { "step" } else { "ops" }),
+                }),
+            };
+            let pass = enc
+                .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some(if self.in_step { "step" } else { "ops" }),
+                    timestamp_writes: None,
+                })
+                .forget_lifetime();
+            self.encoder = Some(enc);
+            self.pass = Some(pass);
+        }
+        let pass = self.pass.as_mut().expect("pass just created");
+        pass.set_pipeline(&pipeline.pipeline);
+        pass.set_bind_group(0, &self.bind_groups[&key], &[]);
+        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        Ok(())
+    }
+
+    /// Workgroups for `n` threads in groups of 256, as a 2-D grid when one dimension is not enough.
+    fn groups_1d(&self, n: usize) -> [u32; 3] {
+        let g = n.div_ceil(256) as u64;
+        let max = self.ctx.limits.max_compute_workgroups_per_dimension.max(1) as u64;
+        let x = g.min(max);
+        let y = if x == 0 { 0 } else { g.div_ceil(x) };
+        [x as u32, y.min(u32::MAX as u64) as u32, 1]
+    }
+
+    /// Submit whatever has been recorded (no wait).
+    fn submit(&mut self) -> Result<Option<wgpu::SubmissionIndex>> {
+        self.pass = None; // ends the pass; the encoder can be finished after this
+        let idx = self.encoder.take().map(|enc| self.ctx.queue.submit([enc.finish()]));
+        self.ctx.take_error()?;
+        Ok(idx)
+    }
+
+    fn read_bytes(&mut self, src: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        if bytes == 0 {
+            return Ok(Vec::new());
+        }
+        self.ctx.take_error()?;
+        if self.staging.as_ref().is_none_or(|s| s.size() < bytes) {
+            // Grow to a power of two so the bulk loss readback and weight reads settle on one buffer.
+            let size = bytes.next_power_of_two().max(1024);
+            self.staging = Some(self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("readback_staging"),
+                size,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }));
+            self.created += 1;
+        }
+        let staging = self.staging.clone().expect("staging just created");
+        self.pass = None;
+        let mut enc = match self.encoder.take() {
+            Some(e) => e,
+            None => self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") }),
+        };
+        enc.copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
+        let idx = self.ctx.queue.submit([enc.finish()]);
+        self.ctx.take_error()?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, 0..bytes, move |r| {
+            let _ = tx.send(r);
+        });
+        let polled = self
+            .ctx
+            .device
+            .poll(wgpu::PollType::Wait { submission_index: Some(idx), timeout: Some(self.timeout) });
+        if let Err(e) = polled {
+            self.ctx.take_error()?;
+            return Err(Error::Gpu(format!("waiting for the GPU: {e}")));
+        }
+        self.ctx.take_error()?;
+        match rx.try_recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(Error::Gpu(format!("mapping the readback buffer: {e}"))),
+            Err(_) => return Err(Error::Gpu("the GPU did not finish the readback (device lost?)".into())),
+        }
+        let out = staging.get_mapped_range(0..bytes).map_err(|e| Error::Gpu(format!("readback: {e}")))?.to_vec();
+        staging.unmap();
+        Ok(out)
+    }
+}
+
+impl Backend for GpuBackend {
+    type Tensor = GpuTensor;
+    type Indices = GpuIndices;
+
+    fn name(&self) -> String {
+        format!("{} ({:?})", self.ctx.info.name, self.ctx.info.backend)
+    }
+
+    fn zeros(&mut self, shape: &[usize], label: &str) -> Result<GpuTensor> {
+        self.new_tensor(shape, label, None)
+    }
+
+    fn tensor(&mut self, data: &[f32], shape: &[usize], label: &str) -> Result<GpuTensor> {
+        self.new_tensor(shape, label, Some(data))
+    }
+
+    fn indices(&mut self, data: &[u32], label: &str) -> Result<GpuIndices> {
+        let buffer = self.storage(byte_size(data.len()), label, "index tensor")?;
+        if !data.is_empty() {
+            self.ctx.queue.write_buffer(&buffer, 0, bytemuck::cast_slice(data));
+        }
+        let id = self.new_id();
+        Ok(GpuIndices { buffer, len: data.len(), id, label: label.to_string() })
+    }
+
+    fn write(&mut self, dst: &mut GpuTensor, data: &[f32]) -> Result<()> {
+        if data.len() != dst.numel() {
+            return Err(Error::shape("write", format!("`{}`: {} values for shape {:?}", dst.label, data.len(), dst.shape)));
+        }
+        // Submit earlier dispatches first: they must not see this write (see the module docs).
+        self.submit()?;
+        if !data.is_empty() {
+            self.ctx.queue.write_buffer(&dst.buffer, 0, bytemuck::cast_slice(data));
+        }
+        Ok(())
+    }
+
+    fn write_indices(&mut self, dst: &mut GpuIndices, data: &[u32]) -> Result<()> {
+        if data.len() != dst.len {
+            return Err(Error::shape("write_indices", format!("`{}`: {} values for length {}", dst.label, data.len(), dst.len)));
+        }
+        self.submit()?;
+        if !data.is_empty() {
+            self.ctx.queue.write_buffer(&dst.buffer, 0, bytemuck::cast_slice(data));
+        }
+        Ok(())
+    }
+
+    fn read(&mut self, src: &GpuTensor) -> Result<Vec<f32>> {
+        let bytes = self.read_bytes(&src.buffer.clone(), (src.numel() * 4) as u64)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    fn shape<'a>(&self, t: &'a GpuTensor) -> &'a [usize] {
+        &t.shape
+    }
+
+    fn begin_step(&mut self, p: &StepParams) -> Result<()> {
+        // Work recorded before this call must run with the previous values: submit it first.
+        self.submit()?;
+        self.ctx.queue.write_buffer(&self.step_buf, 0, bytemuck::bytes_of(p));
+        self.step = *p;
+        self.in_step = true;
+        Ok(())
+    }
+
+    fn end_step(&mut self) -> Result<()> {
+        self.in_step = false;
+        self.submit()?;
+        Ok(())
+    }
+
+    fn gather_batch(
+        &mut self,
+        images: &GpuTensor,
+        labels: &GpuIndices,
+        order: &GpuIndices,
+        x: &mut GpuTensor,
+        y: &mut GpuIndices,
+    ) -> Result<()> {
+        ops::gather::gather_batch(self, images, labels, order, x, y)
+    }
+
+    fn conv2d(&mut self, x: &GpuTensor, w: &GpuTensor, b: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
+        ops::conv::forward(self, x, w, b, y)
+    }
+
+    fn conv2d_backward_input(&mut self, dy: &GpuTensor, w: &GpuTensor, dx: &mut GpuTensor) -> Result<()> {
+        ops::conv::backward_input(self, dy, w, dx)
+    }
+
+    fn conv2d_backward_weight(
+        &mut self,
+        x: &GpuTensor,
+        dy: &GpuTensor,
+        dw: &mut GpuTensor,
+        db: &mut GpuTensor,
+    ) -> Result<()> {
+        ops::conv::backward_weight(self, x, dy, dw, db)
+    }
+
+    fn maxpool2(&mut self, x: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
+        ops::pool::forward(self, x, y)
+    }
+
+    fn maxpool2_backward(&mut self, x: &GpuTensor, dy: &GpuTensor, dx: &mut GpuTensor) -> Result<()> {
+        ops::pool::backward(self, x, dy, dx)
+    }
+
+    fn relu(&mut self, x: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
+        ops::elementwise::relu(self, x, y)
+    }
+
+    fn relu_backward(&mut self, y: &GpuTensor, dy: &GpuTensor, dx: &mut GpuTensor) -> Result<()> {
+        ops::elementwise::relu_backward(self, y, dy, dx)
+    }
+
+    fn linear(&mut self, x: &GpuTensor, w: &GpuTensor, b: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
+        ops::linear::forward(self, x, w, b, y)
+    }
+
+    fn linear_backward_input(&mut self, dy: &GpuTensor, w: &GpuTensor, dx: &mut GpuTensor) -> Result<()> {
+        ops::linear::backward_input(self, dy, w, dx)
+    }
+
+    fn linear_backward_weight(
+        &mut self,
+        x: &GpuTensor,
+        dy: &GpuTensor,
+        dw: &mut GpuTensor,
+        db: &mut GpuTensor,
+    ) -> Result<()> {
+        ops::linear::backward_weight(self, x, dy, dw, db)
+    }
+
+    fn softmax_xent(
+        &mut self,
+        logits: &GpuTensor,
+        labels: &GpuIndices,
+        dlogits: &mut GpuTensor,
+        losses: &mut GpuTensor,
+    ) -> Result<()> {
+        ops::xent::softmax_xent(self, logits, labels, dlogits, losses)
+    }
+
+    fn eval_accumulate(&mut self, logits: &GpuTensor, labels: &GpuIndices, acc: &mut GpuTensor) -> Result<()> {
+        ops::xent::eval_accumulate(self, logits, labels, acc)
+    }
+
+    fn sgd_update(&mut self, param: &mut GpuTensor, grad: &GpuTensor, buf: &mut GpuTensor) -> Result<()> {
+        ops::sgd::sgd_update(self, param, grad, buf)
+    }
+}

@@ -1,0 +1,133 @@
+// 3×3 valid convolution, stride 1, as implicit GEMM: no im2col buffer, each tile element is gathered from
+// the NCHW tensors on the fly. MODE (override) picks the product; the GEMM body is the same tiled,
+// register-blocked loop as matmul.wgsl (64×64 tile, 16-deep k slices, 4×4 outputs per thread).
+//
+//   MODE 0 forward          y[n,k,i,j]  rows k,  cols (n,i,j), reduce (c,u,v)   A = w,  B = x
+//   MODE 1 backward-input   dx[n,c,h,w] rows c,  cols (n,h,w), reduce (k,u,v)   A = w,  B = dy (shifted, zero outside)
+//   MODE 2 backward-weight  dw[k,c,u,v] rows k,  cols (c,u,v), reduce (n,i,j)   A = dy, B = x
+//
+// MODE 2 has a tiny output (K × C·9) and a long reduction (N·Ho·Wo), so it is split over workgroup z like
+// matmul.wgsl and summed by matmul.wgsl's reduce_splits; its output is plain row-major, i.e. dw's layout.
+
+struct ConvParams {
+    batch: u32,
+    cin: u32,
+    h: u32,
+    w: u32,
+    cout: u32,
+    ho: u32,
+    wo: u32,
+    m: u32,
+    n: u32,
+    k: u32,
+    k_chunk: u32,
+    _pad0: u32,
+}
+
+override MODE: u32 = 0u;
+
+const BM: u32 = 64u;
+const BN: u32 = 64u;
+const BK: u32 = 16u;
+
+@group(0) @binding(0) var<uniform> p: ConvParams;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+var<workgroup> ta: array<f32, 1024>; // [BK][BM]
+var<workgroup> tb: array<f32, 1024>; // [BK][BN]
+
+fn load_a(row: u32, kk: u32, k_end: u32) -> f32 {
+    if (row >= p.m || kk >= k_end) { return 0.0; }
+    switch MODE {
+        case 0u: { return a[row * p.k + kk]; } // w[k=row, (c,u,v)=kk]
+        case 1u: { return a[((kk / 9u) * p.cin + row) * 9u + kk % 9u]; } // w[k, c=row, u, v]
+        default: { // dy[n, k=row, i, j], kk = (n, i·wo + j)
+            let hw = p.ho * p.wo;
+            return a[((kk / hw) * p.cout + row) * hw + kk % hw];
+        }
+    }
+}
+
+fn load_b(kk: u32, col: u32, k_end: u32) -> f32 {
+    if (col >= p.n || kk >= k_end) { return 0.0; }
+    switch MODE {
+        case 0u: { // x[n, c, i+u, j+v], kk = (c,u,v), col = (n,i,j)
+            let hw = p.ho * p.wo;
+            let n = col / hw;
+            let i = (col % hw) / p.wo + (kk % 9u) / 3u;
+            let j = col % p.wo + kk % 3u;
+            return b[((n * p.cin + kk / 9u) * p.h + i) * p.w + j];
+        }
+        case 1u: { // dy[n, k, h−u, w−v], kk = (k,u,v), col = (n,h,w); zero outside dy
+            let hw = p.h * p.w;
+            let n = col / hw;
+            let i = i32((col % hw) / p.w) - i32((kk % 9u) / 3u);
+            let j = i32(col % p.w) - i32(kk % 3u);
+            if (i < 0 || j < 0 || i >= i32(p.ho) || j >= i32(p.wo)) { return 0.0; }
+            return b[((n * p.cout + kk / 9u) * p.ho + u32(i)) * p.wo + u32(j)];
+        }
+        default: { // x[n, c, i+u, j+v], kk = (n,i,j), col = (c,u,v)
+            let hw = p.ho * p.wo;
+            let n = kk / hw;
+            let i = (kk % hw) / p.wo + (col % 9u) / 3u;
+            let j = kk % p.wo + col % 3u;
+            return b[((n * p.cin + col / 9u) * p.h + i) * p.w + j];
+        }
+    }
+}
+
+fn store(row: u32, col: u32, v: f32, z: u32) {
+    switch MODE {
+        case 0u: {
+            let hw = p.ho * p.wo;
+            out[((col / hw) * p.cout + row) * hw + col % hw] = bias[row] + v;
+        }
+        case 1u: {
+            let hw = p.h * p.w;
+            out[((col / hw) * p.cin + row) * hw + col % hw] = v;
+        }
+        default: { out[z * p.m * p.n + row * p.n + col] = v; }
+    }
+}
+
+@compute @workgroup_size(16, 16, 1)
+fn conv2d(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let row0 = wid.y * BM;
+    let col0 = wid.x * BN;
+    let k_begin = wid.z * p.k_chunk;
+    let k_end = min(p.k, k_begin + p.k_chunk);
+    let t = lid.y * 16u + lid.x;
+    var acc: array<f32, 16>;
+    for (var k0 = k_begin; k0 < k_end; k0 += BK) {
+        for (var l = 0u; l < 4u; l++) {
+            let e = t + 256u * l;
+            ta[(e % BK) * BM + e / BK] = load_a(row0 + e / BK, k0 + e % BK, k_end);
+            tb[(e / BN) * BN + e % BN] = load_b(k0 + e / BN, col0 + e % BN, k_end);
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < BK; kk++) {
+            var ar: array<f32, 4>;
+            var br: array<f32, 4>;
+            for (var i = 0u; i < 4u; i++) {
+                ar[i] = ta[kk * BM + lid.y + 16u * i];
+                br[i] = tb[kk * BN + lid.x + 16u * i];
+            }
+            for (var i = 0u; i < 4u; i++) {
+                for (var j = 0u; j < 4u; j++) {
+                    acc[i * 4u + j] = fma(ar[i], br[j], acc[i * 4u + j]);
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    for (var i = 0u; i < 4u; i++) {
+        let row = row0 + lid.y + 16u * i;
+        for (var j = 0u; j < 4u; j++) {
+            let col = col0 + lid.x + 16u * j;
+            if (row < p.m && col < p.n) { store(row, col, acc[i * 4u + j], wid.z); }
+        }
+    }
+}

@@ -1,0 +1,42 @@
+// Batch gather from the resident dataset: x[i,:] = images[order[batch_offset + i], :], y[i] = labels[…].
+// batch_offset comes from the per-step uniform, so the dataset is uploaded once and a step never copies
+// from the host. Indices are clamped (the host validates batch_offset; a bad order value cannot read
+// outside the dataset).
+
+struct GatherParams {
+    batch: u32,
+    dim: u32,
+    rows: u32,      // M, images in the dataset
+    order_len: u32,
+}
+
+struct StepParams {
+    lr: f32,
+    momentum: f32,
+    dampening: f32,
+    weight_decay: f32,
+    nesterov: u32,
+    init_momentum: u32,
+    batch_offset: u32,
+    loss_slot: u32,
+}
+
+override WG: u32 = 256u;
+
+@group(0) @binding(0) var<uniform> p: GatherParams;
+@group(0) @binding(1) var<uniform> step: StepParams;
+@group(0) @binding(2) var<storage, read> images: array<f32>;
+@group(0) @binding(3) var<storage, read> labels: array<u32>;
+@group(0) @binding(4) var<storage, read> order: array<u32>;
+@group(0) @binding(5) var<storage, read_write> x: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y: array<u32>;
+
+@compute @workgroup_size(WG)
+fn gather_batch(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if (i >= p.batch * p.dim) { return; }
+    let r = i / p.dim;
+    let src = min(order[min(step.batch_offset + r, p.order_len - 1u)], p.rows - 1u);
+    x[i] = images[src * p.dim + i % p.dim];
+    if (i % p.dim == 0u) { y[r] = labels[src]; }
+}

@@ -1,0 +1,127 @@
+// Tiled SGEMM for the linear layers: C[M,N] = op(A)·op(B) (+ bias[col]), f32.
+//
+// One body serves the three products a linear layer needs; the operand layouts are override constants, so
+// the branches fold away when the pipeline is created:
+//   forward          y  = x·wᵀ + b   A = x [M,K],            B = w stored [N,K]  (TRANS_B)
+//   backward-input   dx = dy·w       A = dy [M,K],           B = w [K,N]
+//   backward-weight  dw = dyᵀ·x      A = dy stored [K,M] (TRANS_A), B = x [K,N]
+//
+// Tiles: 64×64 outputs per workgroup of 16×16 threads, 16-deep k slices in workgroup memory, and 4×4
+// outputs per thread held in registers (register blocking: each value read from workgroup memory is used
+// 4 times). A thread's outputs are strided by 16 so that neighbouring threads store neighbouring columns.
+//
+// Split-K: workgroup z reduces k in [z·k_chunk, min(K, (z+1)·k_chunk)) and stores its partial product at
+// c[z·M·N ..]; `reduce_splits` then sums the slices in a fixed order (deterministic, no atomics). Small
+// outputs with a long K (dw of a layer, batch-128 forward of fc1) otherwise occupy only a few workgroups.
+
+struct GemmParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    k_chunk: u32,
+}
+
+struct ReduceParams {
+    len: u32,
+    n: u32,
+    splits: u32,
+    _pad0: u32,
+}
+
+override TRANS_A: bool = false; // A stored [K, M] instead of [M, K]
+override TRANS_B: bool = false; // B stored [N, K] instead of [K, N]
+override HAS_BIAS: bool = false; // add bias[col] (never in a split partial: the reduction adds it once)
+override WG: u32 = 256u; // workgroup size of reduce_splits
+
+const BM: u32 = 64u;
+const BN: u32 = 64u;
+const BK: u32 = 16u;
+
+@group(0) @binding(0) var<uniform> p: GemmParams;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(5) var<uniform> rp: ReduceParams;
+@group(0) @binding(6) var<storage, read> parts: array<f32>;
+
+var<workgroup> ta: array<f32, 1024>; // [BK][BM]
+var<workgroup> tb: array<f32, 1024>; // [BK][BN]
+
+// Out-of-range elements read as 0 so partial tiles (M, N or K not multiples of the tile) need no other care.
+fn load_a(row: u32, kk: u32, k_end: u32) -> f32 {
+    if (row >= p.m || kk >= k_end) { return 0.0; }
+    if (TRANS_A) { return a[kk * p.m + row]; }
+    return a[row * p.k + kk];
+}
+
+fn load_b(kk: u32, col: u32, k_end: u32) -> f32 {
+    if (col >= p.n || kk >= k_end) { return 0.0; }
+    if (TRANS_B) { return b[col * p.k + kk]; }
+    return b[kk * p.n + col];
+}
+
+@compute @workgroup_size(16, 16, 1)
+fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let row0 = wid.y * BM;
+    let col0 = wid.x * BN;
+    let k_begin = wid.z * p.k_chunk;
+    let k_end = min(p.k, k_begin + p.k_chunk);
+    let t = lid.y * 16u + lid.x;
+    var acc: array<f32, 16>;
+    for (var k0 = k_begin; k0 < k_end; k0 += BK) {
+        // 1024 elements per tile, 4 per thread; the thread→element map follows the contiguous global
+        // dimension of each operand so that a warp's reads coalesce.
+        for (var l = 0u; l < 4u; l++) {
+            let e = t + 256u * l;
+            var r = e / BK;
+            var ka = e % BK;
+            if (TRANS_A) { ka = e / BM; r = e % BM; }
+            ta[ka * BM + r] = load_a(row0 + r, k0 + ka, k_end);
+            var cb = e % BN;
+            var kb = e / BN;
+            if (TRANS_B) { cb = e / BK; kb = e % BK; }
+            tb[kb * BN + cb] = load_b(k0 + kb, col0 + cb, k_end);
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < BK; kk++) {
+            var ar: array<f32, 4>;
+            var br: array<f32, 4>;
+            for (var i = 0u; i < 4u; i++) {
+                ar[i] = ta[kk * BM + lid.y + 16u * i];
+                br[i] = tb[kk * BN + lid.x + 16u * i];
+            }
+            for (var i = 0u; i < 4u; i++) {
+                for (var j = 0u; j < 4u; j++) {
+                    acc[i * 4u + j] = fma(ar[i], br[j], acc[i * 4u + j]);
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    let base = wid.z * p.m * p.n;
+    for (var i = 0u; i < 4u; i++) {
+        let row = row0 + lid.y + 16u * i;
+        for (var j = 0u; j < 4u; j++) {
+            let col = col0 + lid.x + 16u * j;
+            if (row < p.m && col < p.n) {
+                var v = acc[i * 4u + j];
+                if (HAS_BIAS) { v = bias[col] + v; }
+                c[base + row * p.n + col] = v;
+            }
+        }
+    }
+}
+
+// c[i] = (bias[i mod n]) + Σ_z parts[z·len + i], slices summed in order z = 0, 1, …
+@compute @workgroup_size(WG)
+fn reduce_splits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if (i >= rp.len) { return; }
+    var s = 0.0;
+    for (var z = 0u; z < rp.splits; z++) {
+        s += parts[z * rp.len + i];
+    }
+    if (HAS_BIAS) { s = bias[i % rp.n] + s; }
+    c[i] = s;
+}

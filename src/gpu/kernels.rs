@@ -1,0 +1,226 @@
+//! Every compute pipeline the backend uses: a [`Kernel`] names a (file, entry point, override constants,
+//! bindings) tuple. Shader sources are compiled into the binary from `shaders/`; pipelines are built once,
+//! on first use, inside error scopes, so a bad shader is an [`Error::Shader`] naming file and entry point.
+
+use std::collections::HashMap;
+
+use crate::{Error, Result};
+
+/// Every WGSL file the code loads, with its source. `tests/naga_shaders.rs` checks this equals the set of
+/// files in `shaders/`, so neither side can drift.
+pub const SHADERS: &[(&str, &str)] = &[
+    ("conv2d.wgsl", include_str!("../../shaders/conv2d.wgsl")),
+    ("elementwise.wgsl", include_str!("../../shaders/elementwise.wgsl")),
+    ("gather.wgsl", include_str!("../../shaders/gather.wgsl")),
+    ("matmul.wgsl", include_str!("../../shaders/matmul.wgsl")),
+    ("pool.wgsl", include_str!("../../shaders/pool.wgsl")),
+    ("sgd.wgsl", include_str!("../../shaders/sgd.wgsl")),
+    ("softmax_xent.wgsl", include_str!("../../shaders/softmax_xent.wgsl")),
+];
+
+/// What a binding slot holds; the explicit bind-group layout is built from this list, and a mismatch with
+/// the WGSL declaration is a validation error at pipeline creation (caught, not a panic).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bind {
+    Uniform,
+    Read,
+    ReadWrite,
+}
+
+use Bind::{Read as R, ReadWrite as W, Uniform as U};
+
+/// One pipeline: a WGSL entry point specialised by override constants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    GatherBatch,
+    /// `y = x·wᵀ + b` (linear forward, not split).
+    MatmulNTBias,
+    /// `x·wᵀ` without bias: the split-K partials of the linear forward.
+    MatmulNT,
+    /// `dy·w` (linear backward-input).
+    MatmulNN,
+    /// `dyᵀ·x` (linear backward-weight).
+    MatmulTN,
+    ReduceSplits,
+    ReduceSplitsBias,
+    Conv2dForward,
+    Conv2dBackwardInput,
+    Conv2dBackwardWeight,
+    MaxPool2,
+    MaxPool2Backward,
+    Relu,
+    ReluBackward,
+    BiasGrad,
+    SoftmaxXent,
+    EvalAccumulate,
+    SgdUpdate,
+}
+
+/// Everything needed to build a kernel's pipeline and bind its buffers.
+#[derive(Clone, Copy, Debug)]
+pub struct Spec {
+    pub file: &'static str,
+    pub entry: &'static str,
+    pub constants: &'static [(&'static str, f64)],
+    /// (binding number, kind), in the order launchers pass buffers.
+    pub bindings: &'static [(u32, Bind)],
+}
+
+const GEMM: &[(u32, Bind)] = &[(0, U), (1, R), (2, R), (3, R), (4, W)];
+const REDUCE: &[(u32, Bind)] = &[(5, U), (6, R), (3, R), (4, W)];
+const ELEM: &[(u32, Bind)] = &[(0, U), (1, R), (2, W)];
+
+impl Kernel {
+    pub const ALL: &[Kernel] = &[
+        Kernel::GatherBatch,
+        Kernel::MatmulNTBias,
+        Kernel::MatmulNT,
+        Kernel::MatmulNN,
+        Kernel::MatmulTN,
+        Kernel::ReduceSplits,
+        Kernel::ReduceSplitsBias,
+        Kernel::Conv2dForward,
+        Kernel::Conv2dBackwardInput,
+        Kernel::Conv2dBackwardWeight,
+        Kernel::MaxPool2,
+        Kernel::MaxPool2Backward,
+        Kernel::Relu,
+        Kernel::ReluBackward,
+        Kernel::BiasGrad,
+        Kernel::SoftmaxXent,
+        Kernel::EvalAccumulate,
+        Kernel::SgdUpdate,
+    ];
+
+    pub fn spec(self) -> Spec {
+        let s = |file, entry, constants, bindings| Spec { file, entry, constants, bindings };
+        match self {
+            Kernel::GatherBatch => s(
+                "gather.wgsl",
+                "gather_batch",
+                &[],
+                &[(0, U), (1, U), (2, R), (3, R), (4, R), (5, W), (6, W)],
+            ),
+            Kernel::MatmulNTBias => s("matmul.wgsl", "matmul", &[("TRANS_B", 1.0), ("HAS_BIAS", 1.0)], GEMM),
+            Kernel::MatmulNT => s("matmul.wgsl", "matmul", &[("TRANS_B", 1.0)], GEMM),
+            Kernel::MatmulNN => s("matmul.wgsl", "matmul", &[], GEMM),
+            Kernel::MatmulTN => s("matmul.wgsl", "matmul", &[("TRANS_A", 1.0)], GEMM),
+            Kernel::ReduceSplits => s("matmul.wgsl", "reduce_splits", &[], REDUCE),
+            Kernel::ReduceSplitsBias => s("matmul.wgsl", "reduce_splits", &[("HAS_BIAS", 1.0)], REDUCE),
+            Kernel::Conv2dForward => s("conv2d.wgsl", "conv2d", &[("MODE", 0.0)], GEMM),
+            Kernel::Conv2dBackwardInput => s("conv2d.wgsl", "conv2d", &[("MODE", 1.0)], GEMM),
+            Kernel::Conv2dBackwardWeight => s("conv2d.wgsl", "conv2d", &[("MODE", 2.0)], GEMM),
+            Kernel::MaxPool2 => s("pool.wgsl", "maxpool2", &[], &[(0, U), (1, R), (2, W)]),
+            Kernel::MaxPool2Backward => s("pool.wgsl", "maxpool2_backward", &[], &[(0, U), (1, R), (3, R), (4, W)]),
+            Kernel::Relu => s("elementwise.wgsl", "relu", &[], ELEM),
+            Kernel::ReluBackward => s("elementwise.wgsl", "relu_backward", &[], &[(0, U), (1, R), (3, R), (2, W)]),
+            Kernel::BiasGrad => s("elementwise.wgsl", "bias_grad", &[], &[(4, U), (1, R), (2, W)]),
+            Kernel::SoftmaxXent => s(
+                "softmax_xent.wgsl",
+                "softmax_xent",
+                &[],
+                &[(0, U), (1, U), (2, R), (3, R), (4, W), (5, W)],
+            ),
+            Kernel::EvalAccumulate => {
+                s("softmax_xent.wgsl", "eval_accumulate", &[], &[(0, U), (2, R), (3, R), (6, W)])
+            }
+            Kernel::SgdUpdate => s("sgd.wgsl", "sgd_update", &[], &[(0, U), (1, U), (2, W), (3, R), (4, W)]),
+        }
+    }
+
+    /// Debug label of the pipeline, e.g. `conv2d.wgsl:conv2d[MODE=1]`.
+    pub fn label(self) -> String {
+        let s = self.spec();
+        let c: Vec<String> = s.constants.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if c.is_empty() { format!("{}:{}", s.file, s.entry) } else { format!("{}:{}[{}]", s.file, s.entry, c.join(",")) }
+    }
+}
+
+pub fn source(file: &str) -> Option<&'static str> {
+    SHADERS.iter().find(|(f, _)| *f == file).map(|(_, s)| *s)
+}
+
+/// A built pipeline and the layout its bind groups are made against.
+pub struct Pipeline {
+    pub pipeline: wgpu::ComputePipeline,
+    pub layout: wgpu::BindGroupLayout,
+}
+
+/// Shader modules and pipelines, created on first use and kept for the device's lifetime.
+#[derive(Default)]
+pub struct Kernels {
+    modules: HashMap<&'static str, wgpu::ShaderModule>,
+    pipelines: HashMap<Kernel, Pipeline>,
+}
+
+impl Kernels {
+    /// The pipeline of `k`, building it (and its module) the first time. Number of objects created is
+    /// added to `created` (for the allocation counter).
+    pub fn get(&mut self, device: &wgpu::Device, k: Kernel, created: &mut u64) -> Result<&Pipeline> {
+        if !self.pipelines.contains_key(&k) {
+            let p = self.build(device, k)?;
+            *created += 1;
+            self.pipelines.insert(k, p);
+        }
+        Ok(&self.pipelines[&k])
+    }
+
+    fn build(&mut self, device: &wgpu::Device, k: Kernel) -> Result<Pipeline> {
+        let spec = k.spec();
+        let shader_err = |msg: String| Error::Shader { file: spec.file.into(), entry: spec.entry.into(), msg };
+        let label = k.label();
+        // Two scopes: Validation catches WGSL and layout errors, Internal catches backend compiler failures.
+        let internal = device.push_error_scope(wgpu::ErrorFilter::Internal);
+        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        if !self.modules.contains_key(spec.file) {
+            let src = source(spec.file).ok_or_else(|| shader_err("not among the compiled-in shaders".into()))?;
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(spec.file),
+                source: wgpu::ShaderSource::Wgsl(src.into()),
+            });
+            self.modules.insert(spec.file, module);
+        }
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = spec
+            .bindings
+            .iter()
+            .map(|&(binding, kind)| wgpu::BindGroupLayoutEntry {
+                binding,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: match kind {
+                        Bind::Uniform => wgpu::BufferBindingType::Uniform,
+                        Bind::Read => wgpu::BufferBindingType::Storage { read_only: true },
+                        Bind::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
+                    },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            })
+            .collect();
+        let layout =
+            device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(&label), entries: &entries });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(&label),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(&label),
+            layout: Some(&pipeline_layout),
+            module: &self.modules[spec.file],
+            entry_point: Some(spec.entry),
+            compilation_options: wgpu::PipelineCompilationOptions { constants: spec.constants, ..Default::default() },
+            cache: None,
+        });
+        let v = pollster::block_on(validation.pop());
+        let i = pollster::block_on(internal.pop());
+        if let Some(e) = v.or(i) {
+            // A module that failed once stays failed; drop it so the error repeats rather than cascading.
+            self.modules.remove(spec.file);
+            return Err(shader_err(e.to_string()));
+        }
+        log::debug!("built pipeline {label}");
+        Ok(Pipeline { pipeline, layout })
+    }
+}

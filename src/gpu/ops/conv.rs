@@ -1,0 +1,86 @@
+//! 3×3 valid convolution through conv2d.wgsl (implicit GEMM); dw's long reduction is split (split-K).
+
+use super::{check, rank, reduce_splits, splits, u, TILE};
+use crate::gpu::buffer::Res;
+use crate::gpu::kernels::Kernel;
+use crate::gpu::params::ConvParams;
+use crate::gpu::{GpuBackend, GpuTensor};
+use crate::{Error, Result};
+
+/// (N, C, H, W) of an input with H, W ≥ 3.
+fn dims(op: &'static str, x: &GpuTensor) -> Result<[usize; 4]> {
+    rank(op, "x", &x.shape, 4)?;
+    let d = [x.shape[0], x.shape[1], x.shape[2], x.shape[3]];
+    if d[2] < 3 || d[3] < 3 {
+        return Err(Error::shape(op, format!("input {:?} is smaller than the 3×3 kernel", x.shape)));
+    }
+    Ok(d)
+}
+
+fn params(op: &str, [n, c, h, w]: [usize; 4], k: usize, (gm, gn, gk): (usize, usize, usize), chunk: usize) -> Result<ConvParams> {
+    Ok(ConvParams {
+        batch: u(op, n)?,
+        cin: u(op, c)?,
+        h: u(op, h)?,
+        w: u(op, w)?,
+        cout: u(op, k)?,
+        ho: u(op, h - 2)?,
+        wo: u(op, w - 2)?,
+        m: u(op, gm)?,
+        n: u(op, gn)?,
+        k: u(op, gk)?,
+        k_chunk: u(op, chunk.max(1))?,
+        _pad0: 0,
+    })
+}
+
+fn grid(op: &str, m: usize, n: usize, z: usize) -> Result<[u32; 3]> {
+    Ok([u(op, n.div_ceil(TILE))?, u(op, m.div_ceil(TILE))?, u(op, z)?])
+}
+
+pub fn forward(g: &mut GpuBackend, x: &GpuTensor, w: &GpuTensor, b: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
+    let op = "conv2d";
+    let d @ [n, c, h, wd] = dims(op, x)?;
+    let k = *w.shape.first().unwrap_or(&0);
+    check(op, "w", &w.shape, &[k, c, 3, 3])?;
+    check(op, "b", &b.shape, &[k])?;
+    check(op, "y", &y.shape, &[n, k, h - 2, wd - 2])?;
+    let gemm = (k, n * (h - 2) * (wd - 2), c * 9);
+    let (pid, pbuf) = g.uniform(&params(op, d, k, gemm, gemm.2)?);
+    let groups = grid(op, gemm.0, gemm.1, 1)?;
+    g.dispatch(Kernel::Conv2dForward, &[Res { id: pid, buffer: &pbuf }, w.res(), x.res(), b.res(), y.res()], groups, &y.label)
+}
+
+pub fn backward_input(g: &mut GpuBackend, dy: &GpuTensor, w: &GpuTensor, dx: &mut GpuTensor) -> Result<()> {
+    let op = "conv2d_backward_input";
+    let d @ [n, c, h, wd] = dims(op, dx)?;
+    let k = *w.shape.first().unwrap_or(&0);
+    check(op, "w", &w.shape, &[k, c, 3, 3])?;
+    check(op, "dy", &dy.shape, &[n, k, h - 2, wd - 2])?;
+    let gemm = (c, n * h * wd, k * 9);
+    let (pid, pbuf) = g.uniform(&params(op, d, k, gemm, gemm.2)?);
+    let groups = grid(op, gemm.0, gemm.1, 1)?;
+    g.dispatch(Kernel::Conv2dBackwardInput, &[Res { id: pid, buffer: &pbuf }, w.res(), dy.res(), w.res(), dx.res()], groups, &dx.label)
+}
+
+pub fn backward_weight(g: &mut GpuBackend, x: &GpuTensor, dy: &GpuTensor, dw: &mut GpuTensor, db: &mut GpuTensor) -> Result<()> {
+    let op = "conv2d_backward_weight";
+    let d @ [n, c, h, wd] = dims(op, x)?;
+    let k = *dw.shape.first().unwrap_or(&0);
+    check(op, "dw", &dw.shape, &[k, c, 3, 3])?;
+    check(op, "db", &db.shape, &[k])?;
+    check(op, "dy", &dy.shape, &[n, k, h - 2, wd - 2])?;
+    let (gm, gn, gk) = (k, c * 9, n * (h - 2) * (wd - 2));
+    let (s, chunk) = splits(gm, gn, gk);
+    let (pid, pbuf) = g.uniform(&params(op, d, k, (gm, gn, gk), if s == 1 { gk } else { chunk })?);
+    let p = Res { id: pid, buffer: &pbuf };
+    if s == 1 {
+        g.dispatch(Kernel::Conv2dBackwardWeight, &[p, dy.res(), x.res(), x.res(), dw.res()], grid(op, gm, gn, 1)?, &dw.label)?;
+    } else {
+        let (sid, sbuf) = g.scratch((s * gm * gn * 4) as u64)?;
+        let parts = Res { id: sid, buffer: &sbuf };
+        g.dispatch(Kernel::Conv2dBackwardWeight, &[p, dy.res(), x.res(), x.res(), parts], grid(op, gm, gn, s)?, &dw.label)?;
+        reduce_splits(g, parts, None, dw.res(), gm * gn, gn, s, &dw.label)?;
+    }
+    super::elementwise::bias_grad(g, dy, (n, k, (h - 2) * (wd - 2)), db)
+}

@@ -1,0 +1,42 @@
+//! Batch gather from the resident dataset through gather.wgsl.
+
+use super::u;
+use crate::gpu::buffer::Res;
+use crate::gpu::kernels::Kernel;
+use crate::gpu::params::GatherParams;
+use crate::gpu::{GpuBackend, GpuIndices, GpuTensor};
+use crate::{Error, Result};
+
+pub fn gather_batch(
+    g: &mut GpuBackend,
+    images: &GpuTensor,
+    labels: &GpuIndices,
+    order: &GpuIndices,
+    x: &mut GpuTensor,
+    y: &mut GpuIndices,
+) -> Result<()> {
+    let op = "gather_batch";
+    let m = *images.shape.first().ok_or_else(|| Error::shape(op, "images has no rows"))?;
+    let d = if m == 0 { 0 } else { images.numel() / m };
+    let b = *x.shape.first().ok_or_else(|| Error::shape(op, "x has no batch dimension"))?;
+    if x.numel() != b * d {
+        return Err(Error::shape(op, format!("x has shape {:?}, expected [{b}, …] with {} values per row", x.shape, d)));
+    }
+    if labels.len != m || y.len != b {
+        return Err(Error::shape(op, format!("{} labels for {m} images, y holds {} for a batch of {b}", labels.len, y.len)));
+    }
+    let off = g.step.batch_offset as usize;
+    if off + b > order.len {
+        return Err(Error::shape(op, format!("batch [{off}, {}) outside the order of length {}", off + b, order.len)));
+    }
+    if b == 0 || d == 0 {
+        return Ok(());
+    }
+    let p = GatherParams { batch: u(op, b)?, dim: u(op, d)?, rows: u(op, m)?, order_len: u(op, order.len)? };
+    let (pid, pbuf) = g.uniform(&p);
+    let step_buf = g.step_res().buffer.clone();
+    let step = Res { id: crate::gpu::STEP_ID, buffer: &step_buf };
+    let groups = g.groups_1d(b * d);
+    let bufs = [Res { id: pid, buffer: &pbuf }, step, images.res(), labels.res(), order.res(), x.res(), y.res()];
+    g.dispatch(Kernel::GatherBatch, &bufs, groups, &x.label)
+}

@@ -1,0 +1,51 @@
+//! Softmax cross-entropy and evaluation counters through softmax_xent.wgsl (one workgroup: a batch).
+
+use super::{check, rank, u};
+use crate::gpu::buffer::Res;
+use crate::gpu::kernels::Kernel;
+use crate::gpu::params::XentParams;
+use crate::gpu::{GpuBackend, GpuIndices, GpuTensor};
+use crate::{Error, Result};
+
+fn params(op: &'static str, logits: &GpuTensor, labels: &GpuIndices) -> Result<XentParams> {
+    rank(op, "logits", &logits.shape, 2)?;
+    let (n, l) = (logits.shape[0], logits.shape[1]);
+    if labels.len != n {
+        return Err(Error::shape(op, format!("{} labels for {n} rows of logits", labels.len)));
+    }
+    if l == 0 && n > 0 {
+        return Err(Error::shape(op, "logits have no classes"));
+    }
+    Ok(XentParams { n: u(op, n)?, l: u(op, l)?, _pad0: 0, _pad1: 0 })
+}
+
+pub fn softmax_xent(g: &mut GpuBackend, logits: &GpuTensor, labels: &GpuIndices, dlogits: &mut GpuTensor, losses: &mut GpuTensor) -> Result<()> {
+    let op = "softmax_xent";
+    let p = params(op, logits, labels)?;
+    check(op, "dlogits", &dlogits.shape, &logits.shape)?;
+    // The slot is only known on the host through the step parameters; check it here because the shader
+    // cannot report an out-of-range write.
+    let slot = g.step.loss_slot as usize;
+    if slot >= losses.numel() {
+        return Err(Error::shape(op, format!("loss slot {slot} but `{}` holds {} losses", losses.label, losses.numel())));
+    }
+    if p.n == 0 {
+        return Ok(());
+    }
+    let (pid, pbuf) = g.uniform(&p);
+    let step_buf = g.step_res().buffer.clone();
+    let step = Res { id: crate::gpu::STEP_ID, buffer: &step_buf };
+    let bufs = [Res { id: pid, buffer: &pbuf }, step, logits.res(), labels.res(), dlogits.res(), losses.res()];
+    g.dispatch(Kernel::SoftmaxXent, &bufs, [1, 1, 1], &dlogits.label)
+}
+
+pub fn eval_accumulate(g: &mut GpuBackend, logits: &GpuTensor, labels: &GpuIndices, acc: &mut GpuTensor) -> Result<()> {
+    let op = "eval_accumulate";
+    let p = params(op, logits, labels)?;
+    check(op, "acc", &acc.shape, &[2])?;
+    if p.n == 0 {
+        return Ok(());
+    }
+    let (pid, pbuf) = g.uniform(&p);
+    g.dispatch(Kernel::EvalAccumulate, &[Res { id: pid, buffer: &pbuf }, logits.res(), labels.res(), acc.res()], [1, 1, 1], &acc.label)
+}

@@ -1,0 +1,135 @@
+//! `#[repr(C)]` uniform structs, each mirrored field for field (same names, same order) by a WGSL struct.
+//! `tests/naga_layout.rs` checks sizes and member offsets through naga's reflection, so a field added on one
+//! side only fails a test instead of silently shifting every later field.
+//!
+//! All are multiples of 16 bytes (explicit `_pad` fields) because uniform-buffer bindings are validated
+//! against the WGSL struct size and some backends round uniform structs up to 16.
+
+use bytemuck::{Pod, Zeroable};
+
+pub use crate::backend::StepParams;
+
+/// matmul.wgsl `matmul`: C[M,N] = op(A)·op(B); workgroup z reduces k in [z·k_chunk, (z+1)·k_chunk).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
+pub struct GemmParams {
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    pub k_chunk: u32,
+}
+
+/// matmul.wgsl `reduce_splits`: c[i] = bias[i mod n] + Σ_z parts[z·len + i].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
+pub struct ReduceParams {
+    pub len: u32,
+    pub n: u32,
+    pub splits: u32,
+    pub _pad0: u32,
+}
+
+/// conv2d.wgsl: the conv's shape plus the implicit GEMM's m, n, k and split chunk.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
+pub struct ConvParams {
+    pub batch: u32,
+    pub cin: u32,
+    pub h: u32,
+    pub w: u32,
+    pub cout: u32,
+    pub ho: u32,
+    pub wo: u32,
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    pub k_chunk: u32,
+    pub _pad0: u32,
+}
+
+/// pool.wgsl: planes = N·C.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
+pub struct PoolParams {
+    pub planes: u32,
+    pub h: u32,
+    pub w: u32,
+    pub ho: u32,
+    pub wo: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
+}
+
+/// elementwise.wgsl, sgd.wgsl: number of elements.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
+pub struct ElemParams {
+    pub len: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
+}
+
+/// elementwise.wgsl `bias_grad`: dst[k] = Σ_{n,s} src[(n·channels + k)·inner + s].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
+pub struct BiasGradParams {
+    pub batch: u32,
+    pub channels: u32,
+    pub inner: u32,
+    pub _pad0: u32,
+}
+
+/// softmax_xent.wgsl: n rows of l logits.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
+pub struct XentParams {
+    pub n: u32,
+    pub l: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+}
+
+/// gather.wgsl: `batch` rows of `dim` values from a dataset of `rows` images through `order`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
+pub struct GatherParams {
+    pub batch: u32,
+    pub dim: u32,
+    pub rows: u32,
+    pub order_len: u32,
+}
+
+/// A Rust struct's layout as the WGSL side must reproduce it: name, size, and (field, offset) pairs.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    pub name: &'static str,
+    pub size: usize,
+    pub fields: Vec<(&'static str, usize)>,
+}
+
+macro_rules! layout {
+    ($t:ident { $($f:ident),* $(,)? }) => {
+        Layout {
+            name: stringify!($t),
+            size: std::mem::size_of::<$t>(),
+            fields: vec![$((stringify!($f), std::mem::offset_of!($t, $f))),*],
+        }
+    };
+}
+
+/// Every uniform struct the shaders declare, for the layout test.
+pub fn layouts() -> Vec<Layout> {
+    vec![
+        layout!(StepParams { lr, momentum, dampening, weight_decay, nesterov, init_momentum, batch_offset, loss_slot }),
+        layout!(GemmParams { m, n, k, k_chunk }),
+        layout!(ReduceParams { len, n, splits, _pad0 }),
+        layout!(ConvParams { batch, cin, h, w, cout, ho, wo, m, n, k, k_chunk, _pad0 }),
+        layout!(PoolParams { planes, h, w, ho, wo, _pad0, _pad1, _pad2 }),
+        layout!(ElemParams { len, _pad0, _pad1, _pad2 }),
+        layout!(BiasGradParams { batch, channels, inner, _pad0 }),
+        layout!(XentParams { n, l, _pad0, _pad1 }),
+        layout!(GatherParams { batch, dim, rows, order_len }),
+    ]
+}
