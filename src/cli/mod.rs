@@ -29,7 +29,7 @@ pub enum Command {
 
 /// Parse the command line, run it, and turn errors into the contract's exit codes (2: bad usage or input).
 pub fn main() -> i32 {
-    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).try_init();
+    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,wgpu_hal=off")).try_init();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
