@@ -90,12 +90,18 @@ impl ScheduleConfig {
     /// the wrong type is an [`Error::Schedule`] naming it (with its place inside sequential/chained).
     /// Values are checked when the scheduler is built ([`super::Scheduler::new`]).
     pub fn parse(arg: &str) -> Result<ScheduleConfig> {
+        Ok(ScheduleConfig::parse_with_text(arg)?.0)
+    }
+
+    /// [`ScheduleConfig::parse`], also returning the JSON text as the user wrote it, whitespace collapsed
+    /// (for titles and logs: it reads like their config, without the defaults filled in).
+    pub fn parse_with_text(arg: &str) -> Result<(ScheduleConfig, String)> {
         let text = match arg.strip_prefix('@') {
             Some(path) => std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?,
             None => arg.to_string(),
         };
         let value: Value = serde_json::from_str(&text).map_err(|e| Error::Schedule(format!("not valid JSON: {e}")))?;
-        ScheduleConfig::from_value(&value)
+        Ok((ScheduleConfig::from_value(&value)?, text.split_whitespace().collect::<Vec<_>>().join(" ")))
     }
 
     /// [`ScheduleConfig::parse`] for an already parsed JSON value.

@@ -144,19 +144,32 @@ impl Scheduler {
 /// checked first ([`Scheduler::check_run`]), so a schedule PyTorch would fail on mid-way is an `Err` here.
 pub fn sequence(cfg: &ScheduleConfig, base_lr: f64, momentum: f64, steps: usize, metrics: Option<&[f64]>) -> Result<Vec<(f64, f64)>> {
     let mut out = Vec::with_capacity(steps);
-    drive(Scheduler::new(cfg, base_lr, momentum)?, steps, metrics, |s| out.push((s.lr(), s.momentum())))?;
+    drive(Scheduler::new(cfg, base_lr, momentum)?, steps, metrics, |_, s| {
+        out.push((s.lr(), s.momentum()));
+        Ok(())
+    })?;
     Ok(out)
 }
 
 /// [`sequence`] for any scheduler: every group's state before each of `steps` optimizer steps.
 pub fn sequence_groups(s: Scheduler, steps: usize, metrics: Option<&[f64]>) -> Result<Vec<Vec<Group>>> {
     let mut out = Vec::with_capacity(steps);
-    drive(s, steps, metrics, |s| out.push(s.groups.clone()))?;
+    drive(s, steps, metrics, |_, s| {
+        out.push(s.groups.clone());
+        Ok(())
+    })?;
     Ok(out)
 }
 
-/// Check the run, then `steps` times: `record(s)`, then `step()` (or `step_metric(metrics[k])`).
-fn drive(mut s: Scheduler, steps: usize, metrics: Option<&[f64]>, mut record: impl FnMut(&Scheduler)) -> Result<()> {
+/// PyTorch's driver loop: check the run, then for k in 0..steps: `record(k, s)` (the values optimizer step k
+/// uses), then `step()` — or, for reduce_lr_on_plateau, `step_metric(metrics[k])` (an [`Error::Usage`] if
+/// fewer than `steps` metrics are given).
+pub fn drive(
+    mut s: Scheduler,
+    steps: usize,
+    metrics: Option<&[f64]>,
+    mut record: impl FnMut(usize, &Scheduler) -> Result<()>,
+) -> Result<()> {
     s.check_run(steps)?;
     let metrics = if s.needs_metric() {
         match metrics {
@@ -173,7 +186,7 @@ fn drive(mut s: Scheduler, steps: usize, metrics: Option<&[f64]>, mut record: im
         &[]
     };
     for k in 0..steps {
-        record(&s);
+        record(k, &s)?;
         match metrics.get(k) {
             Some(&m) => s.step_metric(m)?,
             None => s.step()?,
