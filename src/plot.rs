@@ -315,7 +315,7 @@ mod tests {
 
     #[test]
     fn wrap_breaks_after_commas_and_marks_cuts() {
-        assert_eq!(wrap("ab,cd,ef", 5, 3), vec!["ab,", "cd,", "ef"]);
+        assert_eq!(wrap("ab,cd,ef", 6, 3), vec!["ab,cd,", "ef"]);
         assert_eq!(wrap("ab,cd,ef,gh", 6, 1), vec!["ab,cd…"]);
         assert_eq!(wrap("short", 80, 2), vec!["short"]);
     }
