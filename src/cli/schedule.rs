@@ -63,6 +63,9 @@ pub fn run(args: ScheduleArgs) -> Result<()> {
     if metrics.is_some() && !s.needs_metric() {
         log::warn!("--metrics-values is ignored: {} does not step on a metric", cfg.kind());
     }
+    // Everything that can fail is checked before the first line of output.
+    s.check_run(steps)?;
+    s.check_metrics(steps, metrics.as_deref())?;
     let cycles = s.cycles_momentum();
     let mut curve = plot_buffer(args.plot.is_some(), steps);
 

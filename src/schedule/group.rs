@@ -151,7 +151,8 @@ impl PerGroup {
             PerGroup::One(x) => Ok(vec![*x; n]),
             PerGroup::Each(v) if v.len() == n => Ok(v.clone()),
             PerGroup::Each(v) => Err(Error::Schedule(format!(
-                "{field} must be a number or a list of {n} numbers, one per param group (got a list of {})",
+                "{field} must be a number or a list with one number per param group ({n} group{}; got a list of {})",
+                if n == 1 { "" } else { "s" },
                 v.len()
             ))),
         }

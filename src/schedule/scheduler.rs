@@ -105,6 +105,22 @@ impl Scheduler {
         }
     }
 
+    /// The metrics a run of `steps` feeds to reduce_lr_on_plateau (an [`Error::Usage`] if fewer than
+    /// `steps`); an empty slice for the other kinds, which do not use them.
+    pub fn check_metrics<'m>(&self, steps: usize, metrics: Option<&'m [f64]>) -> Result<&'m [f64]> {
+        if !self.needs_metric() {
+            return Ok(&[]);
+        }
+        match metrics {
+            Some(m) if m.len() >= steps => Ok(m),
+            Some(m) => Err(Error::Usage(format!(
+                "reduce_lr_on_plateau needs one metric value per step: got {} values for {steps} steps",
+                m.len()
+            ))),
+            None => Err(Error::Usage("reduce_lr_on_plateau needs one metric value per step (none given)".into())),
+        }
+    }
+
     /// Serializable state; [`Scheduler::restore`] continues bit-identically from it.
     pub fn state(&self) -> SchedulerState {
         SchedulerState { groups: self.groups.clone(), scheduler: self.inner.as_ref().map(LrScheduler::state) }
@@ -171,20 +187,7 @@ pub fn drive(
     mut record: impl FnMut(usize, &Scheduler) -> Result<()>,
 ) -> Result<()> {
     s.check_run(steps)?;
-    let metrics = if s.needs_metric() {
-        match metrics {
-            Some(m) if m.len() >= steps => m,
-            Some(m) => {
-                return Err(Error::Usage(format!(
-                    "reduce_lr_on_plateau needs one metric value per step: got {} values for {steps} steps",
-                    m.len()
-                )));
-            }
-            None => return Err(Error::Usage("reduce_lr_on_plateau needs one metric value per step (none given)".into())),
-        }
-    } else {
-        &[]
-    };
+    let metrics = s.check_metrics(steps, metrics)?;
     for k in 0..steps {
         record(k, &s)?;
         match metrics.get(k) {
