@@ -1,1 +1,330 @@
-//! Charts drawn with plotters (schedule curves, compare plots).
+//! Charts drawn with plotters (schedule curves now, compare plots later): [`line_chart`] draws one or more
+//! stacked panels of line series sharing the x axis, as PNG or SVG by the file's extension, written
+//! atomically (a temporary file in the same directory, then a rename).
+//!
+//! Text uses the DejaVu Sans font embedded from `assets/fonts/` (plotters' `ab_glyph` backend has no
+//! system fonts), registered once as "sans-serif".
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::{register_font, FontStyle};
+
+use crate::util::write_atomic;
+use crate::{Error, Result};
+
+static FONT_BYTES: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+const FONT: &str = "sans-serif";
+
+/// Colours for successive series of a panel (matplotlib's first four, readable on white).
+const PALETTE: [RGBColor; 4] = [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44), RGBColor(255, 127, 14)];
+
+/// One curve: `(x, y)` points in drawing order.
+#[derive(Clone, Debug, Default)]
+pub struct Series {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// One panel: a y axis and the series drawn against it. `weight` sets its share of the height.
+#[derive(Clone, Debug)]
+pub struct Panel {
+    pub y_label: String,
+    pub series: Vec<Series>,
+    pub weight: u32,
+}
+
+/// A chart: title (plus an optional smaller subtitle), a shared x axis, panels stacked top to bottom.
+#[derive(Clone, Debug)]
+pub struct Chart {
+    pub title: String,
+    pub subtitle: Option<String>,
+    pub x_label: String,
+    pub panels: Vec<Panel>,
+    /// Pixel size `(width, height)`.
+    pub size: (u32, u32),
+}
+
+/// The image formats [`line_chart`] writes, chosen by extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Png,
+    Svg,
+}
+
+/// The format for `path` from its extension (`.png` or `.svg`, any case); anything else is a usage error.
+pub fn format_of(path: &Path) -> Result<Format> {
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("png") => Ok(Format::Png),
+        Some("svg") => Ok(Format::Svg),
+        other => Err(Error::Usage(format!(
+            "{}: plot files must end in .png or .svg (got {})",
+            path.display(),
+            other.map_or("no extension".to_string(), |e| format!(".{e}"))
+        ))),
+    }
+}
+
+fn ensure_font() -> Result<()> {
+    static OK: OnceLock<bool> = OnceLock::new();
+    if *OK.get_or_init(|| register_font(FONT, FontStyle::Normal, FONT_BYTES).is_ok()) {
+        Ok(())
+    } else {
+        Err(Error::Usage("the embedded plot font could not be loaded".into()))
+    }
+}
+
+fn draw_err(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::io(path, std::io::Error::other(format!("drawing the chart failed: {e}")))
+}
+
+/// Draw `chart` to `path` (PNG or SVG by extension), atomically.
+pub fn line_chart(path: &Path, chart: &Chart) -> Result<()> {
+    let format = format_of(path)?;
+    ensure_font()?;
+    match format {
+        Format::Svg => {
+            let mut svg = String::new();
+            {
+                let root = SVGBackend::with_string(&mut svg, chart.size).into_drawing_area();
+                render(&root, chart).map_err(|e| draw_err(path, e))?;
+                root.present().map_err(|e| draw_err(path, e))?;
+            }
+            write_atomic(path, svg.as_bytes())
+        }
+        Format::Png => {
+            // BitMapBackend encodes to a path (by its extension), so draw to a temporary `.png` beside the
+            // target and rename it into place.
+            let tmp = temp_beside(path)?;
+            let result = (|| {
+                {
+                    let root = BitMapBackend::new(&tmp, chart.size).into_drawing_area();
+                    render(&root, chart).map_err(|e| draw_err(path, e))?;
+                    root.present().map_err(|e| draw_err(path, e))?;
+                }
+                std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
+                std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+            })();
+            if result.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            result
+        }
+    }
+}
+
+fn temp_beside(path: &Path) -> Result<PathBuf> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().ok_or_else(|| Error::Usage(format!("{}: not a file path", path.display())))?;
+    Ok(dir.join(format!(".{}.tmp{}.png", name.to_string_lossy(), std::process::id())))
+}
+
+/// Range of all finite values, padded by 5% (a flat line gets a visible band around it).
+fn padded(values: impl Iterator<Item = f64>) -> Range<f64> {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.filter(|v| v.is_finite()) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if !lo.is_finite() {
+        return 0.0..1.0;
+    }
+    if hi - lo <= f64::EPSILON * hi.abs().max(lo.abs()) {
+        let d = if hi == 0.0 { 1e-3 } else { hi.abs() * 0.1 };
+        return lo - d..hi + d;
+    }
+    let pad = (hi - lo) * 0.05;
+    lo - pad..hi + pad
+}
+
+/// How y tick labels are written: values are divided by `10^exp` (then named in the axis label, e.g.
+/// "learning rate (×1e-4)") and shown with `decimals` digits, chosen from the tick spacing.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TickFormat {
+    pub exp: i32,
+    pub decimals: usize,
+}
+
+impl TickFormat {
+    /// For an axis spanning `range` with about 10 ticks.
+    pub fn for_range(range: &Range<f64>) -> TickFormat {
+        let amax = range.start.abs().max(range.end.abs());
+        let exp = if amax > 0.0 && !(1e-2..1e4).contains(&amax) { amax.log10().floor() as i32 } else { 0 };
+        let span = (range.end - range.start) / 10f64.powi(exp);
+        let step = span / 10.0;
+        let decimals = if step > 0.0 { (-step.log10().floor()).clamp(0.0, 8.0) as usize } else { 2 };
+        TickFormat { exp, decimals }
+    }
+
+    pub fn label(&self, v: f64) -> String {
+        let x = v / 10f64.powi(self.exp);
+        // Avoid "-0.00" at the origin.
+        let x = if x.abs() < 0.5 * 10f64.powi(-(self.decimals as i32)) { 0.0 } else { x };
+        format!("{x:.*}", self.decimals)
+    }
+
+    /// The axis-label suffix naming the scale, e.g. " (×1e-4)".
+    pub fn suffix(&self) -> String {
+        if self.exp == 0 { String::new() } else { format!(" (×1e{})", self.exp) }
+    }
+}
+
+fn render<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    root.fill(&WHITE)?;
+    let (w, _) = root.dim_in_pixel();
+    root.draw_text(&chart.title, &TextStyle::from((FONT, 26)).color(&BLACK), (20, 12))?;
+    let mut top = 48;
+    if let Some(sub) = &chart.subtitle {
+        let per_line = (w.saturating_sub(40) / 8).max(20) as usize;
+        for line in wrap(sub, per_line, 2) {
+            root.draw_text(&line, &TextStyle::from((FONT, 15)).color(&RGBColor(90, 90, 90)), (20, top - 4))?;
+            top += 20;
+        }
+    }
+    let body = root.margin(top, 10, 10, 25);
+    let xr = padded_x(chart);
+    let mut rest = body;
+    for (i, panel) in chart.panels.iter().enumerate() {
+        let area = if i + 1 == chart.panels.len() {
+            rest.clone()
+        } else {
+            let h = rest.dim_in_pixel().1 as f64 * panel.weight.max(1) as f64
+                / chart.panels[i..].iter().map(|p| p.weight.max(1)).sum::<u32>() as f64;
+            let (a, b) = rest.split_vertically(h as u32);
+            rest = b;
+            a
+        };
+        draw_panel(&area, panel, xr.clone(), &chart.x_label, i + 1 == chart.panels.len(), w)?;
+    }
+    Ok(())
+}
+
+/// Split `text` into at most `max_lines` lines of at most `width` characters, preferring to break after a
+/// comma or space; an ellipsis marks text left out.
+fn wrap(text: &str, width: usize, max_lines: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut lines = Vec::new();
+    let mut start = 0;
+    while start < chars.len() && lines.len() < max_lines {
+        let mut end = (start + width).min(chars.len());
+        if end < chars.len() {
+            if let Some(b) = chars[start..end].iter().rposition(|&c| c == ',' || c == ' ').filter(|&b| b > width / 2) {
+                end = start + b + 1;
+            }
+        }
+        let mut line: String = chars[start..end].iter().collect();
+        if lines.len() + 1 == max_lines && end < chars.len() {
+            line.pop();
+            line.push('…');
+        }
+        lines.push(line);
+        start = end;
+    }
+    lines
+}
+
+fn padded_x(chart: &Chart) -> Range<f64> {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for s in chart.panels.iter().flat_map(|p| &p.series) {
+        for &(x, _) in &s.points {
+            lo = lo.min(x);
+            hi = hi.max(x);
+        }
+    }
+    if !lo.is_finite() || hi <= lo { lo.min(0.0).max(f64::MIN)..lo.max(0.0) + 1.0 } else { lo..hi }
+}
+
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    panel: &Panel,
+    xr: Range<f64>,
+    x_label: &str,
+    bottom: bool,
+    width: u32,
+) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let yr = padded(panel.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+    let fmt = TickFormat::for_range(&yr);
+    let y_label_area = 20 + 11 * (fmt.decimals as u32 + 3).min(12);
+    let mut chart = ChartBuilder::on(area)
+        .margin_right(20)
+        .margin_top(8)
+        .x_label_area_size(if bottom { 48 } else { 28 })
+        .y_label_area_size(y_label_area.max(70))
+        .build_cartesian_2d(xr, yr)?;
+    let y_desc = format!("{}{}", panel.y_label, fmt.suffix());
+    let x_fmt = |v: &f64| format!("{}", v.round() as i64);
+    let y_fmt = |v: &f64| fmt.label(*v);
+    let mut mesh = chart.configure_mesh();
+    mesh.y_desc(y_desc)
+        .x_labels((width / 90).max(4) as usize)
+        .y_labels(8)
+        .x_label_formatter(&x_fmt)
+        .y_label_formatter(&y_fmt)
+        .label_style((FONT, 15))
+        .axis_desc_style((FONT, 17))
+        .max_light_lines(1)
+        .light_line_style(RGBColor(240, 240, 240))
+        .bold_line_style(RGBColor(215, 215, 215));
+    if bottom {
+        mesh.x_desc(x_label);
+    }
+    mesh.draw()?;
+    let legend = panel.series.len() > 1;
+    for (i, s) in panel.series.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let drawn = chart.draw_series(LineSeries::new(
+            s.points.iter().copied().filter(|p| p.1.is_finite()),
+            ShapeStyle { color: color.to_rgba(), filled: false, stroke_width: 2 },
+        ))?;
+        if legend {
+            drawn.label(s.label.clone()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+        }
+    }
+    if legend {
+        chart
+            .configure_series_labels()
+            .label_font((FONT, 15))
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(200, 200, 200))
+            .draw()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tick_format_scales_small_values() {
+        let f = TickFormat::for_range(&(0.0..4e-4));
+        assert_eq!(f.exp, -4);
+        assert_eq!(f.suffix(), " (×1e-4)");
+        assert_eq!(f.label(2e-4), "2.0");
+        let f = TickFormat::for_range(&(0.0..0.1));
+        assert_eq!((f.exp, f.decimals), (0, 2));
+        let f = TickFormat::for_range(&(-1e6..3e6));
+        assert_eq!((f.exp, f.label(2e6).as_str()), (6, "2.0"));
+        let f = TickFormat::for_range(&(0.8..0.96));
+        assert_eq!((f.exp, f.decimals), (0, 2));
+        assert_eq!(f.label(0.85), "0.85");
+    }
+
+    #[test]
+    fn wrap_breaks_after_commas_and_marks_cuts() {
+        assert_eq!(wrap("ab,cd,ef", 6, 3), vec!["ab,cd,", "ef"]);
+        assert_eq!(wrap("ab,cd,ef,gh", 6, 1), vec!["ab,cd…"]);
+        assert_eq!(wrap("short", 80, 2), vec!["short"]);
+    }
+
+    #[test]
+    fn extension_picks_format() {
+        assert_eq!(format_of(Path::new("a.PNG")).unwrap(), Format::Png);
+        assert_eq!(format_of(Path::new("dir/a.svg")).unwrap(), Format::Svg);
+        assert!(matches!(format_of(Path::new("a.jpg")), Err(Error::Usage(m)) if m.contains(".jpg")));
+        assert!(matches!(format_of(Path::new("a")), Err(Error::Usage(_))));
+    }
+}

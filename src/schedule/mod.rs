@@ -1,38 +1,53 @@
-//! TEMPORARY minimal scheduler (fixed and step) with the API of the scheduler issue; replaced by the full library.
-use crate::{Error, Result};
+//! Learning-rate schedulers with PyTorch's exact semantics (docs/schedules.md): the same lr (and momentum)
+//! at every step as `torch.optim.lr_scheduler`, from PyTorch's own recursions, in f64 with Python's
+//! arithmetic (floor modulo, ZeroDivisionError → `Err`).
+//!
+//! Two levels:
+//! - [`Scheduler`] + [`ScheduleConfig`] (the JSON format of schedules.md §6): what `wgtrain train` and
+//!   `wgtrain schedule` use. [`sequence`] gives a whole schedule.
+//! - [`LrScheduler`] on `&mut [Group]`: PyTorch's classes one to one, with param groups that have their own
+//!   base lrs, and closures for LambdaLR/MultiplicativeLR ([`Factor::from_fn`]).
+//!
+//! One file per family: [`step`] (StepLR, MultiStepLR, ExponentialLR), [`linear`] (ConstantLR, LinearLR,
+//! PolynomialLR), [`lambda`] (LambdaLR, MultiplicativeLR), [`cosine`] (CosineAnnealingLR,
+//! CosineAnnealingWarmRestarts), [`cyclic`] (CyclicLR), [`one_cycle`] (OneCycleLR), [`plateau`]
+//! (ReduceLROnPlateau), [`composite`] (SequentialLR, ChainedScheduler), and from other libraries [`hf`]
+//! (transformers), [`noam`] (Burn), [`optax`].
+//!
+//! Driver contract (PyTorch's): `build; loop { optimizer step uses lr(); step() }`, so the lr of optimizer
+//! step k is the value at t = k.
 
-#[derive(Clone, Debug, serde::Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum ScheduleConfig {
-    Step { step_size: i64, #[serde(default = "tenth")] gamma: f64 },
-}
-fn tenth() -> f64 { 0.1 }
+pub mod composite;
+pub mod config;
+pub mod cosine;
+pub mod cyclic;
+pub mod dispatch;
+pub mod group;
+pub mod hf;
+pub mod lambda;
+pub mod linear;
+pub mod noam;
+pub mod one_cycle;
+pub mod optax;
+pub mod plateau;
+pub mod pymath;
+pub mod scheduler;
+pub mod state;
+pub mod step;
 
-impl ScheduleConfig {
-    pub fn parse(arg: &str) -> Result<ScheduleConfig> {
-        serde_json::from_str(arg).map_err(|e| Error::Schedule(e.to_string()))
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct Scheduler { lr: f64, momentum: f64, t: i64, cfg: Option<ScheduleConfig> }
-
-impl Scheduler {
-    pub fn new(cfg: &ScheduleConfig, base_lr: f64, momentum: f64) -> Result<Scheduler> {
-        Ok(Scheduler { lr: base_lr, momentum, t: 0, cfg: Some(cfg.clone()) })
-    }
-    pub fn fixed(lr: f64, momentum: f64) -> Scheduler { Scheduler { lr, momentum, t: 0, cfg: None } }
-    pub fn lr(&self) -> f64 { self.lr }
-    pub fn momentum(&self) -> f64 { self.momentum }
-    pub fn cycles_momentum(&self) -> bool { false }
-    pub fn needs_metric(&self) -> bool { false }
-    pub fn step_metric(&mut self, _m: f64) -> Result<()> { Ok(()) }
-    pub fn check_run(&self, _steps: usize) -> Result<()> { Ok(()) }
-    pub fn step(&mut self) -> Result<()> {
-        self.t += 1;
-        if let Some(ScheduleConfig::Step { step_size, gamma }) = &self.cfg {
-            if self.t % step_size == 0 { self.lr *= gamma; }
-        }
-        Ok(())
-    }
-}
+pub use composite::{ChainedCfg, ChainedLr, SequentialCfg, SequentialLr};
+pub use config::{ScheduleConfig, KINDS};
+pub use cosine::{CosineAnnealingCfg, CosineAnnealingLr, WarmRestartsCfg, WarmRestartsLr};
+pub use cyclic::{CyclicCfg, CyclicLr, CyclicMode, ScaleMode};
+pub use dispatch::LrScheduler;
+pub use group::{Group, PerGroup};
+pub use hf::{CosineWithWarmupCfg, InverseSqrtCfg};
+pub use lambda::{Factor, LambdaLr, LrFn, MultiplicativeCfg, MultiplicativeLr};
+pub use linear::{ConstantCfg, ConstantLr, LinearCfg, LinearLr, PolynomialCfg, PolynomialLr};
+pub use noam::NoamCfg;
+pub use one_cycle::{Anneal, OneCycleCfg, OneCycleLr};
+pub use optax::{SgdrCfg, WarmupCosineDecayCfg};
+pub use plateau::{PlateauCfg, PlateauLr, PlateauMode, ThresholdMode};
+pub use scheduler::{sequence, sequence_groups, Scheduler};
+pub use state::{SchedState, SchedulerState};
+pub use step::{ExponentialCfg, ExponentialLr, MultiStepCfg, MultiStepLr, StepCfg, StepLr};
