@@ -62,3 +62,30 @@ fn validation_split_holds_out_the_last_images() {
     assert!(val[0]["val_loss"].as_f64().unwrap() > 0.0);
     assert!(events(&m, "eval").is_empty(), "--no-eval skips the test set");
 }
+
+#[test]
+fn plateau_steps_once_per_epoch_on_the_validation_loss() {
+    // mode "max" with patience 0: the first epoch's metric always improves; a lower loss in epoch 2 is "worse"
+    // in max mode, so the lr is cut by `factor` for epoch 3 and again for epoch 4 — proving the scheduler saw one
+    // metric per epoch and never stepped per batch.
+    let sched = r#"{"kind":"reduce_lr_on_plateau","mode":"max","patience":0,"factor":0.5}"#;
+    let (_, m) = train(&[
+        "--limit-train", "328", "--val-split", "200", "--batch-size", "64", "--epochs", "4", "--no-eval", "--lr", "0.1",
+        "--schedule", sched,
+    ]);
+    let lrs: Vec<f64> = events(&m, "step").iter().map(|s| s["lr"].as_f64().unwrap()).collect();
+    let vals: Vec<f64> = events(&m, "val").iter().map(|v| v["val_loss"].as_f64().unwrap()).collect();
+    assert_eq!(vals.len(), 4);
+    // Two steps per epoch (128 training images). Expected lr per epoch from PyTorch's rule on the val losses.
+    let mut expected = vec![0.1, 0.1];
+    let (mut lr, mut best) = (0.1, f64::NEG_INFINITY);
+    for v in &vals[..3] {
+        if *v > best * (1.0 + 1e-4) {
+            best = *v;
+        } else {
+            lr *= 0.5;
+        }
+        expected.extend([lr, lr]);
+    }
+    assert_eq!(lrs, expected, "val losses {vals:?}");
+}
