@@ -51,7 +51,7 @@ fn per_step(c: &mut Criterion) {
             g.bench_function(*name, |b| {
                 b.iter(|| {
                     k += 1;
-                    let m = if k % 7 == 0 { 1.0 / k as f64 } else { 1.0 };
+                    let m = if k.is_multiple_of(7) { 1.0 / k as f64 } else { 1.0 };
                     s.step_metric(black_box(m)).expect("step");
                     black_box((s.lr(), s.momentum()))
                 })

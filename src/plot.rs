@@ -210,10 +210,9 @@ fn wrap(text: &str, width: usize, max_lines: usize) -> Vec<String> {
     let mut start = 0;
     while start < chars.len() && lines.len() < max_lines {
         let mut end = (start + width).min(chars.len());
-        if end < chars.len() {
-            if let Some(b) = chars[start..end].iter().rposition(|&c| c == ',' || c == ' ').filter(|&b| b > width / 2) {
-                end = start + b + 1;
-            }
+        let brk = chars[start..end].iter().rposition(|&c| c == ',' || c == ' ').filter(|&b| b > width / 2);
+        if let (true, Some(b)) = (end < chars.len(), brk) {
+            end = start + b + 1;
         }
         let mut line: String = chars[start..end].iter().collect();
         if lines.len() + 1 == max_lines && end < chars.len() {
@@ -234,7 +233,13 @@ fn padded_x(chart: &Chart) -> Range<f64> {
             hi = hi.max(x);
         }
     }
-    if !lo.is_finite() || hi <= lo { lo.min(0.0).max(f64::MIN)..lo.max(0.0) + 1.0 } else { lo..hi }
+    if !lo.is_finite() {
+        0.0..1.0
+    } else if hi <= lo {
+        lo..lo + 1.0
+    } else {
+        lo..hi
+    }
 }
 
 fn draw_panel<DB: DrawingBackend>(

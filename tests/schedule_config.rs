@@ -183,3 +183,15 @@ fn momentum_cycling_needs_momentum_or_betas_and_drives_beta1() {
     let s = Scheduler::with_groups(&cfg, vec![Group::plain(0.1)]).unwrap();
     assert!(!s.cycles_momentum());
 }
+
+/// Every JSON block of the PyTorch-users page parses and builds (the page cannot drift from the format).
+#[test]
+fn pytorch_users_page_examples_are_valid() {
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/schedules_for_pytorch_users.md")).unwrap();
+    let blocks: Vec<&str> = page.split("```json").skip(1).map(|b| b.split("```").next().unwrap()).collect();
+    assert!(blocks.len() >= 8, "{} blocks", blocks.len());
+    for b in blocks {
+        let cfg = ScheduleConfig::parse(b).unwrap_or_else(|e| panic!("{b}: {e}"));
+        Scheduler::new(&cfg, 0.1, 0.9).unwrap_or_else(|e| panic!("{b}: {e}"));
+    }
+}

@@ -109,10 +109,10 @@ fn any_kind() -> impl Strategy<Value = (Value, usize, Vec<f64>)> {
 /// Drive `s` for `steps` steps from where it is, recording (lr, momentum) bits.
 fn run(s: &mut Scheduler, from: usize, to: usize, metrics: &[f64]) -> Vec<(u64, u64)> {
     let mut out = Vec::new();
-    for k in from..to {
+    for &m in &metrics[from..to] {
         out.push((s.lr().to_bits(), s.momentum().to_bits()));
         if s.needs_metric() {
-            s.step_metric(metrics[k]).unwrap();
+            s.step_metric(m).unwrap();
         } else {
             s.step().unwrap();
         }

@@ -197,7 +197,7 @@ impl CyclicLr {
     /// Only `gamma ** t` overflowing (exp_range with γ > 1) can raise after construction.
     pub fn check_run(&self, steps: usize) -> Result<()> {
         if self.mode == CyclicMode::ExpRange {
-            let last = self.t.saturating_add(steps as i64);
+            let last = self.t.saturating_add(pymath::run_len(steps));
             pymath::pow(self.gamma, last as f64, "cyclic.gamma").map_err(|_| {
                 Error::Schedule(format!("cyclic.gamma {} overflows within {steps} steps (gamma ** step); use gamma ≤ 1", self.gamma))
             })?;

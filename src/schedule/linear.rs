@@ -123,7 +123,7 @@ impl ConstantLr {
 
     /// factor 0 raises at t = T (when T ≥ 1 lies within the run).
     pub fn check_run(&self, steps: usize) -> Result<()> {
-        let t_end = self.t.saturating_add(steps as i64);
+        let t_end = self.t.saturating_add(pymath::run_len(steps));
         let hit = self.cfg.total_iters > self.t && self.cfg.total_iters <= t_end && self.cfg.total_iters != 0;
         if self.cfg.factor == 0.0 && hit {
             return Err(Error::Schedule(format!(
@@ -244,7 +244,7 @@ impl PolynomialLr {
         if self.cfg.power >= 0.0 {
             return Ok(());
         }
-        let last = self.t.saturating_add(steps as i64).min(self.cfg.total_iters);
+        let last = self.t.saturating_add(pymath::run_len(steps)).min(self.cfg.total_iters);
         for t in (self.t + 1).max(1)..=last {
             self.decay(t).map_err(|_| {
                 Error::Schedule(format!(

@@ -214,7 +214,9 @@ impl OneCycleLr {
         }
         let mut s = OneCycleLr { total, anneal: cfg.anneal_strategy, phases, vals, cycle_momentum: cfg.cycle_momentum, t: -1 };
         // Checked before touching the groups, so a rejected config leaves them as they were.
-        s.value(0, 0).map_err(|e| s.explain(e))?;
+        for v in &s.vals {
+            s.value(0, v).map_err(|e| s.explain(e))?;
+        }
         for (g, v) in groups.iter_mut().zip(&s.vals) {
             g.initial_lr = Some(v.init);
             if s.cycle_momentum {
@@ -232,9 +234,8 @@ impl OneCycleLr {
         }
     }
 
-    /// (lr, momentum) of group `i` at step t.
-    fn value(&self, t: i64, i: usize) -> Result<(f64, f64)> {
-        let v = &self.vals[i];
+    /// (lr, momentum) of a group with values `v` at step t.
+    fn value(&self, t: i64, v: &GroupVals) -> Result<(f64, f64)> {
         let tf = t as f64;
         let mut start = 0.0;
         let last = self.phases.len() - 1;
@@ -269,8 +270,8 @@ impl OneCycleLr {
                 self.total
             )));
         }
-        for (i, g) in groups.iter_mut().enumerate() {
-            let (lr, m) = self.value(t, i)?;
+        for (g, v) in groups.iter_mut().zip(&self.vals) {
+            let (lr, m) = self.value(t, v)?;
             g.lr = lr;
             if self.cycle_momentum {
                 g.set_momentum(m);
@@ -293,7 +294,7 @@ impl OneCycleLr {
 
     /// Overrun (more steps than total_steps allows), or a zero-width phase that the run enters.
     pub fn check_run(&self, steps: usize) -> Result<()> {
-        let last = self.t.saturating_add(steps as i64);
+        let last = self.t.saturating_add(pymath::run_len(steps));
         if last > self.total {
             return Err(Error::Schedule(format!(
                 "one_cycle.total_steps must be at least the number of steps (got {} for a run of {steps} steps{})",

@@ -70,6 +70,12 @@ pub fn bisect_right(a: &[i64], x: i64) -> usize {
     lo
 }
 
+/// A run length as a step count (saturating: no run is longer than i64::MAX steps).
+#[inline]
+pub fn run_len(steps: usize) -> i64 {
+    i64::try_from(steps).unwrap_or(i64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

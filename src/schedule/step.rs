@@ -145,7 +145,7 @@ impl MultiStepLr {
 
     /// Only `gamma ** c` overflowing (a hugely repeated milestone) can raise.
     pub fn check_run(&self, steps: usize) -> Result<()> {
-        let end = self.t.saturating_add(steps as i64);
+        let end = self.t.saturating_add(pymath::run_len(steps));
         for &m in &self.sorted {
             if m > self.t && m <= end {
                 pymath::pow(self.cfg.gamma, self.count(m) as f64, "multi_step.gamma")?;
