@@ -17,10 +17,10 @@ use crate::util::write_atomic;
 use crate::{Error, Result};
 
 static FONT_BYTES: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
-const FONT: &str = "sans-serif";
+pub const FONT: &str = "sans-serif";
 
 /// Colours for successive series of a panel (matplotlib's first four, readable on white).
-const PALETTE: [RGBColor; 4] = [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44), RGBColor(255, 127, 14)];
+pub const PALETTE: [RGBColor; 4] = [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44), RGBColor(255, 127, 14)];
 
 /// One curve: `(x, y)` points in drawing order.
 #[derive(Clone, Debug, Default)]
@@ -81,16 +81,40 @@ fn draw_err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::io(path, std::io::Error::other(format!("drawing the chart failed: {e}")))
 }
 
+/// Plotters' error for a drawing backend.
+pub type DrawResult<DB> = std::result::Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+/// Something drawable into a plotters area of any backend (PNG or SVG), saved by [`save`].
+pub trait Figure {
+    /// Pixel size `(width, height)`.
+    fn size(&self) -> (u32, u32);
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB>;
+}
+
+impl Figure for Chart {
+    fn size(&self) -> (u32, u32) {
+        self.size
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+        render(root, self)
+    }
+}
+
 /// Draw `chart` to `path` (PNG or SVG by extension), atomically.
 pub fn line_chart(path: &Path, chart: &Chart) -> Result<()> {
+    save(path, chart)
+}
+
+/// Draw `fig` to `path` (PNG or SVG by extension), atomically.
+pub fn save<F: Figure>(path: &Path, fig: &F) -> Result<()> {
     let format = format_of(path)?;
     ensure_font()?;
     match format {
         Format::Svg => {
             let mut svg = String::new();
             {
-                let root = SVGBackend::with_string(&mut svg, chart.size).into_drawing_area();
-                render(&root, chart).map_err(|e| draw_err(path, e))?;
+                let root = SVGBackend::with_string(&mut svg, fig.size()).into_drawing_area();
+                fig.draw(&root).map_err(|e| draw_err(path, e))?;
                 root.present().map_err(|e| draw_err(path, e))?;
             }
             write_atomic(path, svg.as_bytes())
@@ -101,8 +125,8 @@ pub fn line_chart(path: &Path, chart: &Chart) -> Result<()> {
             let tmp = temp_beside(path)?;
             let result = (|| {
                 {
-                    let root = BitMapBackend::new(&tmp, chart.size).into_drawing_area();
-                    render(&root, chart).map_err(|e| draw_err(path, e))?;
+                    let root = BitMapBackend::new(&tmp, fig.size()).into_drawing_area();
+                    fig.draw(&root).map_err(|e| draw_err(path, e))?;
                     root.present().map_err(|e| draw_err(path, e))?;
                 }
                 std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
@@ -172,7 +196,8 @@ impl TickFormat {
     }
 }
 
-fn render<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+/// Title, subtitle and the stacked panels of `chart`, filling `root`.
+pub fn render<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> DrawResult<DB> {
     root.fill(&WHITE)?;
     let (w, _) = root.dim_in_pixel();
     root.draw_text(&chart.title, &TextStyle::from((FONT, 26)).color(&BLACK), (20, 12))?;
