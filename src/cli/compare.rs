@@ -102,7 +102,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
         let row = match t {
             Target::Cpu => compare::run_one(&mut CpuBackend::new(), label, &setup, &prepared.scheduler, &prepared.weights)?,
             Target::Adapter(i) => {
-                let mut b = GpuBackend::new(Some(&adapters[*i].name), true)?;
+                let mut b = GpuBackend::with_adapter(&adapters[*i])?;
                 compare::run_one(&mut b, label, &setup, &prepared.scheduler, &prepared.weights)?
             }
         };

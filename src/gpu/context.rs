@@ -106,6 +106,19 @@ pub struct Context {
 }
 
 impl Context {
+    /// Open exactly the adapter described by `want` (same name, backend and device id), e.g. one entry of
+    /// [`list_adapters`]; names alone cannot tell lavapipe on Vulkan from llvmpipe on GL.
+    pub fn open_exact(want: &wgpu::AdapterInfo) -> Result<Context> {
+        let instance = make_instance(want.backend.into());
+        let adapters = enumerate(&instance, want.backend.into());
+        let infos: Vec<wgpu::AdapterInfo> = adapters.iter().map(|a| a.get_info()).collect();
+        let i = infos
+            .iter()
+            .position(|i| i.name == want.name && i.backend == want.backend && i.device == want.device)
+            .ok_or_else(|| no_adapter(&infos, Some(&want.name), true))?;
+        Self::open(&adapters[i], infos[i].clone())
+    }
+
     pub fn new(filter: Option<&str>, allow_software: bool) -> Result<Context> {
         // The native compute APIs first; GL only when they offer nothing suitable (initialising GL/EGL is
         // slow and noisy on headless machines, and GL ranks last anyway).
@@ -121,8 +134,10 @@ impl Context {
         let Some(i) = pick(&infos, filter, allow_software) else {
             return Err(no_adapter(&infos, filter, allow_software));
         };
-        let adapter = &adapters[i];
-        let info = infos[i].clone();
+        Self::open(&adapters[i], infos[i].clone())
+    }
+
+    fn open(adapter: &wgpu::Adapter, info: wgpu::AdapterInfo) -> Result<Context> {
         // Ask for everything the adapter offers: lavapipe's and real GPUs' storage-buffer limits are far above
         // WebGPU's defaults, and the batch sizes we accept are checked against these limits.
         let limits = adapter.limits();

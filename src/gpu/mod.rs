@@ -62,7 +62,16 @@ impl GpuBackend {
     /// Open the best adapter whose name contains `filter` (case-insensitive); software adapters (lavapipe,
     /// llvmpipe, SwiftShader, WARP) only if `allow_software`. [`Error::NoAdapter`] lists what was found.
     pub fn new(filter: Option<&str>, allow_software: bool) -> Result<GpuBackend> {
-        let ctx = Context::new(filter, allow_software)?;
+        Self::with_context(Context::new(filter, allow_software)?)
+    }
+
+    /// Open exactly the adapter `info` describes (an entry of [`list_adapters`]): for benchmarks and
+    /// `compare --backends all`, which run on every adapter including two with the same name.
+    pub fn with_adapter(info: &wgpu::AdapterInfo) -> Result<GpuBackend> {
+        Self::with_context(Context::open_exact(info)?)
+    }
+
+    fn with_context(ctx: Context) -> Result<GpuBackend> {
         let step_buf = ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("step_params"),
             size: std::mem::size_of::<StepParams>() as u64,
