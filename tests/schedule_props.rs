@@ -200,7 +200,10 @@ proptest! {
         let max = c["max_lr"].as_f64().unwrap();
         let init = max / c["div_factor"].as_f64().unwrap();
         let min = init / c["final_div_factor"].as_f64().unwrap();
-        prop_assert!(r.iter().all(|x| le(min, x.0) && le(x.0, max)), "{:?}", r);
+        // Interpolating (to − from)·pct + from rounds to a few ulps of max_lr, not of min_lr (PyTorch computes
+        // the same expression), so the lower bound allows 4ε·max_lr below min_lr.
+        let slack = 4.0 * f64::EPSILON * max;
+        prop_assert!(r.iter().all(|x| min - slack <= x.0 && le(x.0, max)), "{:?}", r);
         if c["cycle_momentum"] == true {
             prop_assert!(r.iter().all(|x| le(0.85, x.1) && le(x.1, 0.95)));
         }
