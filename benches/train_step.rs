@@ -97,5 +97,10 @@ fn benches(c: &mut Criterion) {
     }
 }
 
-criterion_group!(train_step, benches);
+criterion_group! {
+    name = train_step;
+    // No plots: they need system fonts that headless CI machines lack (criterion panics without them).
+    config = Criterion::default().without_plots();
+    targets = benches
+}
 criterion_main!(train_step);

@@ -51,30 +51,53 @@ fn load_a(row: u32, kk: u32, k_end: u32) -> f32 {
     }
 }
 
-fn load_b(kk: u32, col: u32, k_end: u32) -> f32 {
-    if (col >= p.n || kk >= k_end) { return 0.0; }
+// A thread loads the same B column in every k-slice (col = col0 + t mod BN), so the part of the address
+// that needs divisions by runtime sizes (slow on GPUs and emulated per lane on CPU rasterizers) is computed
+// once per thread; per element only divisions by the constants 9 and 3 remain (modes 0 and 1).
+struct Col {
+    base: u32,
+    hh: i32,
+    ww: i32,
+    ok: bool,
+}
+
+fn col_info(col: u32) -> Col {
+    var ci: Col;
+    ci.ok = col < p.n;
     switch MODE {
-        case 0u: { // x[n, c, i+u, j+v], kk = (c,u,v), col = (n,i,j)
+        case 0u: { // col = (n, i, j): x offset of [n, 0, i, j]
             let hw = p.ho * p.wo;
-            let n = col / hw;
-            let i = (col % hw) / p.wo + (kk % 9u) / 3u;
-            let j = col % p.wo + kk % 3u;
-            return b[((n * p.cin + kk / 9u) * p.h + i) * p.w + j];
+            ci.base = (col / hw) * p.cin * p.h * p.w + ((col % hw) / p.wo) * p.w + col % p.wo;
         }
-        case 1u: { // dy[n, k, h−u, w−v], kk = (k,u,v), col = (n,h,w); zero outside dy
+        case 1u: { // col = (n, h, w): dy offset of [n, 0, 0, 0] and the position
             let hw = p.h * p.w;
-            let n = col / hw;
-            let i = i32((col % hw) / p.w) - i32((kk % 9u) / 3u);
-            let j = i32(col % p.w) - i32(kk % 3u);
-            if (i < 0 || j < 0 || i >= i32(p.ho) || j >= i32(p.wo)) { return 0.0; }
-            return b[((n * p.cout + kk / 9u) * p.ho + u32(i)) * p.wo + u32(j)];
+            ci.base = (col / hw) * p.cout * p.ho * p.wo;
+            ci.hh = i32((col % hw) / p.w);
+            ci.ww = i32(col % p.w);
         }
-        default: { // x[n, c, i+u, j+v], kk = (n,i,j), col = (c,u,v)
+        default: { // col = (c, u, v): x offset of [0, c, u, v]
+            ci.base = (col / 9u) * p.h * p.w + ((col % 9u) / 3u) * p.w + col % 3u;
+        }
+    }
+    return ci;
+}
+
+fn load_b(kk: u32, ci: Col, k_end: u32) -> f32 {
+    if (!ci.ok || kk >= k_end) { return 0.0; }
+    switch MODE {
+        case 0u: { // x[n, c, i+u, j+v], kk = (c,u,v)
+            return b[ci.base + ((kk / 9u) * p.h + (kk % 9u) / 3u) * p.w + kk % 3u];
+        }
+        case 1u: { // dy[n, k, h−u, w−v], kk = (k,u,v); zero outside dy
+            let i = ci.hh - i32((kk % 9u) / 3u);
+            let j = ci.ww - i32(kk % 3u);
+            if (i < 0 || j < 0 || i >= i32(p.ho) || j >= i32(p.wo)) { return 0.0; }
+            return b[ci.base + ((kk / 9u) * p.ho + u32(i)) * p.wo + u32(j)];
+        }
+        default: { // x[n, c, i+u, j+v], kk = (n,i,j)
             let hw = p.ho * p.wo;
-            let n = kk / hw;
-            let i = (kk % hw) / p.wo + (col % 9u) / 3u;
-            let j = kk % p.wo + col % 3u;
-            return b[((n * p.cin + col / 9u) * p.h + i) * p.w + j];
+            let r = kk % hw;
+            return b[(kk / hw) * p.cin * p.h * p.w + (r / p.wo) * p.w + r % p.wo + ci.base];
         }
     }
 }
@@ -100,12 +123,13 @@ fn conv2d(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
     let k_begin = wid.z * p.k_chunk;
     let k_end = min(p.k, k_begin + p.k_chunk);
     let t = lid.y * 16u + lid.x;
+    let ci = col_info(col0 + t % BN);
     var acc: array<f32, 16>;
     for (var k0 = k_begin; k0 < k_end; k0 += BK) {
         for (var l = 0u; l < 4u; l++) {
-            let e = t + 256u * l;
+            let e = t + 256u * l; // e mod BN = t mod BN: the column in `ci`
             ta[(e % BK) * BM + e / BK] = load_a(row0 + e / BK, k0 + e % BK, k_end);
-            tb[(e / BN) * BN + e % BN] = load_b(k0 + e / BN, col0 + e % BN, k_end);
+            tb[(e / BN) * BN + e % BN] = load_b(k0 + e / BN, ci, k_end);
         }
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {

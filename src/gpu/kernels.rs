@@ -210,7 +210,12 @@ impl Kernels {
             layout: Some(&pipeline_layout),
             module: &self.modules[spec.file],
             entry_point: Some(spec.entry),
-            compilation_options: wgpu::PipelineCompilationOptions { constants: spec.constants, ..Default::default() },
+            // Every kernel writes its workgroup arrays before a barrier and reads them only after it, so the
+            // zero-fill WebGPU does by default is pure overhead.
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: spec.constants,
+                zero_initialize_workgroup_memory: false,
+            },
             cache: None,
         });
         let v = pollster::block_on(validation.pop());

@@ -37,6 +37,9 @@ use buffer::{Res, byte_size};
 use context::Context;
 use kernels::{Kernel, Kernels};
 
+/// Bind groups kept before the cache is cleared (see `dispatch`).
+const MAX_BIND_GROUPS: usize = 4096;
+
 /// Id of the per-step uniform in bind-group keys (tensor ids start above it).
 const STEP_ID: u64 = 1;
 
@@ -236,6 +239,12 @@ impl GpuBackend {
         debug_assert_eq!(spec.bindings.len(), bufs.len(), "{k:?}");
         let key = (k, bufs.iter().map(|r| r.id).collect::<Vec<_>>());
         if !self.bind_groups.contains_key(&key) {
+            if self.bind_groups.len() >= MAX_BIND_GROUPS {
+                // Bind groups keep their buffers alive; a program that keeps making new tensors (unit tests,
+                // repeated evaluations) must not pin them all. A training step uses a few dozen.
+                log::debug!("bind-group cache full ({MAX_BIND_GROUPS}); clearing it");
+                self.bind_groups.clear();
+            }
             let entries: Vec<wgpu::BindGroupEntry> = spec
                 .bindings
                 .iter()
@@ -336,6 +345,13 @@ impl GpuBackend {
         let out = staging.get_mapped_range(0..bytes).map_err(|e| Error::Gpu(format!("readback: {e}")))?.to_vec();
         staging.unmap();
         Ok(out)
+    }
+}
+
+impl Drop for GpuBackend {
+    fn drop(&mut self) {
+        // End an open pass before its encoder goes (fields drop in declaration order, encoder first).
+        self.pass = None;
     }
 }
 

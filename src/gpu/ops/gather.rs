@@ -17,7 +17,7 @@ pub fn gather_batch(
 ) -> Result<()> {
     let op = "gather_batch";
     let m = *images.shape.first().ok_or_else(|| Error::shape(op, "images has no rows"))?;
-    let d = if m == 0 { 0 } else { images.numel() / m };
+    let d = images.numel().checked_div(m).unwrap_or(0);
     let b = *x.shape.first().ok_or_else(|| Error::shape(op, "x has no batch dimension"))?;
     if x.numel() != b * d {
         return Err(Error::shape(op, format!("x has shape {:?}, expected [{b}, …] with {} values per row", x.shape, d)));

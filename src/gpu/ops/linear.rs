@@ -38,7 +38,7 @@ fn gemm(
 pub fn forward(g: &mut GpuBackend, x: &GpuTensor, w: &GpuTensor, b: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
     let op = "linear";
     let n = *x.shape.first().ok_or_else(|| Error::shape(op, "x has no batch dimension"))?;
-    let i = if n == 0 { 0 } else { x.numel() / n };
+    let i = x.numel().checked_div(n).unwrap_or(0);
     let o = *w.shape.first().unwrap_or(&0);
     check(op, "w", &w.shape, &[o, i])?;
     check(op, "b", &b.shape, &[o])?;
@@ -67,7 +67,7 @@ pub fn backward_weight(g: &mut GpuBackend, x: &GpuTensor, dy: &GpuTensor, dw: &m
     if x.shape.first() != Some(&n) {
         return Err(Error::shape(op, format!("x has shape {:?}, expected batch {n}", x.shape)));
     }
-    let i = if n == 0 { 0 } else { x.numel() / n };
+    let i = x.numel().checked_div(n).unwrap_or(0);
     check(op, "dw", &dw.shape, &[o, i])?;
     check(op, "db", &db.shape, &[o])?;
     gemm(g, Kernel::MatmulTN, (o, i, n), dy.res(), x.res(), None, dw.res(), &dw.label)?;

@@ -49,6 +49,7 @@ pub(crate) fn splits(m: usize, n: usize, k: usize) -> (usize, usize) {
 }
 
 /// `out = Σ_z parts[z]` (+ `bias[i mod n]`), the second half of a split-K product.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn reduce_splits(
     g: &mut GpuBackend,
     parts: Res<'_>,
