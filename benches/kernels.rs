@@ -6,7 +6,7 @@
 //! Throughput: compute-bound ops report `Throughput::Elements(FLOP)`, so criterion's "elem/s" is FLOP/s
 //! ("Gelem/s" = GFLOP/s); memory-bound ops report `Throughput::Bytes` (bytes read + written once).
 //! `WGTRAIN_BENCH_BATCH` (default 32: lavapipe is slow) sets the batch; `WGTRAIN_BENCH_ADAPTER=TEXT` keeps only
-//! matching GPU adapters (`none`: CPU only).
+//! GPU adapters whose name or wgpu backend contains TEXT (`none`: CPU only).
 
 use std::time::Duration;
 
@@ -125,7 +125,8 @@ fn all_backends(c: &mut Criterion) {
         return;
     }
     for info in gpu::list_adapters() {
-        if filter.as_ref().is_some_and(|f| !info.name.to_lowercase().contains(&f.to_lowercase())) {
+        let full = format!("{} {:?}", info.name, info.backend).to_lowercase();
+        if filter.as_ref().is_some_and(|f| !full.contains(&f.to_lowercase())) {
             continue;
         }
         let id = format!("{} ({:?})", info.name, info.backend).replace(['/', ' ', '(', ')', ','], "_");

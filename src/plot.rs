@@ -307,7 +307,8 @@ fn draw_panel<DB: DrawingBackend>(
         let color = PALETTE[i % PALETTE.len()];
         let drawn = chart.draw_series(LineSeries::new(
             s.points.iter().copied().filter(|p| p.1.is_finite()),
-            ShapeStyle { color: color.to_rgba(), filled: false, stroke_width: 2 },
+            // Earlier series drawn wider, so curves that coincide (compare's backends) all stay visible.
+            ShapeStyle { color: color.to_rgba(), filled: false, stroke_width: 2 + 2 * (panel.series.len() - 1 - i) as u32 },
         ))?;
         if legend {
             drawn.label(s.label.clone()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
