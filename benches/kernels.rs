@@ -137,5 +137,10 @@ fn all_backends(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, all_backends);
+criterion_group! {
+    name = benches;
+    // Criterion's own charts need a system font that plotters (built with ab_glyph only) does not have.
+    config = Criterion::default().without_plots();
+    targets = all_backends
+}
 criterion_main!(benches);

@@ -53,11 +53,13 @@ fn col2im_add<T: Real>(d: &ConvDims, cols: &[T], dx: &mut [T]) {
     }
 }
 
-/// Images per worker thread: the batch is split into contiguous chunks, one per available core, because the
-/// per-image GEMMs are too small for the GEMM crate's own threading to pay off.
+/// The batch is split into this many contiguous chunks, each on its own thread: the per-image GEMMs are too
+/// small for the GEMM crate's own threading to pay off. A fixed count (not the machine's core count) keeps the
+/// order of the weight-gradient sums, and so every result bit, the same on every machine.
+const CHUNKS: usize = 4;
+
 fn chunk_len(n: usize) -> usize {
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
-    n.div_ceil(threads.min(n).max(1))
+    n.div_ceil(CHUNKS).max(1)
 }
 
 /// Run `f(sub_dims, x_chunk, y_chunk)` over batch chunks in parallel (`x`/`y` hold `xs`/`ys` values per image).
@@ -83,8 +85,7 @@ pub fn backward_input<T: Real>(d: &ConvDims, dy: &[T], w: &[T], dx: &mut [T]) {
 }
 
 /// dw[k,c,u,v] = Σ_{n,i,j} dy[n,k,i,j]·x[n,c,i+u,j+v] (= dy·colsᵀ summed over n), db[k] = Σ_{n,i,j} dy[n,k,i,j].
-/// Each chunk sums its own images; the partial sums are then added in chunk order (deterministic for a given
-/// core count).
+/// Each chunk sums its own images; the partial sums are then added in chunk order.
 pub fn backward_weight<T: Real>(d: &ConvDims, x: &[T], dy: &[T], dw: &mut [T], db: &mut [T]) {
     let per = chunk_len(d.n);
     let (xs, ys) = (d.c * d.h * d.w, d.k * d.cols());
