@@ -34,7 +34,14 @@ fn filled<B: Backend>(b: &mut B, shape: &[usize], seed: u32) -> B::Tensor {
 type Group<'a> = BenchmarkGroup<'a, WallTime>;
 
 /// Time `op` (recorded then waited for through a one-element readback).
-fn time<B: Backend>(g: &mut Group, name: &str, work: Throughput, b: &mut B, sync: &B::Tensor, op: &mut dyn FnMut(&mut B)) {
+fn time<B: Backend>(
+    g: &mut Group,
+    name: &str,
+    work: Throughput,
+    b: &mut B,
+    sync: &B::Tensor,
+    op: &mut dyn FnMut(&mut B),
+) {
     op(b); // warm-up: builds pipelines and bind groups
     b.read(sync).expect("sync");
     let t = std::time::Instant::now();
@@ -62,8 +69,12 @@ fn conv_layer<B: Backend>(g: &mut Group, layer: &str, b: &mut B, sync: &B::Tenso
     let (mut dw, mut db) = (filled(b, &[k, c, 3, 3], 7), filled(b, &[k], 8));
     let flop = Throughput::Elements((2 * n * k * c * 9 * (h - 2) * (h - 2)) as u64);
     time(g, &format!("{layer}.forward"), flop.clone(), b, sync, &mut |b| b.conv2d(&x, &w, &bias, &mut y).unwrap());
-    time(g, &format!("{layer}.backward_input"), flop.clone(), b, sync, &mut |b| b.conv2d_backward_input(&dy, &w, &mut dx).unwrap());
-    time(g, &format!("{layer}.backward_weight"), flop, b, sync, &mut |b| b.conv2d_backward_weight(&x, &dy, &mut dw, &mut db).unwrap());
+    time(g, &format!("{layer}.backward_input"), flop.clone(), b, sync, &mut |b| {
+        b.conv2d_backward_input(&dy, &w, &mut dx).unwrap()
+    });
+    time(g, &format!("{layer}.backward_weight"), flop, b, sync, &mut |b| {
+        b.conv2d_backward_weight(&x, &dy, &mut dw, &mut db).unwrap()
+    });
 }
 
 fn linear_layer<B: Backend>(g: &mut Group, layer: &str, b: &mut B, sync: &B::Tensor, [n, i, o]: [usize; 3]) {
@@ -75,8 +86,12 @@ fn linear_layer<B: Backend>(g: &mut Group, layer: &str, b: &mut B, sync: &B::Ten
     let (mut dw, mut db) = (filled(b, &[o, i], 7), filled(b, &[o], 8));
     let flop = Throughput::Elements((2 * n * i * o) as u64);
     time(g, &format!("{layer}.forward"), flop.clone(), b, sync, &mut |b| b.linear(&x, &w, &bias, &mut y).unwrap());
-    time(g, &format!("{layer}.backward_input"), flop.clone(), b, sync, &mut |b| b.linear_backward_input(&dy, &w, &mut dx).unwrap());
-    time(g, &format!("{layer}.backward_weight"), flop, b, sync, &mut |b| b.linear_backward_weight(&x, &dy, &mut dw, &mut db).unwrap());
+    time(g, &format!("{layer}.backward_input"), flop.clone(), b, sync, &mut |b| {
+        b.linear_backward_input(&dy, &w, &mut dx).unwrap()
+    });
+    time(g, &format!("{layer}.backward_weight"), flop, b, sync, &mut |b| {
+        b.linear_backward_weight(&x, &dy, &mut dw, &mut db).unwrap()
+    });
 }
 
 fn bench_backend<B: Backend>(c: &mut Criterion, id: &str, b: &mut B) {
@@ -93,7 +108,9 @@ fn bench_backend<B: Backend>(c: &mut Criterion, id: &str, b: &mut B) {
         let (mut y, dy) = (filled(b, &[n, c, h / 2, h / 2], 2), filled(b, &[n, c, h / 2, h / 2], 3));
         let mut dx = filled(b, &[n, c, h, h], 4);
         let bytes = (4 * n * c * h * h * 5 / 4) as u64;
-        time(&mut g, &format!("{name}.forward"), Throughput::Bytes(bytes), b, &sync, &mut |b| b.maxpool2(&x, &mut y).unwrap());
+        time(&mut g, &format!("{name}.forward"), Throughput::Bytes(bytes), b, &sync, &mut |b| {
+            b.maxpool2(&x, &mut y).unwrap()
+        });
         time(&mut g, &format!("{name}.backward"), Throughput::Bytes(bytes + bytes / 5 * 4), b, &sync, &mut |b| {
             b.maxpool2_backward(&x, &dy, &mut dx).unwrap()
         });

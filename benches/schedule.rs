@@ -6,7 +6,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use wgtrain::schedule::{ScheduleConfig, Scheduler};
 
 /// One config per kind, each able to serve far more steps than a benchmark runs (no overrun, no
@@ -28,11 +28,17 @@ const KINDS: &[(&str, &str)] = &[
         "sequential",
         r#"{"kind":"sequential","milestones":[1000],"schedulers":[{"kind":"linear","start_factor":0.01,"total_iters":1000},{"kind":"cosine_annealing","t_max":1000000}]}"#,
     ),
-    ("chained", r#"{"kind":"chained","schedulers":[{"kind":"step","step_size":1000,"gamma":0.9999},{"kind":"cosine_annealing","t_max":5000}]}"#),
+    (
+        "chained",
+        r#"{"kind":"chained","schedulers":[{"kind":"step","step_size":1000,"gamma":0.9999},{"kind":"cosine_annealing","t_max":5000}]}"#,
+    ),
     ("cosine_with_warmup", r#"{"kind":"cosine_with_warmup","num_warmup_steps":1000,"num_training_steps":100000}"#),
     ("inverse_sqrt", r#"{"kind":"inverse_sqrt","num_warmup_steps":1000}"#),
     ("noam", r#"{"kind":"noam","factor":1.0}"#),
-    ("warmup_cosine_decay", r#"{"kind":"warmup_cosine_decay","init_value":0,"peak_value":1,"warmup_steps":1000,"decay_steps":100000}"#),
+    (
+        "warmup_cosine_decay",
+        r#"{"kind":"warmup_cosine_decay","init_value":0,"peak_value":1,"warmup_steps":1000,"decay_steps":100000}"#,
+    ),
     (
         "sgdr",
         r#"{"kind":"sgdr","cycles":[{"init_value":0,"peak_value":1,"warmup_steps":100,"decay_steps":1000},{"init_value":0,"peak_value":0.5,"warmup_steps":100,"decay_steps":100000000}]}"#,

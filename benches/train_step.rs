@@ -89,7 +89,8 @@ fn benches(c: &mut Criterion) {
         if filter.as_deref().is_some_and(|f| !info.name.to_lowercase().contains(&f.to_lowercase())) {
             continue;
         }
-        let id = format!("{} ({:?}){}", info.name, info.backend, if gpu::is_software(&info) { " [software]" } else { "" });
+        let id =
+            format!("{} ({:?}){}", info.name, info.backend, if gpu::is_software(&info) { " [software]" } else { "" });
         match GpuBackend::with_adapter(&info) {
             Ok(mut g) => bench_backend(c, &id, &mut g),
             Err(e) => eprintln!("skipping {id}: {e}"),

@@ -36,14 +36,20 @@ pub enum Error {
     #[error("GPU error: {0}")]
     Gpu(String),
     /// Training diverged: the loss became NaN or infinite.
-    #[error("loss became non-finite ({loss}) at step {step} with learning rate {lr}; stopping before any weights are saved")]
+    #[error(
+        "loss became non-finite ({loss}) at step {step} with learning rate {lr}; stopping before any weights are saved"
+    )]
     NonFinite { step: usize, lr: f64, loss: f32 },
     /// Training ended with NaN/inf in a parameter although every loss was finite.
     #[error("parameter {name} holds non-finite values after {steps} steps; not saving weights")]
     NonFiniteWeights { name: String, steps: usize },
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::{register_font, FontStyle};
+use plotters::style::{FontStyle, register_font};
 
 use crate::util::write_atomic;
 use crate::{Error, Result};
@@ -20,7 +20,8 @@ static FONT_BYTES: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
 pub const FONT: &str = "sans-serif";
 
 /// Colours for successive series of a panel (matplotlib's first four, readable on white).
-pub const PALETTE: [RGBColor; 4] = [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44), RGBColor(255, 127, 14)];
+pub const PALETTE: [RGBColor; 4] =
+    [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44), RGBColor(255, 127, 14)];
 
 /// One curve: `(x, y)` points in drawing order.
 #[derive(Clone, Debug, Default)]
@@ -308,10 +309,16 @@ fn draw_panel<DB: DrawingBackend>(
         let drawn = chart.draw_series(LineSeries::new(
             s.points.iter().copied().filter(|p| p.1.is_finite()),
             // Earlier series drawn wider, so curves that coincide (compare's backends) all stay visible.
-            ShapeStyle { color: color.to_rgba(), filled: false, stroke_width: 2 + 2 * (panel.series.len() - 1 - i) as u32 },
+            ShapeStyle {
+                color: color.to_rgba(),
+                filled: false,
+                stroke_width: 2 + 2 * (panel.series.len() - 1 - i) as u32,
+            },
         ))?;
         if legend {
-            drawn.label(s.label.clone()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+            drawn
+                .label(s.label.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
         }
     }
     if legend {

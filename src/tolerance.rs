@@ -40,7 +40,12 @@ impl Tolerance {
     }
 
     /// `Err` with the first bad index, both values and the max error, or with a length mismatch.
-    pub fn check<A: Into<f64> + Copy, E: Into<f64> + Copy>(&self, what: &str, actual: &[A], expected: &[E]) -> Result<f64, String> {
+    pub fn check<A: Into<f64> + Copy, E: Into<f64> + Copy>(
+        &self,
+        what: &str,
+        actual: &[A],
+        expected: &[E],
+    ) -> Result<f64, String> {
         if actual.len() != expected.len() {
             return Err(format!("{what}: length {} but expected {}", actual.len(), expected.len()));
         }
@@ -51,7 +56,11 @@ impl Tolerance {
             None => Ok(r.max_abs_err),
             Some((i, a, e)) => Err(format!(
                 "{what}: first mismatch at index {i}: got {a}, expected {e} (|Δ| = {:.3e} > {:.1e} + {:.1e}·|e|); max |Δ| = {:.3e} over {} values",
-                (a - e).abs(), self.abs, self.rel, r.max_abs_err, actual.len()
+                (a - e).abs(),
+                self.abs,
+                self.rel,
+                r.max_abs_err,
+                actual.len()
             )),
         }
     }

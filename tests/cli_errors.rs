@@ -24,7 +24,8 @@ fn quick(extra: &[&str]) -> Output {
 
 fn mnist_dir_with(dir: &Path, broken: &str, bytes: &[u8]) {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/mnist");
-    for f in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"] {
+    for f in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    {
         std::fs::copy(src.join(format!("{f}.gz")), dir.join(format!("{f}.gz"))).unwrap();
     }
     std::fs::remove_file(dir.join(format!("{broken}.gz"))).unwrap();
@@ -76,8 +77,18 @@ fn divergence_stops_without_saving_and_keeps_earlier_file() {
     let weights = dir.path().join("w.safetensors");
     std::fs::write(&weights, b"earlier file").unwrap();
     let out = wgtrain(&[
-        "train", "--backend", "cpu", "--limit-train", "256", "--steps", "20", "--no-eval", "--lr", "1e12",
-        "--save-weights", weights.to_str().unwrap(),
+        "train",
+        "--backend",
+        "cpu",
+        "--limit-train",
+        "256",
+        "--steps",
+        "20",
+        "--no-eval",
+        "--lr",
+        "1e12",
+        "--save-weights",
+        weights.to_str().unwrap(),
     ]);
     assert_fails(&out, 1, "non-finite");
     assert_fails(&out, 1, "learning rate 1000000000000");

@@ -25,7 +25,8 @@ fn direct_conv(n: usize, c: usize, h: usize, w: usize, k: usize, x: &[f32], wt: 
                     for ci in 0..c {
                         for u in 0..3 {
                             for v in 0..3 {
-                                s += wt[((ki * c + ci) * 3 + u) * 3 + v] as f64 * x[((ni * c + ci) * h + i + u) * w + j + v] as f64;
+                                s += wt[((ki * c + ci) * 3 + u) * 3 + v] as f64
+                                    * x[((ni * c + ci) * h + i + u) * w + j + v] as f64;
                             }
                         }
                     }
@@ -81,7 +82,15 @@ fn sgd_follows_torch_formula_over_steps() {
         let mut buf = be.zeros(&[3], "buf").unwrap();
         let mut b0 = [0.0f32; 3];
         for (s, lr) in [0.1f32, 0.05, 0.2].into_iter().enumerate() {
-            let sp = StepParams { lr, momentum: 0.9, dampening, weight_decay: 0.01, nesterov: nesterov as u32, init_momentum: (s == 0) as u32, ..Default::default() };
+            let sp = StepParams {
+                lr,
+                momentum: 0.9,
+                dampening,
+                weight_decay: 0.01,
+                nesterov: nesterov as u32,
+                init_momentum: (s == 0) as u32,
+                ..Default::default()
+            };
             be.begin_step(&sp).unwrap();
             be.sgd_update(&mut p, &g, &mut buf).unwrap();
             for i in 0..3 {
@@ -107,7 +116,9 @@ fn linear_on_batch1_and_odd_sizes() {
         let mut y = be.zeros(&[n, o], "y").unwrap();
         be.linear(&xt, &wt, &bt, &mut y).unwrap();
         let want: Vec<f64> = (0..n * o)
-            .map(|idx| b[idx % o] as f64 + (0..i).map(|k| x[idx / o * i + k] as f64 * w[idx % o * i + k] as f64).sum::<f64>())
+            .map(|idx| {
+                b[idx % o] as f64 + (0..i).map(|k| x[idx / o * i + k] as f64 * w[idx % o * i + k] as f64).sum::<f64>()
+            })
             .collect();
         // i ≤ 45 products in [-1,1]: rounding ≤ 45·6e-8·45 ≈ 1.2e-4 worst case, typically far less.
         Tolerance::new(2e-5, 1e-5).assert("linear", &be.read(&y).unwrap(), &want);

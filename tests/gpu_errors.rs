@@ -3,10 +3,10 @@
 mod gpu_common;
 
 use gpu_common::gpu_or_skip;
+use wgtrain::Error;
 use wgtrain::backend::{Backend, StepParams};
 use wgtrain::gpu::GpuBackend;
 use wgtrain::nn::Activations;
-use wgtrain::Error;
 
 #[test]
 fn unknown_adapter_name_is_no_adapter_listing_what_exists() {

@@ -111,7 +111,8 @@ fn conv2d_matches_cpu_on_odd_shapes() {
 
 fn pool_case<B: Backend>(b: &mut B, [n, c, h, w]: [usize; 4], ties: bool, seed: u64) -> Vec<Vec<f32>> {
     // Ties: values on a coarse grid, so most windows hold equal maxima and the first-max rule matters.
-    let xv: Vec<f32> = rand_vec(seed, n * c * h * w).into_iter().map(|v| if ties { (v * 1.5).round() } else { v }).collect();
+    let xv: Vec<f32> =
+        rand_vec(seed, n * c * h * w).into_iter().map(|v| if ties { (v * 1.5).round() } else { v }).collect();
     let x = b.tensor(&xv, &[n, c, h, w], "x").unwrap();
     let dy = b.tensor(&rand_vec(seed + 1, n * c * (h / 2) * (w / 2)), &[n, c, h / 2, w / 2], "dy").unwrap();
     let mut y = b.zeros(&[n, c, h / 2, w / 2], "y").unwrap();
@@ -171,9 +172,8 @@ fn xent_case<B: Backend>(b: &mut B, (n, l): (usize, usize), scale: f32, seed: u6
 #[test]
 fn softmax_xent_matches_cpu() {
     let Some(mut g) = gpu_or_skip("softmax_xent_matches_cpu") else { return };
-    for (i, (shape, scale)) in [((1, 10), 1.0), ((7, 10), 3.0), ((45, 65), 1.0), ((300, 10), 5.0), ((64, 10), 100.0)]
-        .into_iter()
-        .enumerate()
+    for (i, (shape, scale)) in
+        [((1, 10), 1.0), ((7, 10), 3.0), ((45, 65), 1.0), ((300, 10), 5.0), ((64, 10), 100.0)].into_iter().enumerate()
     {
         // Logits of ±100 would overflow exp without the max shift. acc sums n per-row losses (sum_tol(n)).
         let tols = [SOFTMAX_TOL, SOFTMAX_TOL, Tolerance::new(SOFTMAX_TOL.abs * shape.0 as f64, SOFTMAX_TOL.rel)];
@@ -187,7 +187,11 @@ fn sgd_case<B: Backend>(b: &mut B, n: usize, hyper: StepParams, seed: u64) -> Ve
     let mut buf = b.tensor(&rand_vec(seed + 2, n), &[n], "momentum").unwrap();
     // Three steps: the first (init_momentum as given) and two more with the buffer in use, lr changing.
     for s in 0..3u32 {
-        let sp = StepParams { lr: hyper.lr * (1.0 + s as f32), init_momentum: hyper.init_momentum * u32::from(s == 0), ..hyper };
+        let sp = StepParams {
+            lr: hyper.lr * (1.0 + s as f32),
+            init_momentum: hyper.init_momentum * u32::from(s == 0),
+            ..hyper
+        };
         b.begin_step(&sp).unwrap();
         b.sgd_update(&mut p, &grad, &mut buf).unwrap();
         b.end_step().unwrap();
@@ -266,7 +270,12 @@ fn random_shapes_match_cpu() {
             let g = &mut *g.borrow_mut();
             check_conv(g, [n, c, h, w, k], seed % 1000);
             check_linear(g, (n * h, c * w, k), &[n * h, c * w], seed % 1000);
-            compare!(g, format!("maxpool {:?}", [n, c, h, w]), [EXACT, EXACT], pool_case([n, c, h, w], seed % 2 == 0, seed % 1000));
+            compare!(
+                g,
+                format!("maxpool {:?}", [n, c, h, w]),
+                [EXACT, EXACT],
+                pool_case([n, c, h, w], seed % 2 == 0, seed % 1000)
+            );
             Ok(())
         })
         .unwrap();

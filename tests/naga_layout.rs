@@ -16,7 +16,10 @@ fn wgsl_param_structs_match_rust_layouts() {
         for (_, g) in module.global_variables.iter() {
             if g.space == naga::AddressSpace::Uniform {
                 let name = module.types[g.ty].name.clone().unwrap_or_default();
-                assert!(rust.iter().any(|l| l.name == name), "{file}: uniform struct `{name}` has no Rust mirror in gpu::params");
+                assert!(
+                    rust.iter().any(|l| l.name == name),
+                    "{file}: uniform struct `{name}` has no Rust mirror in gpu::params"
+                );
             }
         }
         for (_, ty) in module.types.iter() {

@@ -60,7 +60,8 @@ fn every_kernel_entry_point_and_override_exists() {
         }
         // Every resource the shader declares with a binding used by this kernel must be in its list and
         // vice versa for the bindings it lists.
-        let declared: BTreeSet<u32> = m.global_variables.iter().filter_map(|(_, g)| g.binding.as_ref().map(|b| b.binding)).collect();
+        let declared: BTreeSet<u32> =
+            m.global_variables.iter().filter_map(|(_, g)| g.binding.as_ref().map(|b| b.binding)).collect();
         for (b, _) in spec.bindings {
             assert!(declared.contains(b), "{k:?}: binding {b} not declared in {}", spec.file);
         }

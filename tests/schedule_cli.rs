@@ -86,9 +86,14 @@ fn binary_reproduces_pytorch_for_a_handful_of_configs() {
 
 #[test]
 fn configs_pytorch_raises_on_exit_2_naming_the_field() {
-    for (name, field) in [("step_size_zero_error", "step_size"), ("onecycle_overrun_error", "total_steps"), ("constant_invalid_factor", "factor")] {
+    for (name, field) in [
+        ("step_size_zero_error", "step_size"),
+        ("onecycle_overrun_error", "total_steps"),
+        ("constant_invalid_factor", "factor"),
+    ] {
         let (c, _) = battery_entry(name);
-        let out = wgtrain(&["--schedule", &c["schedule"].to_string(), "--lr", "0.1", "--steps", &c["steps"].to_string()]);
+        let out =
+            wgtrain(&["--schedule", &c["schedule"].to_string(), "--lr", "0.1", "--steps", &c["steps"].to_string()]);
         assert_eq!(out.status.code(), Some(2), "{name}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(field), "{name}: {err}");
@@ -123,7 +128,16 @@ fn metrics_from_a_file_and_defaults() {
     let m = dir.path().join("m.txt");
     std::fs::write(&m, "1\n1 1,1\n").unwrap();
     let arg = format!("@{}", m.display());
-    let out = wgtrain(&["--schedule", r#"{"kind":"reduce_lr_on_plateau","patience":1,"factor":0.5}"#, "--lr", "1", "--steps", "4", "--metrics-values", &arg]);
+    let out = wgtrain(&[
+        "--schedule",
+        r#"{"kind":"reduce_lr_on_plateau","patience":1,"factor":0.5}"#,
+        "--lr",
+        "1",
+        "--steps",
+        "4",
+        "--metrics-values",
+        &arg,
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // first metric improves; two more non-improving steps > patience 1 cut after step 2.
     assert_eq!(csv(&out).iter().map(|r| r.0).collect::<Vec<_>>(), vec![1.0, 1.0, 1.0, 0.5]);
@@ -150,10 +164,22 @@ fn plot_writes_png_and_svg() {
     let bytes = std::fs::read(&png).unwrap();
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     let svg = dir.path().join("cos.svg");
-    let out = wgtrain(&["--schedule", r#"{"kind":"cosine_annealing","t_max":50}"#, "--lr", "3e-4", "--steps", "100", "--plot", svg.to_str().unwrap()]);
+    let out = wgtrain(&[
+        "--schedule",
+        r#"{"kind":"cosine_annealing","t_max":50}"#,
+        "--lr",
+        "3e-4",
+        "--steps",
+        "100",
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = std::fs::read_to_string(&svg).unwrap();
-    assert!(text.starts_with("<svg") && text.contains("learning rate (×1e-4)") && !text.contains("momentum"), "lr panel only");
+    assert!(
+        text.starts_with("<svg") && text.contains("learning rate (×1e-4)") && !text.contains("momentum"),
+        "lr panel only"
+    );
     // Only the target files: no temporary left behind.
     let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names.len(), 2, "{names:?}");

@@ -7,11 +7,12 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
+use wgtrain::Error;
 use wgtrain::schedule::{
-    sequence, sequence_groups, ChainedLr, Factor, Group, LambdaLr, LrScheduler, MultiplicativeLr, ScheduleConfig, Scheduler,
+    ChainedLr, Factor, Group, LambdaLr, LrScheduler, MultiplicativeLr, ScheduleConfig, Scheduler, sequence,
+    sequence_groups,
 };
 use wgtrain::tolerance::Tolerance;
-use wgtrain::Error;
 
 const FIX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lr");
 /// The goldens' SGD momentum (torch_lr_goldens.py builds `SGD(momentum=0.9)`).
@@ -125,8 +126,8 @@ fn canonical(c: &Value) -> Value {
     let mut out = serde_json::Map::new();
     for (k, v) in c.as_object().expect("object") {
         let key = match k.as_str() {
-            "name" | "tier" | "catches" | "steps" | "base_lrs" | "metrics" | "version_sensitive" | "optimizer" | "step_epochs"
-            | "note" => continue,
+            "name" | "tier" | "catches" | "steps" | "base_lrs" | "metrics" | "version_sensitive" | "optimizer"
+            | "step_epochs" | "note" => continue,
             "T_max" => "t_max",
             "T_0" => "t_0",
             "T_mult" => "t_mult",
@@ -144,7 +145,10 @@ fn canonical(c: &Value) -> Value {
                 continue;
             }
             "schedulers" => {
-                out.insert("schedulers".into(), Value::Array(v.as_array().expect("list").iter().map(canonical).collect()));
+                out.insert(
+                    "schedulers".into(),
+                    Value::Array(v.as_array().expect("list").iter().map(canonical).collect()),
+                );
                 continue;
             }
             k => k,
@@ -157,7 +161,9 @@ fn canonical(c: &Value) -> Value {
 fn build(c: &Value, groups: &mut [Group]) -> LrScheduler {
     match c["kind"].as_str().expect("kind") {
         "lambda" => LrScheduler::Lambda(LambdaLr::new(groups, lambdas(c)).expect("lambda")),
-        "multiplicative" => LrScheduler::Multiplicative(MultiplicativeLr::new(groups, lambdas(c)).expect("multiplicative")),
+        "multiplicative" => {
+            LrScheduler::Multiplicative(MultiplicativeLr::new(groups, lambdas(c)).expect("multiplicative"))
+        }
         "chained" => {
             let children = c["schedulers"].as_array().expect("list").iter().map(|s| build(s, groups)).collect();
             LrScheduler::Chained(ChainedLr::new(groups, children).expect("chained"))
@@ -173,8 +179,12 @@ fn build(c: &Value, groups: &mut [Group]) -> LrScheduler {
 fn source_battery_groups_adam_lambdas_and_epochs_match_pytorch() {
     let battery = load("source_battery.json");
     let results = load("source_goldens.json");
-    let gold: BTreeMap<&str, &Value> =
-        results["results"].as_array().expect("results").iter().map(|r| (r["name"].as_str().expect("name"), r)).collect();
+    let gold: BTreeMap<&str, &Value> = results["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| (r["name"].as_str().expect("name"), r))
+        .collect();
     let (mut checked, mut values, mut bit_exact) = (0, 0, 0);
     for c in battery.as_array().expect("list") {
         let name = c["name"].as_str().expect("name");
@@ -238,8 +248,12 @@ fn source_battery_groups_adam_lambdas_and_epochs_match_pytorch() {
 fn errors_are_raised_at_pytorchs_step_and_caught_by_check_run() {
     let battery = load("source_battery.json");
     let results = load("source_goldens.json");
-    let gold: BTreeMap<&str, &Value> =
-        results["results"].as_array().expect("results").iter().map(|r| (r["name"].as_str().expect("name"), r)).collect();
+    let gold: BTreeMap<&str, &Value> = results["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| (r["name"].as_str().expect("name"), r))
+        .collect();
     let mut checked = 0;
     for c in battery.as_array().expect("list") {
         let name = c["name"].as_str().expect("name");
@@ -248,7 +262,10 @@ fn errors_are_raised_at_pytorchs_step_and_caught_by_check_run() {
         let groups: Vec<Group> = floats(&c["base_lrs"]).into_iter().map(|lr| Group::sgd(lr, SGD_MOMENTUM)).collect();
         let built = Scheduler::with_groups(&cfg, groups);
         if err["phase"] == "construct" {
-            assert!(matches!(built, Err(Error::Schedule(_))), "{name}: PyTorch raises at construction, we built {built:?}");
+            assert!(
+                matches!(built, Err(Error::Schedule(_))),
+                "{name}: PyTorch raises at construction, we built {built:?}"
+            );
         } else {
             let s = built.unwrap_or_else(|e| panic!("{name}: PyTorch constructs, we gave {e}"));
             let call = err["scheduler_step_call"].as_u64().expect("call") as usize;

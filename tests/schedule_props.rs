@@ -3,8 +3,8 @@
 //! every kind (reduce_lr_on_plateau included).
 
 use proptest::prelude::*;
-use serde_json::{json, Value};
-use wgtrain::schedule::{sequence, ScheduleConfig, Scheduler, SchedulerState};
+use serde_json::{Value, json};
+use wgtrain::schedule::{ScheduleConfig, Scheduler, SchedulerState, sequence};
 
 fn cfg(v: &Value) -> ScheduleConfig {
     ScheduleConfig::from_value(v).unwrap_or_else(|e| panic!("{v}: {e}"))
@@ -32,18 +32,25 @@ fn nondecreasing(v: &[f64]) -> bool {
 fn simple_kind() -> BoxedStrategy<Value> {
     prop_oneof![
         (1i64..20, 0.05f64..1.0).prop_map(|(s, g)| json!({"kind":"step","step_size":s,"gamma":g})),
-        (prop::collection::vec(0i64..80, 0..6), 0.05f64..1.0).prop_map(|(m, g)| json!({"kind":"multi_step","milestones":m,"gamma":g})),
+        (prop::collection::vec(0i64..80, 0..6), 0.05f64..1.0)
+            .prop_map(|(m, g)| json!({"kind":"multi_step","milestones":m,"gamma":g})),
         (0.8f64..1.0).prop_map(|g| json!({"kind":"exponential","gamma":g})),
         (0.05f64..1.0, 0i64..20).prop_map(|(f, t)| json!({"kind":"constant","factor":f,"total_iters":t})),
-        (0.05f64..1.0, 0.0f64..1.0, 0i64..30).prop_map(|(s, e, t)| json!({"kind":"linear","start_factor":s,"end_factor":e,"total_iters":t})),
+        (0.05f64..1.0, 0.0f64..1.0, 0i64..30)
+            .prop_map(|(s, e, t)| json!({"kind":"linear","start_factor":s,"end_factor":e,"total_iters":t})),
         (0i64..50, 0.1f64..3.0).prop_map(|(t, p)| json!({"kind":"polynomial","total_iters":t,"power":p})),
         (0.9f64..1.0).prop_map(|f| json!({"kind":"multiplicative","factor":f})),
         (1i64..60, 0.0f64..0.01).prop_map(|(t, e)| json!({"kind":"cosine_annealing","t_max":t,"eta_min":e})),
-        (1i64..20, 1i64..4, 0.0f64..0.01).prop_map(|(t, m, e)| json!({"kind":"cosine_annealing_warm_restarts","t_0":t,"t_mult":m,"eta_min":e})),
+        (1i64..20, 1i64..4, 0.0f64..0.01)
+            .prop_map(|(t, m, e)| json!({"kind":"cosine_annealing_warm_restarts","t_0":t,"t_mult":m,"eta_min":e})),
         cyclic(),
-        (0i64..20, 20i64..200, 0.2f64..2.0).prop_map(|(w, n, c)| json!({"kind":"cosine_with_warmup","num_warmup_steps":w,"num_training_steps":n,"num_cycles":c})),
-        (0i64..20, prop::option::of(1i64..50)).prop_map(|(w, t)| json!({"kind":"inverse_sqrt","num_warmup_steps":w,"timescale":t})),
-        (0.5f64..5.0, 1i64..50, 1i64..1024).prop_map(|(f, w, d)| json!({"kind":"noam","factor":f,"warmup_steps":w,"model_size":d})),
+        (0i64..20, 20i64..200, 0.2f64..2.0).prop_map(
+            |(w, n, c)| json!({"kind":"cosine_with_warmup","num_warmup_steps":w,"num_training_steps":n,"num_cycles":c})
+        ),
+        (0i64..20, prop::option::of(1i64..50))
+            .prop_map(|(w, t)| json!({"kind":"inverse_sqrt","num_warmup_steps":w,"timescale":t})),
+        (0.5f64..5.0, 1i64..50, 1i64..1024)
+            .prop_map(|(f, w, d)| json!({"kind":"noam","factor":f,"warmup_steps":w,"model_size":d})),
         wcd().prop_map(|mut c| {
             c["kind"] = json!("warmup_cosine_decay");
             c
@@ -54,13 +61,12 @@ fn simple_kind() -> BoxedStrategy<Value> {
 }
 
 fn cyclic() -> impl Strategy<Value = Value> {
-    (0.001f64..0.01, 0.01f64..1.0, 1i64..20, prop::option::of(1i64..20), 0usize..3, 0.9f64..1.0, any::<bool>()).prop_map(
-        |(b, m, up, down, mode, g, cm)| {
+    (0.001f64..0.01, 0.01f64..1.0, 1i64..20, prop::option::of(1i64..20), 0usize..3, 0.9f64..1.0, any::<bool>())
+        .prop_map(|(b, m, up, down, mode, g, cm)| {
             let mode = ["triangular", "triangular2", "exp_range"][mode];
             json!({"kind":"cyclic","base_lr":b,"max_lr":m,"step_size_up":up,"step_size_down":down,
                    "mode":mode,"gamma":g,"cycle_momentum":cm})
-        },
-    )
+        })
 }
 
 fn wcd() -> impl Strategy<Value = Value> {
@@ -71,14 +77,13 @@ fn wcd() -> impl Strategy<Value = Value> {
 
 /// A one_cycle config and a number of steps it can serve.
 fn one_cycle() -> impl Strategy<Value = (Value, usize)> {
-    (0.01f64..1.0, 10i64..300, 0.1f64..0.9, any::<bool>(), any::<bool>(), 5.0f64..50.0, 10.0f64..1e4, any::<bool>()).prop_flat_map(
-        |(m, t, p, lin, three, d, f, cm)| {
+    (0.01f64..1.0, 10i64..300, 0.1f64..0.9, any::<bool>(), any::<bool>(), 5.0f64..50.0, 10.0f64..1e4, any::<bool>())
+        .prop_flat_map(|(m, t, p, lin, three, d, f, cm)| {
             let c = json!({"kind":"one_cycle","max_lr":m,"total_steps":t,"pct_start":p,
                            "anneal_strategy": if lin {"linear"} else {"cos"},"three_phase":three,
                            "div_factor":d,"final_div_factor":f,"cycle_momentum":cm});
             (Just(c), 1..=t as usize)
-        },
-    )
+        })
 }
 
 fn plateau() -> impl Strategy<Value = Value> {
@@ -97,11 +102,10 @@ fn any_kind() -> impl Strategy<Value = (Value, usize, Vec<f64>)> {
         (simple_kind(), 1usize..300),
         one_cycle(),
         (plateau(), 1usize..300),
-        (simple_kind(), simple_kind(), 0i64..60, 1usize..300).prop_map(|(a, b, m, n)| (
-            json!({"kind":"sequential","schedulers":[a, b],"milestones":[m]}),
-            n
-        )),
-        (simple_kind(), simple_kind(), 1usize..300).prop_map(|(a, b, n)| (json!({"kind":"chained","schedulers":[a, b]}), n)),
+        (simple_kind(), simple_kind(), 0i64..60, 1usize..300)
+            .prop_map(|(a, b, m, n)| (json!({"kind":"sequential","schedulers":[a, b],"milestones":[m]}), n)),
+        (simple_kind(), simple_kind(), 1usize..300)
+            .prop_map(|(a, b, n)| (json!({"kind":"chained","schedulers":[a, b]}), n)),
     ]
     .prop_flat_map(move |(c, n)| (Just(c), Just(n), metrics.clone()))
 }

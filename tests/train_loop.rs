@@ -22,7 +22,8 @@ fn events<'a>(v: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Val
 #[test]
 fn epochs_steps_and_eval_events() {
     // 200 images at batch 64: 3 steps per epoch (the partial batch is dropped), 2 epochs.
-    let (stdout, m) = train(&["--limit-train", "200", "--batch-size", "64", "--epochs", "2", "--limit-test", "300", "--lr", "0.05"]);
+    let (stdout, m) =
+        train(&["--limit-train", "200", "--batch-size", "64", "--epochs", "2", "--limit-test", "300", "--lr", "0.05"]);
     let steps = events(&m, "step");
     assert_eq!(steps.len(), 6);
     for (i, s) in steps.iter().enumerate() {
@@ -41,7 +42,8 @@ fn epochs_steps_and_eval_events() {
 
 #[test]
 fn steps_win_over_epochs_and_seed_determines_the_run() {
-    let args = ["--limit-train", "256", "--batch-size", "32", "--epochs", "5", "--steps", "4", "--no-eval", "--seed", "7"];
+    let args =
+        ["--limit-train", "256", "--batch-size", "32", "--epochs", "5", "--steps", "4", "--no-eval", "--seed", "7"];
     let (_, a) = train(&args);
     let (_, b) = train(&args);
     assert_eq!(events(&a, "step").len(), 4);
@@ -55,7 +57,8 @@ fn steps_win_over_epochs_and_seed_determines_the_run() {
 #[test]
 fn validation_split_holds_out_the_last_images() {
     // 300 images, 100 held out: 200 train → 3 steps per epoch at batch 64.
-    let (_, m) = train(&["--limit-train", "300", "--val-split", "100", "--batch-size", "64", "--epochs", "1", "--no-eval"]);
+    let (_, m) =
+        train(&["--limit-train", "300", "--val-split", "100", "--batch-size", "64", "--epochs", "1", "--no-eval"]);
     assert_eq!(events(&m, "step").len(), 3);
     let val = events(&m, "val");
     assert_eq!(val.len(), 1);
@@ -70,8 +73,19 @@ fn plateau_steps_once_per_epoch_on_the_validation_loss() {
     // metric per epoch and never stepped per batch.
     let sched = r#"{"kind":"reduce_lr_on_plateau","mode":"max","patience":0,"factor":0.5}"#;
     let (_, m) = train(&[
-        "--limit-train", "328", "--val-split", "200", "--batch-size", "64", "--epochs", "4", "--no-eval", "--lr", "0.1",
-        "--schedule", sched,
+        "--limit-train",
+        "328",
+        "--val-split",
+        "200",
+        "--batch-size",
+        "64",
+        "--epochs",
+        "4",
+        "--no-eval",
+        "--lr",
+        "0.1",
+        "--schedule",
+        sched,
     ]);
     let lrs: Vec<f64> = events(&m, "step").iter().map(|s| s["lr"].as_f64().unwrap()).collect();
     let vals: Vec<f64> = events(&m, "val").iter().map(|v| v["val_loss"].as_f64().unwrap()).collect();

@@ -1,8 +1,8 @@
 //! `--backend auto|cpu|gpu` and `--adapter TEXT`, as docs/cli.md defines them.
 
+use crate::Result;
 use crate::cpu::CpuBackend;
 use crate::gpu::{self, GpuBackend};
-use crate::Result;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BackendArgs {

@@ -64,12 +64,17 @@ fn resolve(spec: &str, adapters: &[wgpu::AdapterInfo]) -> Result<Vec<Target>> {
             text => adapters
                 .iter()
                 .enumerate()
-                .filter(|(_, a)| format!("{:?}", a.backend).to_lowercase() == text || a.name.to_lowercase().contains(text))
+                .filter(|(_, a)| {
+                    format!("{:?}", a.backend).to_lowercase() == text || a.name.to_lowercase().contains(text)
+                })
                 .map(|(i, _)| i)
                 .collect(),
         };
         if found.is_empty() && item != "cpu" {
-            return Err(Error::Usage(format!("--backends: nothing matches `{item}`; available: {}", describe(adapters))));
+            return Err(Error::Usage(format!(
+                "--backends: nothing matches `{item}`; available: {}",
+                describe(adapters)
+            )));
         }
         for i in found {
             push(Target::Adapter(i), &mut out);
@@ -95,12 +100,26 @@ pub fn run(args: CompareArgs) -> Result<()> {
             Target::Cpu => Label { backend: "cpu".into(), adapter: "reference (Rust)".into(), driver: "-".into() },
             Target::Adapter(i) => {
                 let a = &adapters[*i];
-                Label { backend: format!("{:?}", a.backend), adapter: a.name.clone(), driver: format!("{} {}", a.driver, a.driver_info).trim().to_string() }
+                Label {
+                    backend: format!("{:?}", a.backend),
+                    adapter: a.name.clone(),
+                    driver: format!("{} {}", a.driver, a.driver_info).trim().to_string(),
+                }
             }
         };
-        eprintln!("[{}/{}] {} {}: {} steps at batch {}…", k + 1, targets.len(), label.backend, label.adapter, setup.steps, setup.batch_size);
+        eprintln!(
+            "[{}/{}] {} {}: {} steps at batch {}…",
+            k + 1,
+            targets.len(),
+            label.backend,
+            label.adapter,
+            setup.steps,
+            setup.batch_size
+        );
         let row = match t {
-            Target::Cpu => compare::run_one(&mut CpuBackend::new(), label, &setup, &prepared.scheduler, &prepared.weights)?,
+            Target::Cpu => {
+                compare::run_one(&mut CpuBackend::new(), label, &setup, &prepared.scheduler, &prepared.weights)?
+            }
             Target::Adapter(i) => {
                 let mut b = GpuBackend::with_adapter(&adapters[*i])?;
                 compare::run_one(&mut b, label, &setup, &prepared.scheduler, &prepared.weights)?

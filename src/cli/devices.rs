@@ -1,7 +1,7 @@
 //! `wgtrain devices`: every adapter wgpu finds (name, backend, device type, driver) and which one
 //! `--backend auto` would pick (docs/cli.md).
-use crate::gpu;
 use crate::Result;
+use crate::gpu;
 
 #[derive(clap::Args, Debug)]
 pub struct DevicesArgs {

@@ -9,7 +9,11 @@ pub mod schedule;
 pub mod train;
 
 #[derive(Parser, Debug)]
-#[command(name = "wgtrain", version, about = "Train neural networks on any GPU through wgpu, with PyTorch-exact learning-rate schedules")]
+#[command(
+    name = "wgtrain",
+    version,
+    about = "Train neural networks on any GPU through wgpu, with PyTorch-exact learning-rate schedules"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -41,7 +41,9 @@ pub fn parse_metrics(arg: &str) -> Result<Vec<f64>> {
     text.split(|c: char| c == ',' || c.is_whitespace())
         .filter(|t| !t.is_empty())
         .enumerate()
-        .map(|(i, t)| t.parse::<f64>().map_err(|_| Error::Usage(format!("--metrics-values: value {i} ({t:?}) is not a number"))))
+        .map(|(i, t)| {
+            t.parse::<f64>().map_err(|_| Error::Usage(format!("--metrics-values: value {i} ({t:?}) is not a number")))
+        })
         .collect()
 }
 
@@ -57,7 +59,8 @@ pub fn run(args: ScheduleArgs) -> Result<()> {
         plot::format_of(p)?;
     }
     let (cfg, text) = ScheduleConfig::parse_with_text(&args.schedule)?;
-    let steps = usize::try_from(args.steps).map_err(|_| Error::Usage(format!("--steps {} is too large", args.steps)))?;
+    let steps =
+        usize::try_from(args.steps).map_err(|_| Error::Usage(format!("--steps {} is too large", args.steps)))?;
     let metrics = args.metrics_values.as_deref().map(parse_metrics).transpose()?;
     let s = Scheduler::new(&cfg, args.lr, args.momentum)?;
     if metrics.is_some() && !s.needs_metric() {
@@ -119,7 +122,12 @@ struct Curve {
 const MAX_POINTS: usize = 20_000;
 
 fn plot_buffer(wanted: bool, steps: usize) -> Option<Curve> {
-    wanted.then(|| Curve { bucket: steps.div_ceil(MAX_POINTS).max(1), lr: Vec::new(), momentum: Vec::new(), pending: Vec::new() })
+    wanted.then(|| Curve {
+        bucket: steps.div_ceil(MAX_POINTS).max(1),
+        lr: Vec::new(),
+        momentum: Vec::new(),
+        pending: Vec::new(),
+    })
 }
 
 impl Curve {
@@ -144,7 +152,8 @@ impl Curve {
             let val = |r: &(usize, f64, f64)| if pick == 0 { r.1 } else { r.2 };
             let lo = p.iter().min_by(|a, b| val(a).total_cmp(&val(b))).copied();
             let hi = p.iter().max_by(|a, b| val(a).total_cmp(&val(b))).copied();
-            let mut keep: Vec<(usize, f64, f64)> = [Some(p[0]), lo, hi, p.last().copied()].into_iter().flatten().collect();
+            let mut keep: Vec<(usize, f64, f64)> =
+                [Some(p[0]), lo, hi, p.last().copied()].into_iter().flatten().collect();
             keep.sort_by_key(|r| r.0);
             keep.dedup_by_key(|r| r.0);
             let dst = if pick == 0 { &mut self.lr } else { &mut self.momentum };
@@ -161,14 +170,12 @@ fn chart(title: String, subtitle: String, cycles: bool, mut curve: Curve) -> Cha
         weight: 3,
     }];
     if cycles {
-        panels.push(Panel { y_label: "momentum".into(), series: vec![Series { label: "momentum".into(), points: curve.momentum }], weight: 2 });
+        panels.push(Panel {
+            y_label: "momentum".into(),
+            series: vec![Series { label: "momentum".into(), points: curve.momentum }],
+            weight: 2,
+        });
     }
     let height = if cycles { 820 } else { 560 };
-    Chart {
-        title,
-        subtitle: Some(subtitle),
-        x_label: "step".into(),
-        panels,
-        size: (1100, height),
-    }
+    Chart { title, subtitle: Some(subtitle), x_label: "step".into(), panels, size: (1100, height) }
 }

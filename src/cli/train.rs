@@ -103,7 +103,13 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared> {
     if args.batch_size == 0 {
         return Err(Error::Usage("--batch-size must be at least 1".into()));
     }
-    let sgd = Sgd { lr: args.lr, momentum: args.momentum, dampening: args.dampening, weight_decay: args.weight_decay, nesterov: args.nesterov };
+    let sgd = Sgd {
+        lr: args.lr,
+        momentum: args.momentum,
+        dampening: args.dampening,
+        weight_decay: args.weight_decay,
+        nesterov: args.nesterov,
+    };
     sgd.validate()?;
     let scheduler = match &args.schedule {
         Some(s) => Scheduler::new(&ScheduleConfig::parse(s)?, args.lr, args.momentum)?,
@@ -114,12 +120,22 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared> {
         None => data::embedded()?,
     };
     let mut train = match args.limit_train {
-        Some(n) if n > train.len() => return Err(Error::Usage(format!("--limit-train {n} exceeds the {} training images in {source}", train.len()))),
+        Some(n) if n > train.len() => {
+            return Err(Error::Usage(format!(
+                "--limit-train {n} exceeds the {} training images in {source}",
+                train.len()
+            )));
+        }
         Some(n) => train.take(n),
         None => train,
     };
     let val = match args.val_split {
-        Some(n) if n >= train.len() => return Err(Error::Usage(format!("--val-split {n} must be smaller than the {} training images", train.len()))),
+        Some(n) if n >= train.len() => {
+            return Err(Error::Usage(format!(
+                "--val-split {n} must be smaller than the {} training images",
+                train.len()
+            )));
+        }
         Some(0) | None => None,
         Some(n) => {
             let (t, v) = train.split_off_last(n);
@@ -128,7 +144,11 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared> {
         }
     };
     if args.batch_size > train.len() {
-        return Err(Error::Usage(format!("--batch-size {} is larger than the {} training images", args.batch_size, train.len())));
+        return Err(Error::Usage(format!(
+            "--batch-size {} is larger than the {} training images",
+            args.batch_size,
+            train.len()
+        )));
     }
     let spe = train::steps_per_epoch(train.len(), args.batch_size);
     let steps = match args.steps {
@@ -175,8 +195,10 @@ pub fn run_on<B: Backend>(backend: &mut B, args: &RunArgs) -> Result<TrainReport
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(setup.steps as u64);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40.cyan/blue} {pos}/{len} steps {msg} [{elapsed_precise}<{eta_precise}]")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{bar:40.cyan/blue} {pos}/{len} steps {msg} [{elapsed_precise}<{eta_precise}]",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar
     });
@@ -204,7 +226,10 @@ pub fn run_on<B: Backend>(backend: &mut B, args: &RunArgs) -> Result<TrainReport
     };
     println!(
         "trained {} steps: final loss {:.4}{test}, {:.0} images/s, backend {}",
-        report.steps, report.final_loss, report.images_per_s, backend.name()
+        report.steps,
+        report.final_loss,
+        report.images_per_s,
+        backend.name()
     );
     Ok(report)
 }

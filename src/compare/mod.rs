@@ -7,11 +7,11 @@ pub mod plot;
 
 use serde::Serialize;
 
+use crate::Result;
 use crate::backend::Backend;
 use crate::nn::SampleCnn;
 use crate::schedule::Scheduler;
 use crate::train::{self, Event, MetricsLog, TrainSetup};
-use crate::Result;
 
 /// Steps excluded from the timing median: the first builds pipelines' bind groups and warms caches.
 pub const WARMUP_STEPS: usize = 3;
@@ -42,13 +42,21 @@ pub struct Label {
 }
 
 /// Train once on `backend` with per-step timing.
-pub fn run_one<B: Backend>(backend: &mut B, label: Label, setup: &TrainSetup, scheduler: &Scheduler, weights: &[Vec<f32>]) -> Result<Row> {
+pub fn run_one<B: Backend>(
+    backend: &mut B,
+    label: Label,
+    setup: &TrainSetup,
+    scheduler: &Scheduler,
+    weights: &[Vec<f32>],
+) -> Result<Row> {
     let mut model = SampleCnn::new(backend, weights)?;
     let mut sched = scheduler.clone();
     let mut log = MetricsLog::new(None);
     let report = train::train(backend, &mut model, setup, &mut sched, &mut log, &mut |_, _, _| {})?;
-    let losses: Vec<f32> = log.events.iter().filter_map(|e| if let Event::Step { loss, .. } = e { Some(*loss) } else { None }).collect();
-    let mut timed: Vec<f64> = report.step_ms.iter().skip(WARMUP_STEPS.min(report.step_ms.len().saturating_sub(1))).copied().collect();
+    let losses: Vec<f32> =
+        log.events.iter().filter_map(|e| if let Event::Step { loss, .. } = e { Some(*loss) } else { None }).collect();
+    let mut timed: Vec<f64> =
+        report.step_ms.iter().skip(WARMUP_STEPS.min(report.step_ms.len().saturating_sub(1))).copied().collect();
     timed.sort_by(f64::total_cmp);
     let ms = timed.get(timed.len() / 2).copied().unwrap_or(f64::NAN);
     Ok(Row {
@@ -80,12 +88,15 @@ pub fn relate_to_cpu(rows: &mut [Row]) {
 
 /// Largest |a − b| (NaN anywhere counts as infinite disagreement).
 fn max_abs_diff(a: impl Iterator<Item = f32>, b: impl Iterator<Item = f32>) -> f64 {
-    a.zip(b).map(|(x, y)| (x as f64 - y as f64).abs()).fold(0.0, |m, d| if d.is_nan() { f64::INFINITY } else { m.max(d) })
+    a.zip(b)
+        .map(|(x, y)| (x as f64 - y as f64).abs())
+        .fold(0.0, |m, d| if d.is_nan() { f64::INFINITY } else { m.max(d) })
 }
 
 /// The table printed to stdout.
 pub fn table(rows: &[Row]) -> String {
-    let header = ["backend", "adapter", "driver", "ms/step", "images/s", "vs cpu", "final loss", "max|Δloss|", "max|Δw|"];
+    let header =
+        ["backend", "adapter", "driver", "ms/step", "images/s", "vs cpu", "final loss", "max|Δloss|", "max|Δw|"];
     let cells: Vec<[String; 9]> = rows
         .iter()
         .map(|r| {
@@ -102,9 +113,12 @@ pub fn table(rows: &[Row]) -> String {
             ]
         })
         .collect();
-    let width: Vec<usize> =
-        (0..9).map(|c| cells.iter().map(|r| r[c].chars().count()).chain([header[c].len()]).max().unwrap_or(0)).collect();
-    let line = |v: &[&str]| v.iter().zip(&width).map(|(s, w)| format!("{s:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_string();
+    let width: Vec<usize> = (0..9)
+        .map(|c| cells.iter().map(|r| r[c].chars().count()).chain([header[c].len()]).max().unwrap_or(0))
+        .collect();
+    let line = |v: &[&str]| {
+        v.iter().zip(&width).map(|(s, w)| format!("{s:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_string()
+    };
     let mut out = line(&header) + "\n";
     for r in &cells {
         out += &line(&r.iter().map(String::as_str).collect::<Vec<_>>());

@@ -16,7 +16,11 @@ struct CompareFigure<'a> {
 }
 
 fn short_name(r: &Row) -> String {
-    if r.backend == "cpu" { "cpu".into() } else { format!("{} · {}", r.backend, r.adapter.split(" (").next().unwrap_or(&r.adapter)) }
+    if r.backend == "cpu" {
+        "cpu".into()
+    } else {
+        format!("{} · {}", r.backend, r.adapter.split(" (").next().unwrap_or(&r.adapter))
+    }
 }
 
 impl Figure for CompareFigure<'_> {
@@ -74,7 +78,10 @@ pub fn draw(path: &Path, rows: &[Row]) -> Result<()> {
     let steps = rows.first().map_or(0, |r| r.losses.len());
     let series = rows
         .iter()
-        .map(|r| Series { label: short_name(r), points: r.losses.iter().enumerate().map(|(s, &l)| (s as f64, l as f64)).collect() })
+        .map(|r| Series {
+            label: short_name(r),
+            points: r.losses.iter().enumerate().map(|(s, &l)| (s as f64, l as f64)).collect(),
+        })
         .collect();
     let worst = rows.iter().map(|r| r.max_abs_loss_diff_vs_cpu).fold(0.0, f64::max);
     let curves = Chart {

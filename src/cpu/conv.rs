@@ -16,9 +16,15 @@ pub struct ConvDims {
 }
 
 impl ConvDims {
-    pub fn ho(&self) -> usize { self.h - 2 }
-    pub fn wo(&self) -> usize { self.w - 2 }
-    fn cols(&self) -> usize { self.ho() * self.wo() }
+    pub fn ho(&self) -> usize {
+        self.h - 2
+    }
+    pub fn wo(&self) -> usize {
+        self.w - 2
+    }
+    fn cols(&self) -> usize {
+        self.ho() * self.wo()
+    }
 }
 
 fn im2col<T: Real>(d: &ConvDims, x: &[T], cols: &mut [T]) {
@@ -63,7 +69,14 @@ fn chunk_len(n: usize) -> usize {
 }
 
 /// Run `f(sub_dims, x_chunk, y_chunk)` over batch chunks in parallel (`x`/`y` hold `xs`/`ys` values per image).
-fn par_images<T: Real>(d: &ConvDims, x: &[T], xs: usize, y: &mut [T], ys: usize, f: impl Fn(&ConvDims, &[T], &mut [T]) + Sync) {
+fn par_images<T: Real>(
+    d: &ConvDims,
+    x: &[T],
+    xs: usize,
+    y: &mut [T],
+    ys: usize,
+    f: impl Fn(&ConvDims, &[T], &mut [T]) + Sync,
+) {
     let per = chunk_len(d.n);
     std::thread::scope(|s| {
         for (xc, yc) in x.chunks(per * xs).zip(y.chunks_mut(per * ys)) {
@@ -134,7 +147,18 @@ fn backward_input_serial<T: Real>(d: &ConvDims, dy: &[T], w: &[T], dx: &mut [T])
     let mut dcols = vec![T::ZERO; kc9 * d.cols()];
     dx.fill(T::ZERO);
     for n in 0..d.n {
-        T::gemm(kc9, d.k, d.cols(), w, (1, kc9), &dy[n * ohw..][..ohw], (d.cols(), 1), T::ZERO, &mut dcols, (d.cols(), 1));
+        T::gemm(
+            kc9,
+            d.k,
+            d.cols(),
+            w,
+            (1, kc9),
+            &dy[n * ohw..][..ohw],
+            (d.cols(), 1),
+            T::ZERO,
+            &mut dcols,
+            (d.cols(), 1),
+        );
         col2im_add(d, &dcols, &mut dx[n * hw..][..hw]);
     }
 }

@@ -31,11 +31,7 @@ impl CpuBackend {
 }
 
 fn expect_len(op: &'static str, what: &str, len: usize, want: usize) -> Result<()> {
-    if len == want {
-        Ok(())
-    } else {
-        Err(Error::shape(op, format!("{what} has {len} elements, expected {want}")))
-    }
+    if len == want { Ok(()) } else { Err(Error::shape(op, format!("{what} has {len} elements, expected {want}"))) }
 }
 
 fn dims4(op: &'static str, what: &str, s: &[usize]) -> Result<[usize; 4]> {
@@ -62,7 +58,10 @@ fn linear_dims(op: &'static str, x: &[usize], w: &[usize], y: &[usize]) -> Resul
         return Err(Error::shape(op, format!("weight must be 2-d [O,I] and input non-empty, got {w:?} and {x:?}")));
     };
     if numel(x) != n * i || y != [n, o] {
-        return Err(Error::shape(op, format!("input {x:?}, weight {w:?}, output {y:?} do not form [N,I]·[O,I]ᵀ = [N,O]")));
+        return Err(Error::shape(
+            op,
+            format!("input {x:?}, weight {w:?}, output {y:?} do not form [N,I]·[O,I]ᵀ = [N,O]"),
+        ));
     }
     Ok((n, i, o))
 }
@@ -133,14 +132,23 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn gather_batch(&mut self, images: &CpuTensor, labels: &Vec<u32>, order: &Vec<u32>, x: &mut CpuTensor, y: &mut Vec<u32>) -> Result<()> {
+    fn gather_batch(
+        &mut self,
+        images: &CpuTensor,
+        labels: &Vec<u32>,
+        order: &Vec<u32>,
+        x: &mut CpuTensor,
+        y: &mut Vec<u32>,
+    ) -> Result<()> {
         let op = "gather_batch";
         let (m, b) = (images.shape.first().copied().unwrap_or(0), y.len());
         let d = images.data.len().checked_div(m).unwrap_or(0);
         expect_len(op, "x", x.data.len(), b * d)?;
         expect_len(op, "labels", labels.len(), m)?;
         let start = self.step.batch_offset as usize;
-        let rows = order.get(start..start + b).ok_or_else(|| Error::shape(op, format!("order has {} entries, batch needs [{start}, {})", order.len(), start + b)))?;
+        let rows = order.get(start..start + b).ok_or_else(|| {
+            Error::shape(op, format!("order has {} entries, batch needs [{start}, {})", order.len(), start + b))
+        })?;
         for (i, &r) in rows.iter().enumerate() {
             let r = r as usize;
             if r >= m {
@@ -165,7 +173,13 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn conv2d_backward_weight(&mut self, x: &CpuTensor, dy: &CpuTensor, dw: &mut CpuTensor, db: &mut CpuTensor) -> Result<()> {
+    fn conv2d_backward_weight(
+        &mut self,
+        x: &CpuTensor,
+        dy: &CpuTensor,
+        dw: &mut CpuTensor,
+        db: &mut CpuTensor,
+    ) -> Result<()> {
         let d = conv_dims("conv2d_backward_weight", &x.shape, &dw.shape, &dy.shape)?;
         expect_len("conv2d_backward_weight", "bias grad", db.data.len(), d.k)?;
         conv::backward_weight(&d, &x.data, &dy.data, &mut dw.data, &mut db.data);
@@ -211,14 +225,26 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn linear_backward_weight(&mut self, x: &CpuTensor, dy: &CpuTensor, dw: &mut CpuTensor, db: &mut CpuTensor) -> Result<()> {
+    fn linear_backward_weight(
+        &mut self,
+        x: &CpuTensor,
+        dy: &CpuTensor,
+        dw: &mut CpuTensor,
+        db: &mut CpuTensor,
+    ) -> Result<()> {
         let (n, i, o) = linear_dims("linear_backward_weight", &x.shape, &dw.shape, &dy.shape)?;
         expect_len("linear_backward_weight", "bias grad", db.data.len(), o)?;
         dense::linear_backward_weight(n, i, o, &x.data, &dy.data, &mut dw.data, &mut db.data);
         Ok(())
     }
 
-    fn softmax_xent(&mut self, logits: &CpuTensor, labels: &Vec<u32>, dlogits: &mut CpuTensor, losses: &mut CpuTensor) -> Result<()> {
+    fn softmax_xent(
+        &mut self,
+        logits: &CpuTensor,
+        labels: &Vec<u32>,
+        dlogits: &mut CpuTensor,
+        losses: &mut CpuTensor,
+    ) -> Result<()> {
         let op = "softmax_xent";
         let &[n, l] = logits.shape.as_slice() else {
             return Err(Error::shape(op, format!("logits must be 2-d [N,L], got {:?}", logits.shape)));
@@ -227,7 +253,10 @@ impl Backend for CpuBackend {
         expect_len(op, "dlogits", dlogits.data.len(), n * l)?;
         let slot = self.step.loss_slot as usize;
         if slot >= losses.data.len() {
-            return Err(Error::shape(op, format!("loss slot {slot} is outside the {}-entry loss buffer", losses.data.len())));
+            return Err(Error::shape(
+                op,
+                format!("loss slot {slot} is outside the {}-entry loss buffer", losses.data.len()),
+            ));
         }
         losses.data[slot] = loss::softmax_xent(n, l, &logits.data, labels, &mut dlogits.data);
         Ok(())

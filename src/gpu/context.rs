@@ -92,7 +92,13 @@ pub fn describe(info: &wgpu::AdapterInfo) -> String {
         .copied()
         .collect::<Vec<_>>()
         .join(" ");
-    format!("{} ({:?}, {:?}, driver: {})", info.name, info.backend, info.device_type, if driver.is_empty() { "?" } else { &driver })
+    format!(
+        "{} ({:?}, {:?}, driver: {})",
+        info.name,
+        info.backend,
+        info.device_type,
+        if driver.is_empty() { "?" } else { &driver }
+    )
 }
 
 /// Device, queue and what we learnt about the adapter; errors raised outside any error scope land in
@@ -144,6 +150,8 @@ impl Context {
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("wgtrain"),
             required_limits: limits.clone(),
+            // Timestamps inside passes, when offered, for `GpuBackend::start_profiling` (costs nothing unused).
+            required_features: adapter.features() & super::profiler::FEATURES,
             memory_hints: wgpu::MemoryHints::Performance,
             ..Default::default()
         }))

@@ -95,12 +95,9 @@ impl Kernel {
     pub fn spec(self) -> Spec {
         let s = |file, entry, constants, bindings| Spec { file, entry, constants, bindings };
         match self {
-            Kernel::GatherBatch => s(
-                "gather.wgsl",
-                "gather_batch",
-                &[],
-                &[(0, U), (1, U), (2, R), (3, R), (4, R), (5, W), (6, W)],
-            ),
+            Kernel::GatherBatch => {
+                s("gather.wgsl", "gather_batch", &[], &[(0, U), (1, U), (2, R), (3, R), (4, R), (5, W), (6, W)])
+            }
             Kernel::MatmulNTBias => s("matmul.wgsl", "matmul", &[("TRANS_B", 1.0), ("HAS_BIAS", 1.0)], GEMM),
             Kernel::MatmulNT => s("matmul.wgsl", "matmul", &[("TRANS_B", 1.0)], GEMM),
             Kernel::MatmulNN => s("matmul.wgsl", "matmul", &[], GEMM),
@@ -115,15 +112,10 @@ impl Kernel {
             Kernel::Relu => s("elementwise.wgsl", "relu", &[], ELEM),
             Kernel::ReluBackward => s("elementwise.wgsl", "relu_backward", &[], &[(0, U), (1, R), (3, R), (2, W)]),
             Kernel::BiasGrad => s("elementwise.wgsl", "bias_grad", &[], &[(4, U), (1, R), (2, W)]),
-            Kernel::SoftmaxXent => s(
-                "softmax_xent.wgsl",
-                "softmax_xent",
-                &[],
-                &[(0, U), (1, U), (2, R), (3, R), (4, W), (5, W)],
-            ),
-            Kernel::EvalAccumulate => {
-                s("softmax_xent.wgsl", "eval_accumulate", &[], &[(0, U), (2, R), (3, R), (6, W)])
+            Kernel::SoftmaxXent => {
+                s("softmax_xent.wgsl", "softmax_xent", &[], &[(0, U), (1, U), (2, R), (3, R), (4, W), (5, W)])
             }
+            Kernel::EvalAccumulate => s("softmax_xent.wgsl", "eval_accumulate", &[], &[(0, U), (2, R), (3, R), (6, W)]),
             Kernel::SgdUpdate => s("sgd.wgsl", "sgd_update", &[], &[(0, U), (1, U), (2, W), (3, R), (4, W)]),
         }
     }
@@ -132,7 +124,11 @@ impl Kernel {
     pub fn label(self) -> String {
         let s = self.spec();
         let c: Vec<String> = s.constants.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        if c.is_empty() { format!("{}:{}", s.file, s.entry) } else { format!("{}:{}[{}]", s.file, s.entry, c.join(",")) }
+        if c.is_empty() {
+            format!("{}:{}", s.file, s.entry)
+        } else {
+            format!("{}:{}[{}]", s.file, s.entry, c.join(","))
+        }
     }
 }
 
@@ -198,8 +194,8 @@ impl Kernels {
                 count: None,
             })
             .collect();
-        let layout =
-            device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(&label), entries: &entries });
+        let layout = device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(&label), entries: &entries });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some(&label),
             bind_group_layouts: &[Some(&layout)],

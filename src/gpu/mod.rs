@@ -21,6 +21,7 @@ mod context;
 pub mod kernels;
 mod ops;
 pub mod params;
+mod profiler;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -30,12 +31,14 @@ use wgpu::util::DeviceExt;
 
 pub use buffer::{GpuIndices, GpuTensor};
 pub use context::{INSTALL_HINT, best_adapter, best_adapter_in, describe, is_software, list_adapters};
+pub use profiler::DispatchTime;
 
 use crate::backend::{Backend, StepParams};
 use crate::{Error, Result};
 use buffer::{Res, byte_size};
 use context::Context;
 use kernels::{Kernel, Kernels};
+use profiler::Profiler;
 
 /// Bind groups kept before the cache is cleared (see `dispatch`).
 const MAX_BIND_GROUPS: usize = 4096;
@@ -56,6 +59,7 @@ pub struct GpuBackend {
     encoder: Option<wgpu::CommandEncoder>,
     pass: Option<wgpu::ComputePass<'static>>,
     staging: Option<wgpu::Buffer>,
+    profiler: Option<Profiler>,
     next_id: u64,
     created: u64,
     timeout: Duration,
@@ -93,6 +97,7 @@ impl GpuBackend {
             encoder: None,
             pass: None,
             staging: None,
+            profiler: None,
             next_id: STEP_ID + 1,
             created: 1,
             timeout: Duration::from_secs(600),
@@ -118,6 +123,34 @@ impl GpuBackend {
     /// How long [`Backend::read`] waits for the GPU before reporting an error instead of hanging.
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
+    }
+
+    /// Time every dispatch recorded from now on with GPU timestamps (see [`GpuBackend::take_profile`]).
+    /// `Err` when the adapter lacks timestamp queries inside passes.
+    pub fn start_profiling(&mut self) -> Result<()> {
+        self.profiler = Some(Profiler::new(&self.ctx.device, &self.ctx.queue, &self.ctx.info.name)?);
+        Ok(())
+    }
+
+    /// The GPU time of every dispatch recorded since profiling started or since the last call, in order
+    /// (waits for the GPU). Dispatches beyond the query set's capacity are not timed.
+    pub fn take_profile(&mut self) -> Result<Vec<DispatchTime>> {
+        let Some(p) = self.profiler.as_ref() else {
+            return Err(Error::Usage("take_profile called without start_profiling".into()));
+        };
+        let (set, resolve, used) = (p.set.clone(), p.resolve.clone(), p.used());
+        self.pass = None;
+        let mut enc = match self.encoder.take() {
+            Some(e) => e,
+            None => self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("profile") }),
+        };
+        if used > 0 {
+            enc.resolve_query_set(&set, 0..used, &resolve, 0);
+        }
+        self.encoder = Some(enc);
+        let bytes = self.read_bytes(&resolve, u64::from(used) * 8)?;
+        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes);
+        Ok(self.profiler.as_mut().map(|p| p.finish(&ticks)).unwrap_or_default())
     }
 
     /// Build every pipeline now, so a shader error surfaces here rather than at first use.
@@ -276,9 +309,17 @@ impl GpuBackend {
             self.pass = Some(pass);
         }
         let pass = self.pass.as_mut().expect("pass just created");
+        let slots =
+            self.profiler.as_mut().and_then(|p| p.slots(format!("{k:?} → {label}")).map(|s| (s, p.set.clone())));
+        if let Some(((start, _), set)) = &slots {
+            pass.write_timestamp(set, *start);
+        }
         pass.set_pipeline(&pipeline.pipeline);
         pass.set_bind_group(0, &self.bind_groups[&key], &[]);
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        if let Some(((_, end), set)) = &slots {
+            pass.write_timestamp(set, *end);
+        }
         Ok(())
     }
 
@@ -328,10 +369,8 @@ impl GpuBackend {
         staging.map_async(wgpu::MapMode::Read, 0..bytes, move |r| {
             let _ = tx.send(r);
         });
-        let polled = self
-            .ctx
-            .device
-            .poll(wgpu::PollType::Wait { submission_index: Some(idx), timeout: Some(self.timeout) });
+        let polled =
+            self.ctx.device.poll(wgpu::PollType::Wait { submission_index: Some(idx), timeout: Some(self.timeout) });
         if let Err(e) = polled {
             self.ctx.take_error()?;
             return Err(Error::Gpu(format!("waiting for the GPU: {e}")));
@@ -382,7 +421,10 @@ impl Backend for GpuBackend {
 
     fn write(&mut self, dst: &mut GpuTensor, data: &[f32]) -> Result<()> {
         if data.len() != dst.numel() {
-            return Err(Error::shape("write", format!("`{}`: {} values for shape {:?}", dst.label, data.len(), dst.shape)));
+            return Err(Error::shape(
+                "write",
+                format!("`{}`: {} values for shape {:?}", dst.label, data.len(), dst.shape),
+            ));
         }
         // Submit earlier dispatches first: they must not see this write (see the module docs).
         self.submit()?;
@@ -394,7 +436,10 @@ impl Backend for GpuBackend {
 
     fn write_indices(&mut self, dst: &mut GpuIndices, data: &[u32]) -> Result<()> {
         if data.len() != dst.len {
-            return Err(Error::shape("write_indices", format!("`{}`: {} values for length {}", dst.label, data.len(), dst.len)));
+            return Err(Error::shape(
+                "write_indices",
+                format!("`{}`: {} values for length {}", dst.label, data.len(), dst.len),
+            ));
         }
         self.submit()?;
         if !data.is_empty() {

@@ -2,8 +2,8 @@
 //! ReLU, fc 128→10, mean softmax cross-entropy. Generic over the backend; one step records
 //! begin_step → gather → forward → loss → backward → 8 updates → end_step, with every buffer allocated once.
 
-use crate::backend::{Backend, StepParams};
 use crate::Result;
+use crate::backend::{Backend, StepParams};
 
 /// PyTorch `state_dict` names and shapes, in `model.parameters()` order.
 pub const PARAMS: [(&str, &[usize]); 8] = [
@@ -159,7 +159,14 @@ impl<B: Backend> SampleCnn<B> {
     }
 
     /// Add the batch `order[offset ..][.. a.batch]`'s summed loss and correct count to `acc` [2].
-    pub fn eval_batch(&self, b: &mut B, a: &mut Activations<B>, data: &DeviceData<B>, acc: &mut B::Tensor, offset: u32) -> Result<()> {
+    pub fn eval_batch(
+        &self,
+        b: &mut B,
+        a: &mut Activations<B>,
+        data: &DeviceData<B>,
+        acc: &mut B::Tensor,
+        offset: u32,
+    ) -> Result<()> {
         b.begin_step(&StepParams { batch_offset: offset, ..Default::default() })?;
         b.gather_batch(&data.images, &data.labels, &data.order, &mut a.x, &mut a.y)?;
         self.forward(b, a)?;

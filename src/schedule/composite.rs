@@ -106,7 +106,9 @@ impl SequentialLr {
 
 fn prefix(e: Error, i: usize) -> Error {
     match e {
-        Error::Schedule(m) if !m.starts_with("sequential") => Error::Schedule(format!("sequential.schedulers[{i}]: {m}")),
+        Error::Schedule(m) if !m.starts_with("sequential") => {
+            Error::Schedule(format!("sequential.schedulers[{i}]: {m}"))
+        }
         e => e,
     }
 }

@@ -5,7 +5,7 @@ use std::f64::consts::PI;
 
 use serde::{Deserialize, Serialize};
 
-use super::group::{base_lrs, Group};
+use super::group::{Group, base_lrs};
 use super::pymath;
 use crate::{Error, Result};
 
@@ -119,7 +119,10 @@ impl WarmRestartsLr {
     /// Validate (ValueError unless T_0 ≥ 1 and T_mult ≥ 1) and run step 0 (lr = b).
     pub fn new(groups: &mut [Group], cfg: WarmRestartsCfg) -> Result<WarmRestartsLr> {
         if cfg.t_0 < 1 {
-            return Err(Error::Schedule(format!("cosine_annealing_warm_restarts.t_0 must be a positive integer (got {})", cfg.t_0)));
+            return Err(Error::Schedule(format!(
+                "cosine_annealing_warm_restarts.t_0 must be a positive integer (got {})",
+                cfg.t_0
+            )));
         }
         if cfg.t_mult < 1 {
             return Err(Error::Schedule(format!(
@@ -153,7 +156,9 @@ impl WarmRestartsLr {
         if t_cur >= t_i as f64 {
             t_cur -= t_i as f64;
             t_i = t_i.checked_mul(self.cfg.t_mult).ok_or_else(|| {
-                Error::Schedule("cosine_annealing_warm_restarts: cycle length overflows i64 (t_mult too large for this run)".into())
+                Error::Schedule(
+                    "cosine_annealing_warm_restarts: cycle length overflows i64 (t_mult too large for this run)".into(),
+                )
             })?;
         }
         self.t += 1;
@@ -169,7 +174,9 @@ impl WarmRestartsLr {
     /// `log(1000, 10) = 2.9999999999999996` rounding, as PyTorch does.
     pub fn step_epoch(&mut self, groups: &mut [Group], epoch: f64) -> Result<()> {
         if epoch.is_nan() || epoch < 0.0 {
-            return Err(Error::Schedule(format!("cosine_annealing_warm_restarts: epoch must be non-negative (got {epoch})")));
+            return Err(Error::Schedule(format!(
+                "cosine_annealing_warm_restarts: epoch must be non-negative (got {epoch})"
+            )));
         }
         let (t0, m) = (self.cfg.t_0, self.cfg.t_mult);
         if epoch >= t0 as f64 {
@@ -179,12 +186,16 @@ impl WarmRestartsLr {
                 let mf = m as f64;
                 let n = ((epoch / t0 as f64 * (mf - 1.0) + 1.0).ln() / mf.ln()) as i64;
                 let mn = u32::try_from(n).ok().and_then(|n| m.checked_pow(n)).ok_or_else(|| {
-                    Error::Schedule(format!("cosine_annealing_warm_restarts: epoch {epoch} is too large for t_mult {m}"))
+                    Error::Schedule(format!(
+                        "cosine_annealing_warm_restarts: epoch {epoch} is too large for t_mult {m}"
+                    ))
                 })?;
                 // Python: T_0 * (m**n - 1) is an int, then a true division by (m - 1).
                 self.t_cur = epoch - (t0 as i128 * (mn as i128 - 1)) as f64 / (m - 1) as f64;
                 self.t_i = t0.checked_mul(mn).ok_or_else(|| {
-                    Error::Schedule(format!("cosine_annealing_warm_restarts: epoch {epoch} is too large for t_mult {m}"))
+                    Error::Schedule(format!(
+                        "cosine_annealing_warm_restarts: epoch {epoch} is too large for t_mult {m}"
+                    ))
                 })?;
             }
         } else {

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::group::{base_lrs, require_momentum, Group, PerGroup};
+use super::group::{Group, PerGroup, base_lrs, require_momentum};
 use super::pymath;
 use crate::{Error, Result};
 
@@ -144,7 +144,16 @@ impl CyclicLr {
         // PyTorch's step 0 runs inside LRScheduler.__init__, whose base_lrs are the groups' initial_lr
         // (= base_lr unless an earlier scheduler set it); base_lr replaces them only afterwards.
         let init_bases = base_lrs(groups);
-        let mut s = CyclicLr { mode: cfg.mode, gamma: cfg.gamma, total_size, step_ratio, base_lrs: init_bases, max_lrs: maxs, momenta, t: -1 };
+        let mut s = CyclicLr {
+            mode: cfg.mode,
+            gamma: cfg.gamma,
+            total_size,
+            step_ratio,
+            base_lrs: init_bases,
+            max_lrs: maxs,
+            momenta,
+            t: -1,
+        };
         s.step(groups)?;
         s.base_lrs = bases;
         Ok(s)
@@ -199,7 +208,10 @@ impl CyclicLr {
         if self.mode == CyclicMode::ExpRange {
             let last = self.t.saturating_add(pymath::run_len(steps));
             pymath::pow(self.gamma, last as f64, "cyclic.gamma").map_err(|_| {
-                Error::Schedule(format!("cyclic.gamma {} overflows within {steps} steps (gamma ** step); use gamma ≤ 1", self.gamma))
+                Error::Schedule(format!(
+                    "cyclic.gamma {} overflows within {steps} steps (gamma ** step); use gamma ≤ 1",
+                    self.gamma
+                ))
             })?;
         }
         Ok(())

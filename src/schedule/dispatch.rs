@@ -73,7 +73,9 @@ impl LrScheduler {
             C::MultiStep(c) => LrScheduler::MultiStep(MultiStepLr::new(groups, c.clone())?),
             C::Exponential(c) => LrScheduler::Exponential(ExponentialLr::new(groups, c.clone())?),
             C::Polynomial(c) => LrScheduler::Polynomial(PolynomialLr::new(groups, c.clone())?),
-            C::Multiplicative(c) => LrScheduler::Multiplicative(MultiplicativeLr::new(groups, vec![Factor::Const(c.factor)])?),
+            C::Multiplicative(c) => {
+                LrScheduler::Multiplicative(MultiplicativeLr::new(groups, vec![Factor::Const(c.factor)])?)
+            }
             C::CosineAnnealing(c) => LrScheduler::CosineAnnealing(CosineAnnealingLr::new(groups, c.clone())?),
             C::CosineAnnealingWarmRestarts(c) => LrScheduler::WarmRestarts(WarmRestartsLr::new(groups, c.clone())?),
             C::Cyclic(c) => LrScheduler::Cyclic(CyclicLr::new(groups, c)?),
@@ -87,7 +89,9 @@ impl LrScheduler {
                 let children = build_children(&c.schedulers, groups, "chained")?;
                 LrScheduler::Chained(ChainedLr::new(groups, children)?)
             }
-            C::CosineWithWarmup(c) => LrScheduler::Lambda(LambdaLr::new(groups, vec![Factor::CosineWithWarmup(c.clone())])?),
+            C::CosineWithWarmup(c) => {
+                LrScheduler::Lambda(LambdaLr::new(groups, vec![Factor::CosineWithWarmup(c.clone())])?)
+            }
             C::InverseSqrt(c) => {
                 c.validate()?;
                 LrScheduler::Lambda(LambdaLr::new(groups, vec![Factor::InverseSqrt(c.clone())])?)
@@ -238,7 +242,9 @@ impl LrScheduler {
             LrScheduler::Sequential(s) => {
                 SchedState::Sequential { t: s.t, children: s.children.iter().map(LrScheduler::state).collect() }
             }
-            LrScheduler::Chained(s) => SchedState::Chained { children: s.children.iter().map(LrScheduler::state).collect() },
+            LrScheduler::Chained(s) => {
+                SchedState::Chained { children: s.children.iter().map(LrScheduler::state).collect() }
+            }
             s => SchedState::Counter { t: counter!(s, x => x.t, 0) },
         }
     }

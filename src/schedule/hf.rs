@@ -60,7 +60,10 @@ impl InverseSqrtCfg {
             )));
         }
         if self.timescale() < 1 {
-            return Err(Error::Schedule(format!("inverse_sqrt.timescale must be a positive integer (got {})", self.timescale())));
+            return Err(Error::Schedule(format!(
+                "inverse_sqrt.timescale must be a positive integer (got {})",
+                self.timescale()
+            )));
         }
         Ok(())
     }

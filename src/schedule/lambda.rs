@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::group::{Group, base_lrs};
 use super::hf::{CosineWithWarmupCfg, InverseSqrtCfg};
 use super::noam::NoamCfg;
 use super::optax::{SgdrCfg, WarmupCosineDecayCfg};
-use super::group::{base_lrs, Group};
 use crate::{Error, Result};
 
 /// A user closure `f(t)`, t = 0, 1, … (PyTorch passes `last_epoch`).
@@ -75,7 +75,9 @@ fn per_group(factors: Vec<Factor>, n: usize, kind: &str) -> Result<Vec<Factor>> 
     match factors.len() {
         1 => Ok(vec![factors[0].clone(); n]),
         k if k == n => Ok(factors),
-        k => Err(Error::Schedule(format!("{kind}.lr_lambda must have 1 or {n} entries, one per param group (got {k})"))),
+        k => {
+            Err(Error::Schedule(format!("{kind}.lr_lambda must have 1 or {n} entries, one per param group (got {k})")))
+        }
     }
 }
 

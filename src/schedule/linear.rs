@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::group::{base_lrs, Group};
+use super::group::{Group, base_lrs};
 use super::pymath;
 use crate::{Error, Result};
 

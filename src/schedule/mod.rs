@@ -36,7 +36,7 @@ pub mod state;
 pub mod step;
 
 pub use composite::{ChainedCfg, ChainedLr, SequentialCfg, SequentialLr};
-pub use config::{ScheduleConfig, KINDS};
+pub use config::{KINDS, ScheduleConfig};
 pub use cosine::{CosineAnnealingCfg, CosineAnnealingLr, WarmRestartsCfg, WarmRestartsLr};
 pub use cyclic::{CyclicCfg, CyclicLr, CyclicMode, ScaleMode};
 pub use dispatch::LrScheduler;
@@ -48,6 +48,6 @@ pub use noam::NoamCfg;
 pub use one_cycle::{Anneal, OneCycleCfg, OneCycleLr};
 pub use optax::{SgdrCfg, WarmupCosineDecayCfg};
 pub use plateau::{PlateauCfg, PlateauLr, PlateauMode, ThresholdMode};
-pub use scheduler::{sequence, sequence_groups, Scheduler};
+pub use scheduler::{Scheduler, sequence, sequence_groups};
 pub use state::{SchedState, SchedulerState};
 pub use step::{ExponentialCfg, ExponentialLr, MultiStepCfg, MultiStepLr, StepCfg, StepLr};

@@ -28,10 +28,16 @@ impl NoamCfg {
     /// Burn returns Err for warmup_steps 0 or model_size 0 (and Python divides by zero on them).
     pub fn validate(&self) -> Result<()> {
         if self.warmup_steps < 1 {
-            return Err(Error::Schedule(format!("noam.warmup_steps must be a positive integer (got {})", self.warmup_steps)));
+            return Err(Error::Schedule(format!(
+                "noam.warmup_steps must be a positive integer (got {})",
+                self.warmup_steps
+            )));
         }
         if self.model_size < 1 {
-            return Err(Error::Schedule(format!("noam.model_size must be a positive integer (got {})", self.model_size)));
+            return Err(Error::Schedule(format!(
+                "noam.model_size must be a positive integer (got {})",
+                self.model_size
+            )));
         }
         Ok(())
     }

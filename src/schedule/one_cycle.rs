@@ -6,7 +6,7 @@ use std::f64::consts::PI;
 
 use serde::{Deserialize, Serialize};
 
-use super::group::{require_momentum, Group, PerGroup};
+use super::group::{Group, PerGroup, require_momentum};
 use super::pymath;
 use crate::{Error, Result};
 
@@ -111,7 +111,9 @@ impl OneCycleCfg {
                     return Err(Error::Schedule(format!("one_cycle.epochs must be a positive integer (got {e})")));
                 }
                 if s <= 0 {
-                    return Err(Error::Schedule(format!("one_cycle.steps_per_epoch must be a positive integer (got {s})")));
+                    return Err(Error::Schedule(format!(
+                        "one_cycle.steps_per_epoch must be a positive integer (got {s})"
+                    )));
                 }
                 e.checked_mul(s).ok_or_else(|| Error::Schedule("one_cycle.epochs × steps_per_epoch overflows".into()))
             }
@@ -212,7 +214,8 @@ impl OneCycleLr {
                 v.max_m = m;
             }
         }
-        let mut s = OneCycleLr { total, anneal: cfg.anneal_strategy, phases, vals, cycle_momentum: cfg.cycle_momentum, t: -1 };
+        let mut s =
+            OneCycleLr { total, anneal: cfg.anneal_strategy, phases, vals, cycle_momentum: cfg.cycle_momentum, t: -1 };
         // Checked before touching the groups, so a rejected config leaves them as they were.
         for v in &s.vals {
             s.value(0, v).map_err(|e| s.explain(e))?;

@@ -31,7 +31,10 @@ impl WarmupCosineDecayCfg {
     /// optax raises ValueError for D ≤ W (its cosine part needs positive decay steps).
     pub fn validate(&self, field: &str) -> Result<()> {
         if self.warmup_steps < 0 {
-            return Err(Error::Schedule(format!("{field}.warmup_steps must be a non-negative integer (got {})", self.warmup_steps)));
+            return Err(Error::Schedule(format!(
+                "{field}.warmup_steps must be a non-negative integer (got {})",
+                self.warmup_steps
+            )));
         }
         if self.decay_steps <= self.warmup_steps {
             return Err(Error::Schedule(format!(

@@ -39,7 +39,9 @@ pub fn ifloordiv(a: i64, b: i64, what: &str) -> Result<i64> {
 #[inline]
 pub fn pow(x: f64, y: f64, what: &str) -> Result<f64> {
     if x == 0.0 && y < 0.0 {
-        return Err(Error::Schedule(format!("{what}: 0.0 cannot be raised to a negative power (PyTorch raises ZeroDivisionError)")));
+        return Err(Error::Schedule(format!(
+            "{what}: 0.0 cannot be raised to a negative power (PyTorch raises ZeroDivisionError)"
+        )));
     }
     let r = x.powf(y);
     if r.is_infinite() && x.is_finite() && y.is_finite() {

@@ -148,7 +148,11 @@ impl Scheduler {
         match (&mut self.inner, &state.scheduler) {
             (Some(s), Some(st)) => s.load_state(st)?,
             (None, None) => {}
-            _ => return Err(Error::Schedule("saved scheduler state does not match the schedule (fixed vs scheduled)".into())),
+            _ => {
+                return Err(Error::Schedule(
+                    "saved scheduler state does not match the schedule (fixed vs scheduled)".into(),
+                ));
+            }
         }
         self.groups = state.groups.clone();
         Ok(self)
@@ -158,7 +162,13 @@ impl Scheduler {
 /// The whole schedule as `(lr, momentum)` per optimizer step 0..steps−1 for one SGD group, in PyTorch's
 /// driver order (record, then `step()`; reduce_lr_on_plateau gets `metrics[s]` after step s). The run is
 /// checked first ([`Scheduler::check_run`]), so a schedule PyTorch would fail on mid-way is an `Err` here.
-pub fn sequence(cfg: &ScheduleConfig, base_lr: f64, momentum: f64, steps: usize, metrics: Option<&[f64]>) -> Result<Vec<(f64, f64)>> {
+pub fn sequence(
+    cfg: &ScheduleConfig,
+    base_lr: f64,
+    momentum: f64,
+    steps: usize,
+    metrics: Option<&[f64]>,
+) -> Result<Vec<(f64, f64)>> {
     let mut out = Vec::with_capacity(steps);
     drive(Scheduler::new(cfg, base_lr, momentum)?, steps, metrics, |_, s| {
         out.push((s.lr(), s.momentum()));

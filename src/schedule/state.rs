@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::group::{exact, Group};
+use super::group::{Group, exact};
 
 /// The mutable state of one [`LrScheduler`](super::LrScheduler). Floats are stored as exact decimal strings
 /// (see [`exact`]), so inf (plateau's initial best) and every last bit survive JSON.

@@ -13,7 +13,9 @@ pub fn gpu_or_skip(test: &str) -> Option<GpuBackend> {
             if std::env::var("WGTRAIN_REQUIRE_GPU").is_ok_and(|v| v == "1") {
                 panic!("{test}: WGTRAIN_REQUIRE_GPU=1 but no GPU adapter: {e}");
             }
-            eprintln!("\n*** SKIPPING GPU TEST {test}: no GPU adapter ({e}). Set WGTRAIN_REQUIRE_GPU=1 to make this a failure. ***\n");
+            eprintln!(
+                "\n*** SKIPPING GPU TEST {test}: no GPU adapter ({e}). Set WGTRAIN_REQUIRE_GPU=1 to make this a failure. ***\n"
+            );
             None
         }
     }

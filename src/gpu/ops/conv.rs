@@ -1,6 +1,6 @@
 //! 3×3 valid convolution through conv2d.wgsl (implicit GEMM); dw's long reduction is split (split-K).
 
-use super::{check, rank, reduce_splits, splits, u, TILE};
+use super::{TILE, check, rank, reduce_splits, splits, u};
 use crate::gpu::buffer::Res;
 use crate::gpu::kernels::Kernel;
 use crate::gpu::params::ConvParams;
@@ -17,7 +17,13 @@ fn dims(op: &'static str, x: &GpuTensor) -> Result<[usize; 4]> {
     Ok(d)
 }
 
-fn params(op: &str, [n, c, h, w]: [usize; 4], k: usize, (gm, gn, gk): (usize, usize, usize), chunk: usize) -> Result<ConvParams> {
+fn params(
+    op: &str,
+    [n, c, h, w]: [usize; 4],
+    k: usize,
+    (gm, gn, gk): (usize, usize, usize),
+    chunk: usize,
+) -> Result<ConvParams> {
     Ok(ConvParams {
         batch: u(op, n)?,
         cin: u(op, c)?,
@@ -48,7 +54,12 @@ pub fn forward(g: &mut GpuBackend, x: &GpuTensor, w: &GpuTensor, b: &GpuTensor, 
     let gemm = (k, n * (h - 2) * (wd - 2), c * 9);
     let (pid, pbuf) = g.uniform(&params(op, d, k, gemm, gemm.2)?);
     let groups = grid(op, gemm.0, gemm.1, 1)?;
-    g.dispatch(Kernel::Conv2dForward, &[Res { id: pid, buffer: &pbuf }, w.res(), x.res(), b.res(), y.res()], groups, &y.label)
+    g.dispatch(
+        Kernel::Conv2dForward,
+        &[Res { id: pid, buffer: &pbuf }, w.res(), x.res(), b.res(), y.res()],
+        groups,
+        &y.label,
+    )
 }
 
 pub fn backward_input(g: &mut GpuBackend, dy: &GpuTensor, w: &GpuTensor, dx: &mut GpuTensor) -> Result<()> {
@@ -60,10 +71,21 @@ pub fn backward_input(g: &mut GpuBackend, dy: &GpuTensor, w: &GpuTensor, dx: &mu
     let gemm = (c, n * h * wd, k * 9);
     let (pid, pbuf) = g.uniform(&params(op, d, k, gemm, gemm.2)?);
     let groups = grid(op, gemm.0, gemm.1, 1)?;
-    g.dispatch(Kernel::Conv2dBackwardInput, &[Res { id: pid, buffer: &pbuf }, w.res(), dy.res(), w.res(), dx.res()], groups, &dx.label)
+    g.dispatch(
+        Kernel::Conv2dBackwardInput,
+        &[Res { id: pid, buffer: &pbuf }, w.res(), dy.res(), w.res(), dx.res()],
+        groups,
+        &dx.label,
+    )
 }
 
-pub fn backward_weight(g: &mut GpuBackend, x: &GpuTensor, dy: &GpuTensor, dw: &mut GpuTensor, db: &mut GpuTensor) -> Result<()> {
+pub fn backward_weight(
+    g: &mut GpuBackend,
+    x: &GpuTensor,
+    dy: &GpuTensor,
+    dw: &mut GpuTensor,
+    db: &mut GpuTensor,
+) -> Result<()> {
     let op = "conv2d_backward_weight";
     let d @ [n, c, h, wd] = dims(op, x)?;
     let k = *dw.shape.first().unwrap_or(&0);
@@ -75,11 +97,21 @@ pub fn backward_weight(g: &mut GpuBackend, x: &GpuTensor, dy: &GpuTensor, dw: &m
     let (pid, pbuf) = g.uniform(&params(op, d, k, (gm, gn, gk), if s == 1 { gk } else { chunk })?);
     let p = Res { id: pid, buffer: &pbuf };
     if s == 1 {
-        g.dispatch(Kernel::Conv2dBackwardWeight, &[p, dy.res(), x.res(), x.res(), dw.res()], grid(op, gm, gn, 1)?, &dw.label)?;
+        g.dispatch(
+            Kernel::Conv2dBackwardWeight,
+            &[p, dy.res(), x.res(), x.res(), dw.res()],
+            grid(op, gm, gn, 1)?,
+            &dw.label,
+        )?;
     } else {
         let (sid, sbuf) = g.scratch((s * gm * gn * 4) as u64)?;
         let parts = Res { id: sid, buffer: &sbuf };
-        g.dispatch(Kernel::Conv2dBackwardWeight, &[p, dy.res(), x.res(), x.res(), parts], grid(op, gm, gn, s)?, &dw.label)?;
+        g.dispatch(
+            Kernel::Conv2dBackwardWeight,
+            &[p, dy.res(), x.res(), x.res(), parts],
+            grid(op, gm, gn, s)?,
+            &dw.label,
+        )?;
         reduce_splits(g, parts, None, dw.res(), gm * gn, gn, s, &dw.label)?;
     }
     super::elementwise::bias_grad(g, dy, (n, k, (h - 2) * (wd - 2)), db)

@@ -9,7 +9,10 @@ use crate::{Error, Result};
 
 fn same(op: &'static str, a: &GpuTensor, b: &GpuTensor) -> Result<()> {
     if a.shape != b.shape {
-        return Err(Error::shape(op, format!("`{}` has shape {:?} but `{}` has {:?}", a.label, a.shape, b.label, b.shape)));
+        return Err(Error::shape(
+            op,
+            format!("`{}` has shape {:?} but `{}` has {:?}", a.label, a.shape, b.label, b.shape),
+        ));
     }
     Ok(())
 }
@@ -30,7 +33,12 @@ pub fn relu_backward(g: &mut GpuBackend, y: &GpuTensor, dy: &GpuTensor, dx: &mut
 }
 
 /// `db[k] = Σ_{n,s} dy[(n·K + k)·S + s]` for dy read as [N, K, S]; one workgroup per channel.
-pub fn bias_grad(g: &mut GpuBackend, dy: &GpuTensor, (n, k, s): (usize, usize, usize), db: &mut GpuTensor) -> Result<()> {
+pub fn bias_grad(
+    g: &mut GpuBackend,
+    dy: &GpuTensor,
+    (n, k, s): (usize, usize, usize),
+    db: &mut GpuTensor,
+) -> Result<()> {
     let op = "bias_grad";
     let p = BiasGradParams { batch: u(op, n)?, channels: u(op, k)?, inner: u(op, s)?, _pad0: 0 };
     let (pid, pbuf) = g.uniform(&p);

@@ -20,10 +20,16 @@ pub fn gather_batch(
     let d = images.numel().checked_div(m).unwrap_or(0);
     let b = *x.shape.first().ok_or_else(|| Error::shape(op, "x has no batch dimension"))?;
     if x.numel() != b * d {
-        return Err(Error::shape(op, format!("x has shape {:?}, expected [{b}, …] with {} values per row", x.shape, d)));
+        return Err(Error::shape(
+            op,
+            format!("x has shape {:?}, expected [{b}, …] with {} values per row", x.shape, d),
+        ));
     }
     if labels.len != m || y.len != b {
-        return Err(Error::shape(op, format!("{} labels for {m} images, y holds {} for a batch of {b}", labels.len, y.len)));
+        return Err(Error::shape(
+            op,
+            format!("{} labels for {m} images, y holds {} for a batch of {b}", labels.len, y.len),
+        ));
     }
     let off = g.step.batch_offset as usize;
     if off + b > order.len {

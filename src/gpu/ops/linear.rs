@@ -1,6 +1,6 @@
 //! Linear layers through matmul.wgsl: forward x·wᵀ + b, backward-input dy·w, backward-weight dyᵀ·x.
 
-use super::{check, reduce_splits, splits, u, TILE};
+use super::{TILE, check, reduce_splits, splits, u};
 use crate::gpu::buffer::Res;
 use crate::gpu::kernels::Kernel;
 use crate::gpu::params::GemmParams;
@@ -20,7 +20,8 @@ fn gemm(
     label: &str,
 ) -> Result<()> {
     let (s, chunk) = splits(m, n, k);
-    let grid = |z: usize| -> Result<[u32; 3]> { Ok([u(label, n.div_ceil(TILE))?, u(label, m.div_ceil(TILE))?, u(label, z)?]) };
+    let grid =
+        |z: usize| -> Result<[u32; 3]> { Ok([u(label, n.div_ceil(TILE))?, u(label, m.div_ceil(TILE))?, u(label, z)?]) };
     let (mu, nu, ku) = (u(label, m)?, u(label, n)?, u(label, k)?);
     if s == 1 {
         let (pid, pbuf) = g.uniform(&GemmParams { m: mu, n: nu, k: ku, k_chunk: ku.max(1) });
@@ -54,13 +55,22 @@ pub fn backward_input(g: &mut GpuBackend, dy: &GpuTensor, w: &GpuTensor, dx: &mu
     let n = *dy.shape.first().unwrap_or(&0);
     check(op, "dy", &dy.shape, &[n, o])?;
     if dx.numel() != n * i || dx.shape.first() != Some(&n) {
-        return Err(Error::shape(op, format!("dx has shape {:?}, expected [{n}, …] with {} elements", dx.shape, n * i)));
+        return Err(Error::shape(
+            op,
+            format!("dx has shape {:?}, expected [{n}, …] with {} elements", dx.shape, n * i),
+        ));
     }
     gemm(g, Kernel::MatmulNN, (n, i, o), dy.res(), w.res(), None, dx.res(), &dx.label)
 }
 
 /// `dw = dyᵀ·x`, `db[o] = Σ_n dy[n,o]`.
-pub fn backward_weight(g: &mut GpuBackend, x: &GpuTensor, dy: &GpuTensor, dw: &mut GpuTensor, db: &mut GpuTensor) -> Result<()> {
+pub fn backward_weight(
+    g: &mut GpuBackend,
+    x: &GpuTensor,
+    dy: &GpuTensor,
+    dw: &mut GpuTensor,
+    db: &mut GpuTensor,
+) -> Result<()> {
     let op = "linear_backward_weight";
     super::rank(op, "dy", &dy.shape, 2)?;
     let (n, o) = (dy.shape[0], dy.shape[1]);

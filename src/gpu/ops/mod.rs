@@ -60,7 +60,8 @@ pub(crate) fn reduce_splits(
     splits: usize,
     label: &str,
 ) -> Result<()> {
-    let (pid, pbuf) = g.uniform(&ReduceParams { len: u(label, len)?, n: u(label, n)?, splits: u(label, splits)?, _pad0: 0 });
+    let (pid, pbuf) =
+        g.uniform(&ReduceParams { len: u(label, len)?, n: u(label, n)?, splits: u(label, splits)?, _pad0: 0 });
     let kernel = if bias.is_some() { Kernel::ReduceSplitsBias } else { Kernel::ReduceSplits };
     let groups = g.groups_1d(len);
     g.dispatch(kernel, &[Res { id: pid, buffer: &pbuf }, parts, bias.unwrap_or(parts), out], groups, label)

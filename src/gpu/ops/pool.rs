@@ -1,16 +1,23 @@
 //! 2×2 max-pool through pool.wgsl.
 
 use super::{check, rank, u};
+use crate::Result;
 use crate::gpu::buffer::Res;
 use crate::gpu::kernels::Kernel;
 use crate::gpu::params::PoolParams;
 use crate::gpu::{GpuBackend, GpuTensor};
-use crate::Result;
 
 fn params(op: &'static str, x: &GpuTensor) -> Result<PoolParams> {
     rank(op, "x", &x.shape, 4)?;
     let [n, c, h, w] = [x.shape[0], x.shape[1], x.shape[2], x.shape[3]];
-    Ok(PoolParams { planes: u(op, n * c)?, h: u(op, h)?, w: u(op, w)?, ho: u(op, h / 2)?, wo: u(op, w / 2)?, ..Default::default() })
+    Ok(PoolParams {
+        planes: u(op, n * c)?,
+        h: u(op, h)?,
+        w: u(op, w)?,
+        ho: u(op, h / 2)?,
+        wo: u(op, w / 2)?,
+        ..Default::default()
+    })
 }
 
 pub fn forward(g: &mut GpuBackend, x: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
@@ -30,5 +37,10 @@ pub fn backward(g: &mut GpuBackend, x: &GpuTensor, dy: &GpuTensor, dx: &mut GpuT
     check(op, "dx", &dx.shape, s)?;
     let (pid, pbuf) = g.uniform(&p);
     let groups = g.groups_1d(dx.numel());
-    g.dispatch(Kernel::MaxPool2Backward, &[Res { id: pid, buffer: &pbuf }, x.res(), dy.res(), dx.res()], groups, &dx.label)
+    g.dispatch(
+        Kernel::MaxPool2Backward,
+        &[Res { id: pid, buffer: &pbuf }, x.res(), dy.res(), dx.res()],
+        groups,
+        &dx.label,
+    )
 }

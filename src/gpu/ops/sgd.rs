@@ -19,5 +19,10 @@ pub fn sgd_update(g: &mut GpuBackend, param: &mut GpuTensor, grad: &GpuTensor, b
     let step_buf = g.step_res().buffer.clone();
     let step = Res { id: crate::gpu::STEP_ID, buffer: &step_buf };
     let groups = g.groups_1d(n);
-    g.dispatch(Kernel::SgdUpdate, &[step, Res { id: pid, buffer: &pbuf }, param.res(), grad.res(), buf.res()], groups, &param.label)
+    g.dispatch(
+        Kernel::SgdUpdate,
+        &[step, Res { id: pid, buffer: &pbuf }, param.res(), grad.res(), buf.res()],
+        groups,
+        &param.label,
+    )
 }

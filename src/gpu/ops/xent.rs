@@ -19,7 +19,13 @@ fn params(op: &'static str, logits: &GpuTensor, labels: &GpuIndices) -> Result<X
     Ok(XentParams { n: u(op, n)?, l: u(op, l)?, _pad0: 0, _pad1: 0 })
 }
 
-pub fn softmax_xent(g: &mut GpuBackend, logits: &GpuTensor, labels: &GpuIndices, dlogits: &mut GpuTensor, losses: &mut GpuTensor) -> Result<()> {
+pub fn softmax_xent(
+    g: &mut GpuBackend,
+    logits: &GpuTensor,
+    labels: &GpuIndices,
+    dlogits: &mut GpuTensor,
+    losses: &mut GpuTensor,
+) -> Result<()> {
     let op = "softmax_xent";
     let p = params(op, logits, labels)?;
     check(op, "dlogits", &dlogits.shape, &logits.shape)?;
@@ -27,7 +33,10 @@ pub fn softmax_xent(g: &mut GpuBackend, logits: &GpuTensor, labels: &GpuIndices,
     // cannot report an out-of-range write.
     let slot = g.step.loss_slot as usize;
     if slot >= losses.numel() {
-        return Err(Error::shape(op, format!("loss slot {slot} but `{}` holds {} losses", losses.label, losses.numel())));
+        return Err(Error::shape(
+            op,
+            format!("loss slot {slot} but `{}` holds {} losses", losses.label, losses.numel()),
+        ));
     }
     if p.n == 0 {
         return Ok(());
@@ -47,5 +56,10 @@ pub fn eval_accumulate(g: &mut GpuBackend, logits: &GpuTensor, labels: &GpuIndic
         return Ok(());
     }
     let (pid, pbuf) = g.uniform(&p);
-    g.dispatch(Kernel::EvalAccumulate, &[Res { id: pid, buffer: &pbuf }, logits.res(), labels.res(), acc.res()], [1, 1, 1], &acc.label)
+    g.dispatch(
+        Kernel::EvalAccumulate,
+        &[Res { id: pid, buffer: &pbuf }, logits.res(), labels.res(), acc.res()],
+        [1, 1, 1],
+        &acc.label,
+    )
 }

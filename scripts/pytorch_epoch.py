@@ -1,10 +1,13 @@
-"""PyTorch baseline for `wgtrain train` on the CPU: the same sample CNN, recipe and batch size.
+"""PyTorch baseline for `wgtrain train`: the same sample CNN, recipe and batch size, eager mode, fp32.
 
     pip install torch numpy
-    python scripts/pytorch_cpu_epoch.py DIR_WITH_MNIST_GZ --threads 2 --epochs 1 --batch-size 64 --lr 0.05 --momentum 0.9
+    python scripts/pytorch_epoch.py DIR_WITH_MNIST_GZ --threads 2 --epochs 1 --batch-size 64 --lr 0.05 --momentum 0.9
+    python scripts/pytorch_epoch.py DIR_WITH_MNIST_GZ --device cuda --epochs 3 --batch-size 128 --lr 0.05 --momentum 0.9
 
 Prints seconds per epoch, images/s and test accuracy, so it can be run side by side with
-`wgtrain train --data DIR --backend cpu --epochs 1 --batch-size 64 --lr 0.05 --momentum 0.9`.
+`wgtrain train --data DIR --backend cpu|gpu ...`. On CUDA the whole dataset lives on the GPU (as in wgtrain),
+the clock stops after a synchronize, and `--no-tf32` turns off cuDNN's TF32 convolutions (on by default in
+PyTorch; wgtrain computes in plain fp32).
 """
 import argparse, gzip, struct, time
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -36,25 +39,33 @@ def main():
     ap.add_argument("data"); ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=1); ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=0.05); ap.add_argument("--momentum", type=float, default=0.9)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0); ap.add_argument("--device", default="cpu")
+    ap.add_argument("--no-tf32", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads); torch.manual_seed(a.seed)
+    if a.no_tf32:
+        torch.backends.cudnn.allow_tf32 = False; torch.backends.cuda.matmul.allow_tf32 = False
+    dev = torch.device(a.device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     norm = lambda x: ((x.float() / 255.0) - 0.1307) / 0.3081
-    xtr, ytr = norm(idx(f"{a.data}/train-images-idx3-ubyte.gz")), idx(f"{a.data}/train-labels-idx1-ubyte.gz")
-    xte, yte = norm(idx(f"{a.data}/t10k-images-idx3-ubyte.gz")), idx(f"{a.data}/t10k-labels-idx1-ubyte.gz")
-    model = Net(); opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum)
+    load = lambda name: idx(f"{a.data}/{name}").to(dev)
+    xtr, ytr = norm(load("train-images-idx3-ubyte.gz")), load("train-labels-idx1-ubyte.gz")
+    xte, yte = norm(load("t10k-images-idx3-ubyte.gz")), load("t10k-labels-idx1-ubyte.gz")
+    model = Net().to(dev); opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum)
     spe = len(ytr) // a.batch_size
     for epoch in range(a.epochs):
-        perm = torch.randperm(len(ytr)); t0 = time.perf_counter()
+        perm = torch.randperm(len(ytr), device=dev); sync(); t0 = time.perf_counter()
         for s in range(spe):
             i = perm[s * a.batch_size:(s + 1) * a.batch_size]
             loss = F.cross_entropy(model(xtr[i]), ytr[i])
             opt.zero_grad(); loss.backward(); opt.step()
-        dt = time.perf_counter() - t0
+        sync(); dt = time.perf_counter() - t0
         with torch.no_grad():
             acc = sum((model(xte[j:j + 1000]).argmax(1) == yte[j:j + 1000]).sum().item() for j in range(0, len(yte), 1000)) / len(yte)
         print(f"epoch {epoch}: {dt:.1f} s, {spe * a.batch_size / dt:.0f} images/s, final loss {loss.item():.4f}, "
-              f"test accuracy {100 * acc:.2f}% (torch {torch.__version__}, {a.threads} threads)")
+              f"test accuracy {100 * acc:.2f}% (torch {torch.__version__}, "
+              f"{torch.cuda.get_device_name() if dev.type == 'cuda' else f'{a.threads} threads'}"
+              f"{', TF32 off' if a.no_tf32 else ''})")
 
 
 main()
