@@ -62,10 +62,10 @@ fn col2im_add<T: Real>(d: &ConvDims, cols: &[T], dx: &mut [T]) {
 /// The batch is split into this many contiguous chunks, each on its own thread: the per-image GEMMs are too
 /// small for the GEMM crate's own threading to pay off. A fixed count (not the machine's core count) keeps the
 /// order of the weight-gradient sums, and so every result bit, the same on every machine.
-const CHUNKS: usize = 4;
+pub const BATCH_CHUNKS: usize = 4;
 
-fn chunk_len(n: usize) -> usize {
-    n.div_ceil(CHUNKS).max(1)
+fn chunk_len(n: usize, chunks: usize) -> usize {
+    n.div_ceil(chunks.max(1)).max(1)
 }
 
 /// Run `f(sub_dims, x_chunk, y_chunk)` over batch chunks in parallel (`x`/`y` hold `xs`/`ys` values per image).
@@ -77,7 +77,7 @@ fn par_images<T: Real>(
     ys: usize,
     f: impl Fn(&ConvDims, &[T], &mut [T]) + Sync,
 ) {
-    let per = chunk_len(d.n);
+    let per = chunk_len(d.n, BATCH_CHUNKS);
     std::thread::scope(|s| {
         for (xc, yc) in x.chunks(per * xs).zip(y.chunks_mut(per * ys)) {
             let sub = ConvDims { n: xc.len() / xs, ..*d };
@@ -98,9 +98,15 @@ pub fn backward_input<T: Real>(d: &ConvDims, dy: &[T], w: &[T], dx: &mut [T]) {
 }
 
 /// dw[k,c,u,v] = Σ_{n,i,j} dy[n,k,i,j]·x[n,c,i+u,j+v] (= dy·colsᵀ summed over n), db[k] = Σ_{n,i,j} dy[n,k,i,j].
-/// Each chunk sums its own images; the partial sums are then added in chunk order.
+/// Each of [`BATCH_CHUNKS`] chunks sums its own images; the partial sums are then added in chunk order.
 pub fn backward_weight<T: Real>(d: &ConvDims, x: &[T], dy: &[T], dw: &mut [T], db: &mut [T]) {
-    let per = chunk_len(d.n);
+    backward_weight_chunked(d, x, dy, dw, db, BATCH_CHUNKS)
+}
+
+/// [`backward_weight`] with the batch in `chunks` chunks: the only op whose result depends on the chunking
+/// (through the order of its sums), so other counts give other, equally valid float32 results.
+pub fn backward_weight_chunked<T: Real>(d: &ConvDims, x: &[T], dy: &[T], dw: &mut [T], db: &mut [T], chunks: usize) {
+    let per = chunk_len(d.n, chunks);
     let (xs, ys) = (d.c * d.h * d.w, d.k * d.cols());
     let parts: Vec<(Vec<T>, Vec<T>)> = std::thread::scope(|s| {
         let handles: Vec<_> = x

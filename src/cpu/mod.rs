@@ -19,14 +19,29 @@ pub struct CpuTensor {
 }
 
 /// Reference backend; ops run immediately when recorded.
-#[derive(Default)]
 pub struct CpuBackend {
     step: StepParams,
+    batch_chunks: usize,
+}
+
+impl Default for CpuBackend {
+    fn default() -> Self {
+        CpuBackend { step: StepParams::default(), batch_chunks: conv::BATCH_CHUNKS }
+    }
 }
 
 impl CpuBackend {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Sum conv weight gradients over the batch in `chunks` (≥ 1) parts instead of [`conv::BATCH_CHUNKS`]:
+    /// another valid float32 evaluation order, to measure how far rounding alone moves a training run.
+    pub fn with_batch_chunks(chunks: usize) -> Result<Self> {
+        if chunks == 0 {
+            return Err(Error::Usage("the CPU backend needs at least one batch chunk".into()));
+        }
+        Ok(CpuBackend { batch_chunks: chunks, ..Self::default() })
     }
 }
 
@@ -182,7 +197,7 @@ impl Backend for CpuBackend {
     ) -> Result<()> {
         let d = conv_dims("conv2d_backward_weight", &x.shape, &dw.shape, &dy.shape)?;
         expect_len("conv2d_backward_weight", "bias grad", db.data.len(), d.k)?;
-        conv::backward_weight(&d, &x.data, &dy.data, &mut dw.data, &mut db.data);
+        conv::backward_weight_chunked(&d, &x.data, &dy.data, &mut dw.data, &mut db.data, self.batch_chunks);
         Ok(())
     }
 

@@ -64,12 +64,10 @@ impl Profiler {
 
     /// Pair the resolved ticks with the labels and start over.
     pub fn finish(&mut self, ticks: &[u64]) -> Vec<DispatchTime> {
-        let out = self
-            .labels
+        self.labels
             .drain(..)
             .zip(ticks.chunks_exact(2))
             .map(|(label, t)| DispatchTime { label, nanos: t[1].saturating_sub(t[0]) as f64 * self.period_ns })
-            .collect();
-        out
+            .collect()
     }
 }
