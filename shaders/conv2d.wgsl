@@ -1,6 +1,9 @@
 // 3×3 valid convolution, stride 1, as implicit GEMM: no im2col buffer, each tile element is gathered from
-// the NCHW tensors on the fly. MODE (override) picks the product; the GEMM body is the same tiled,
-// register-blocked loop as matmul.wgsl (64×64 tile, 16-deep k slices, 4×4 outputs per thread).
+// the NCHW tensors on the fly. MODE (override) picks the product; the GEMM body is the tiled, register-
+// blocked loop of matmul.wgsl (16-deep k slices, 16 outputs per thread), with the tile shape set by TM:
+// each thread computes TM rows × 16/TM columns, so the tile is BM × BN = 16·TM × 256/TM. TM = 4 (64×64)
+// suits 64+ rows; TM = 2 (32×128) keeps a 32-row product (conv1 forward, conv2 backward-input) from
+// spending half of every tile on rows that do not exist.
 //
 //   MODE 0 forward          y[n,k,i,j]  rows k,  cols (n,i,j), reduce (c,u,v)   A = w,  B = x
 //   MODE 1 backward-input   dx[n,c,h,w] rows c,  cols (n,h,w), reduce (k,u,v)   A = w,  B = dy (shifted, zero outside)
@@ -25,10 +28,12 @@ struct ConvParams {
 }
 
 override MODE: u32 = 0u;
+override TM: u32 = 4u; // 2, 4 or 8 (the workgroup arrays below are sized for these)
 
-const BM: u32 = 64u;
-const BN: u32 = 64u;
 const BK: u32 = 16u;
+override TN: u32 = 16u / TM;
+override BM: u32 = 16u * TM;
+override BN: u32 = 16u * TN;
 
 @group(0) @binding(0) var<uniform> p: ConvParams;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -36,8 +41,8 @@ const BK: u32 = 16u;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-var<workgroup> ta: array<f32, 1024>; // [BK][BM]
-var<workgroup> tb: array<f32, 1024>; // [BK][BN]
+// [BK][BM] then [BK][BN]: BK·(BM + BN) ≤ 2560 for TM ∈ {2, 4, 8}.
+var<workgroup> tiles: array<f32, 2560>;
 
 fn load_a(row: u32, kk: u32, k_end: u32) -> f32 {
     if (row >= p.m || kk >= k_end) { return 0.0; }
@@ -124,34 +129,40 @@ fn conv2d(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
     let k_end = min(p.k, k_begin + p.k_chunk);
     let t = lid.y * 16u + lid.x;
     let ci = col_info(col0 + t % BN);
+    let tb = BK * BM; // where the B slice starts in `tiles`
     var acc: array<f32, 16>;
     for (var k0 = k_begin; k0 < k_end; k0 += BK) {
-        for (var l = 0u; l < 4u; l++) {
-            let e = t + 256u * l; // e mod BN = t mod BN: the column in `ci`
-            ta[(e % BK) * BM + e / BK] = load_a(row0 + e / BK, k0 + e % BK, k_end);
-            tb[(e / BN) * BN + e % BN] = load_b(k0 + e / BN, ci, k_end);
+        for (var l = 0u; l < TM; l++) { // BK·BM = 256·TM elements of A
+            let e = t + 256u * l;
+            tiles[(e % BK) * BM + e / BK] = load_a(row0 + e / BK, k0 + e % BK, k_end);
+        }
+        for (var l = 0u; l < TN; l++) { // BK·BN = 256·TN elements of B
+            let e = t + 256u * l; // BN divides 256, so e mod BN = t mod BN: the column in `ci`
+            tiles[tb + (e / BN) * BN + e % BN] = load_b(k0 + e / BN, ci, k_end);
         }
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {
-            var ar: array<f32, 4>;
-            var br: array<f32, 4>;
-            for (var i = 0u; i < 4u; i++) {
-                ar[i] = ta[kk * BM + lid.y + 16u * i];
-                br[i] = tb[kk * BN + lid.x + 16u * i];
+            var ar: array<f32, 8>;
+            var br: array<f32, 8>;
+            for (var i = 0u; i < TM; i++) {
+                ar[i] = tiles[kk * BM + lid.y + 16u * i];
             }
-            for (var i = 0u; i < 4u; i++) {
-                for (var j = 0u; j < 4u; j++) {
-                    acc[i * 4u + j] = fma(ar[i], br[j], acc[i * 4u + j]);
+            for (var j = 0u; j < TN; j++) {
+                br[j] = tiles[tb + kk * BN + lid.x + 16u * j];
+            }
+            for (var i = 0u; i < TM; i++) {
+                for (var j = 0u; j < TN; j++) {
+                    acc[i * TN + j] = fma(ar[i], br[j], acc[i * TN + j]);
                 }
             }
         }
         workgroupBarrier();
     }
-    for (var i = 0u; i < 4u; i++) {
+    for (var i = 0u; i < TM; i++) {
         let row = row0 + lid.y + 16u * i;
-        for (var j = 0u; j < 4u; j++) {
+        for (var j = 0u; j < TN; j++) {
             let col = col0 + lid.x + 16u * j;
-            if (row < p.m && col < p.n) { store(row, col, acc[i * 4u + j], wid.z); }
+            if (row < p.m && col < p.n) { store(row, col, acc[i * TN + j], wid.z); }
         }
     }
 }

@@ -107,6 +107,9 @@ fn conv2d_matches_cpu_on_odd_shapes() {
     check_conv(&mut g, [1, 7, 7, 7, 7], 12);
     check_conv(&mut g, [2, 3, 45, 65, 5], 13); // dw reduces 2·43·63 = 5418 terms: split-K
     check_conv(&mut g, [2, 32, 12, 11, 65], 14); // sample-CNN-like channels, K = 65 > one tile
+    // Tile choice: ≤ 32 rows take the 32×128 tile, more the 64×64 one (rows: K forward, C backward-input).
+    check_conv(&mut g, [1, 33, 9, 8, 32], 15); // forward on 32×128, backward-input on 64×64
+    check_conv(&mut g, [1, 32, 9, 8, 33], 16); // forward on 64×64, backward-input on 32×128
 }
 
 fn pool_case<B: Backend>(b: &mut B, [n, c, h, w]: [usize; 4], ties: bool, seed: u64) -> Vec<Vec<f32>> {
