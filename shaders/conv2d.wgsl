@@ -28,6 +28,9 @@ struct ConvParams {
 }
 
 override MODE: u32 = 0u;
+// Epilogues fusing the ReLU around a conv layer:
+override RELU: bool = false; // MODE 0: y = max(·, 0) after the bias (NaN propagates, as in PyTorch)
+override MASK: bool = false; // MODE 1: keep dx where binding 3 (the ReLU output that fed the conv) > 0
 override TM: u32 = 4u; // 2, 4 or 8 (the workgroup arrays below are sized for these)
 
 const BK: u32 = 16u;
@@ -111,11 +114,14 @@ fn store(row: u32, col: u32, v: f32, z: u32) {
     switch MODE {
         case 0u: {
             let hw = p.ho * p.wo;
-            out[((col / hw) * p.cout + row) * hw + col % hw] = bias[row] + v;
+            var y = bias[row] + v;
+            if (RELU) { y = select(0.0, y, y > 0.0 || y != y); }
+            out[((col / hw) * p.cout + row) * hw + col % hw] = y;
         }
         case 1u: {
             let hw = p.h * p.w;
-            out[((col / hw) * p.cin + row) * hw + col % hw] = v;
+            let i = ((col / hw) * p.cin + row) * hw + col % hw;
+            if (MASK) { out[i] = select(0.0, v, bias[i] > 0.0); } else { out[i] = v; }
         }
         default: { out[z * p.m * p.n + row * p.n + col] = v; }
     }

@@ -1,8 +1,7 @@
 // ReLU forward/backward and the bias gradient (a sum over everything but the channel axis).
 //
-// Bias+ReLU are not fused here: the Backend trait records linear/conv and relu as separate ops, and the
-// bias is already fused into the GEMM epilogues (matmul.wgsl, conv2d.wgsl), so relu is one extra
-// memory-bound pass per layer.
+// The sample CNN's ReLUs run fused into the GEMM epilogues (RELU/MASK in matmul.wgsl, conv2d.wgsl and
+// pool.wgsl); these standalone kernels serve the unfused `relu`/`relu_backward` ops.
 
 struct ElemParams {
     len: u32,
@@ -36,7 +35,7 @@ fn index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
 fn relu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(gid, nwg);
     if (i >= p.len) { return; }
-    dst[i] = select(0.0, src[i], src[i] > 0.0);
+    dst[i] = select(0.0, src[i], src[i] > 0.0 || src[i] != src[i]); // NaN propagates, as in PyTorch
 }
 
 // dst = dy where src > 0 (src = the ReLU output) else 0

@@ -31,6 +31,9 @@ struct ReduceParams {
 override TRANS_A: bool = false; // A stored [K, M] instead of [M, K]
 override TRANS_B: bool = false; // B stored [N, K] instead of [K, N]
 override HAS_BIAS: bool = false; // add bias[col] (never in a split partial: the reduction adds it once)
+// Epilogues fusing a ReLU layer (never in a split partial either; reduce_splits applies them):
+override RELU: bool = false; // forward: max(·, 0) after the bias (NaN propagates, as in PyTorch)
+override MASK: bool = false; // backward: keep c[i] only where binding 3 (the ReLU's output, shaped like c) > 0
 override WG: u32 = 256u; // workgroup size of reduce_splits
 
 const BM: u32 = 64u;
@@ -105,15 +108,22 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
         for (var j = 0u; j < 4u; j++) {
             let col = col0 + lid.x + 16u * j;
             if (row < p.m && col < p.n) {
-                var v = acc[i * 4u + j];
-                if (HAS_BIAS) { v = bias[col] + v; }
-                c[base + row * p.n + col] = v;
+                c[base + row * p.n + col] = epilogue(acc[i * 4u + j], row * p.n + col, col);
             }
         }
     }
 }
 
-// c[i] = (bias[i mod n]) + Σ_z parts[z·len + i], slices summed in order z = 0, 1, …
+// The bias and ReLU epilogues of output element i (column col).
+fn epilogue(acc: f32, i: u32, col: u32) -> f32 {
+    var v = acc;
+    if (HAS_BIAS) { v = bias[col] + v; }
+    if (RELU) { v = select(0.0, v, v > 0.0 || v != v); }
+    if (MASK) { v = select(0.0, v, bias[i] > 0.0); }
+    return v;
+}
+
+// c[i] = epilogue(Σ_z parts[z·len + i]), slices summed in order z = 0, 1, …
 @compute @workgroup_size(WG)
 fn reduce_splits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * WG;
@@ -122,6 +132,5 @@ fn reduce_splits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     for (var z = 0u; z < rp.splits; z++) {
         s += parts[z * rp.len + i];
     }
-    if (HAS_BIAS) { s = bias[i % rp.n] + s; }
-    c[i] = s;
+    c[i] = epilogue(s, i, i % rp.n);
 }

@@ -16,6 +16,8 @@ struct PoolParams {
 }
 
 override WG: u32 = 256u;
+// Backward through a ReLU too (x being the ReLU's output): dx only where x > 0, PyTorch's ReLU gradient.
+override MASK: bool = false;
 
 @group(0) @binding(0) var<uniform> p: PoolParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -67,5 +69,5 @@ fn maxpool2_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     }
     let q = winner((plane * p.h + 2u * oi) * p.w + 2u * oj);
     let mine = (hh % 2u) * 2u + ww % 2u;
-    dx[i] = select(0.0, dy[(plane * p.ho + oi) * p.wo + oj], q == mine);
+    dx[i] = select(0.0, dy[(plane * p.ho + oi) * p.wo + oj], q == mine && (!MASK || x[i] > 0.0));
 }

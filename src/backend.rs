@@ -103,6 +103,35 @@ pub trait Backend {
     /// `dx = dy where y > 0 else 0`, y being the ReLU output (y > 0 ⇔ x > 0, PyTorch's gradient at 0 is 0).
     fn relu_backward(&mut self, y: &Self::Tensor, dy: &Self::Tensor, dx: &mut Self::Tensor) -> Result<()>;
 
+    // Fused ReLU layers: each equals the unfused ops named, bit for bit (the ReLU only selects values), and
+    // saves the pre-activation tensor and a memory pass over it (on the GPU, a dispatch too).
+
+    /// `conv2d` then `relu`: y = max(conv(x, w) + b, 0).
+    fn conv2d_relu(&mut self, x: &Self::Tensor, w: &Self::Tensor, b: &Self::Tensor, y: &mut Self::Tensor)
+    -> Result<()>;
+    /// `conv2d_backward_input` then `relu_backward` with `mask`: dx = ∂/∂x where mask > 0 else 0, `mask` being
+    /// the ReLU output this conv read (shaped like dx).
+    fn conv2d_backward_input_relu(
+        &mut self,
+        dy: &Self::Tensor,
+        w: &Self::Tensor,
+        mask: &Self::Tensor,
+        dx: &mut Self::Tensor,
+    ) -> Result<()>;
+    /// `maxpool2_backward` then `relu_backward` with `x`, x being a ReLU output.
+    fn maxpool2_backward_relu(&mut self, x: &Self::Tensor, dy: &Self::Tensor, dx: &mut Self::Tensor) -> Result<()>;
+    /// `linear` then `relu`.
+    fn linear_relu(&mut self, x: &Self::Tensor, w: &Self::Tensor, b: &Self::Tensor, y: &mut Self::Tensor)
+    -> Result<()>;
+    /// `linear_backward_input` then `relu_backward` with `mask` (the ReLU output this layer read, shaped like dx).
+    fn linear_backward_input_relu(
+        &mut self,
+        dy: &Self::Tensor,
+        w: &Self::Tensor,
+        mask: &Self::Tensor,
+        dx: &mut Self::Tensor,
+    ) -> Result<()>;
+
     /// `y[n,o] = b[o] + Σ_i x[n,i]·w[o,i]` (`torch.nn.Linear`). x [N,I], w [O,I], b [O], y [N,O].
     /// x may have more dimensions; it is read as [N, product of the rest] (flatten in C,H,W order).
     fn linear(&mut self, x: &Self::Tensor, w: &Self::Tensor, b: &Self::Tensor, y: &mut Self::Tensor) -> Result<()>;

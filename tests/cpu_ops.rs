@@ -140,3 +140,69 @@ fn shape_errors_are_errors_not_panics() {
     let err = be.softmax_xent(&logits, &vec![0, 3], &mut dz, &mut losses).unwrap_err().to_string();
     assert!(err.contains("label 3"), "{err}");
 }
+
+/// Each fused ReLU op equals its unfused sequence bit for bit (the ReLU only selects values), NaN included.
+#[test]
+fn fused_relu_ops_equal_the_unfused_sequence() {
+    let mut be = CpuBackend::new();
+    let (n, c, h, w, k) = (2, 3, 9, 8, 4);
+    let mut xv = rand_vec(1, n * c * h * w);
+    xv[5] = f32::NAN; // PyTorch's ReLU propagates NaN
+    let relu_out: Vec<f32> = rand_vec(2, n * c * h * w).into_iter().map(|v| v.max(0.0)).collect();
+    let mut t = |v: &[f32], s: &[usize]| be.tensor(v, s, "t").unwrap();
+    let x = t(&xv, &[n, c, h, w]);
+    let wt = t(&rand_vec(3, k * c * 9), &[k, c, 3, 3]);
+    let b = t(&rand_vec(4, k), &[k]);
+    let dy = t(&rand_vec(5, n * k * (h - 2) * (w - 2)), &[n, k, h - 2, w - 2]);
+    let mask = t(&relu_out, &[n, c, h, w]);
+    let dp = t(&rand_vec(6, n * c * (h / 2) * (w / 2)), &[n, c, h / 2, w / 2]);
+    let (lx, lw, lb, ldy) =
+        (t(&xv[..12], &[3, 4]), t(&rand_vec(7, 20), &[5, 4]), t(&rand_vec(8, 5), &[5]), t(&rand_vec(9, 15), &[3, 5]));
+    let lmask = t(&relu_out[..12], &[3, 4]);
+    let z = |be: &mut CpuBackend, s: &[usize]| be.zeros(s, "z").unwrap();
+    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+    let mut pairs: Vec<(&str, Vec<f32>, Vec<f32>)> = Vec::new();
+
+    let (mut fused, mut pre, mut post) =
+        (z(&mut be, &[n, k, h - 2, w - 2]), z(&mut be, &[n, k, h - 2, w - 2]), z(&mut be, &[n, k, h - 2, w - 2]));
+    be.conv2d_relu(&x, &wt, &b, &mut fused).unwrap();
+    be.conv2d(&x, &wt, &b, &mut pre).unwrap();
+    be.relu(&pre, &mut post).unwrap();
+    pairs.push(("conv2d_relu", fused.data.clone(), post.data.clone()));
+
+    let (mut fused, mut pre, mut post) =
+        (z(&mut be, &[n, c, h, w]), z(&mut be, &[n, c, h, w]), z(&mut be, &[n, c, h, w]));
+    be.conv2d_backward_input_relu(&dy, &wt, &mask, &mut fused).unwrap();
+    be.conv2d_backward_input(&dy, &wt, &mut pre).unwrap();
+    be.relu_backward(&mask, &pre, &mut post).unwrap();
+    pairs.push(("conv2d_backward_input_relu", fused.data.clone(), post.data.clone()));
+
+    let (mut fused, mut pre, mut post) =
+        (z(&mut be, &[n, c, h, w]), z(&mut be, &[n, c, h, w]), z(&mut be, &[n, c, h, w]));
+    be.maxpool2_backward_relu(&mask, &dp, &mut fused).unwrap();
+    be.maxpool2_backward(&mask, &dp, &mut pre).unwrap();
+    be.relu_backward(&mask, &pre, &mut post).unwrap();
+    pairs.push(("maxpool2_backward_relu", fused.data.clone(), post.data.clone()));
+
+    let (mut fused, mut pre, mut post) = (z(&mut be, &[3, 5]), z(&mut be, &[3, 5]), z(&mut be, &[3, 5]));
+    be.linear_relu(&lx, &lw, &lb, &mut fused).unwrap();
+    be.linear(&lx, &lw, &lb, &mut pre).unwrap();
+    be.relu(&pre, &mut post).unwrap();
+    assert!(post.data.iter().any(|v| v.is_nan()), "the NaN input should reach the linear output");
+    pairs.push(("linear_relu", fused.data.clone(), post.data.clone()));
+
+    let (mut fused, mut pre, mut post) = (z(&mut be, &[3, 4]), z(&mut be, &[3, 4]), z(&mut be, &[3, 4]));
+    be.linear_backward_input_relu(&ldy, &lw, &lmask, &mut fused).unwrap();
+    be.linear_backward_input(&ldy, &lw, &mut pre).unwrap();
+    be.relu_backward(&lmask, &pre, &mut post).unwrap();
+    pairs.push(("linear_backward_input_relu", fused.data.clone(), post.data.clone()));
+
+    for (op, fused, unfused) in pairs {
+        assert_eq!(bits(&fused), bits(&unfused), "{op}");
+        assert!(fused.contains(&0.0) && fused.iter().any(|&v| v != 0.0), "{op}: the mask should bite");
+    }
+    let wrong = z(&mut be, &[n, c, h, w - 1]);
+    let mut dx = z(&mut be, &[n, c, h, w]);
+    let err = be.conv2d_backward_input_relu(&dy, &wt, &wrong, &mut dx).unwrap_err().to_string();
+    assert!(err.contains("mask"), "{err}");
+}

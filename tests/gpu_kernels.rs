@@ -157,6 +157,62 @@ fn relu_matches_cpu() {
     }
 }
 
+/// The fused ReLU ops on one layer shape: conv2d_relu, conv2d_backward_input_relu, maxpool2_backward_relu,
+/// linear_relu, linear_backward_input_relu. Masks are ReLU outputs with exact zeros (the gradient at 0 is 0).
+fn fused_case<B: Backend>(
+    b: &mut B,
+    [n, c, h, w, k]: [usize; 5],
+    (ln, li, lo): (usize, usize, usize),
+    seed: u64,
+) -> Vec<Vec<f32>> {
+    let relu_out = |seed: u64, len: usize| -> Vec<f32> {
+        rand_vec(seed, len).into_iter().map(|v| if v > 0.0 { (v * 4.0).round() / 4.0 } else { 0.0 }).collect()
+    };
+    let t = |b: &mut B, v: Vec<f32>, s: &[usize]| b.tensor(&v, s, "t").unwrap();
+    let x = t(b, rand_vec(seed, n * c * h * w), &[n, c, h, w]);
+    let wt = t(b, rand_vec(seed + 1, k * c * 9), &[k, c, 3, 3]);
+    let bias = t(b, rand_vec(seed + 2, k), &[k]);
+    let dy = t(b, rand_vec(seed + 3, n * k * (h - 2) * (w - 2)), &[n, k, h - 2, w - 2]);
+    let mask = t(b, relu_out(seed + 4, n * c * h * w), &[n, c, h, w]);
+    let pooled = t(b, relu_out(seed + 5, n * c * h * w), &[n, c, h, w]); // ties among the rounded values
+    let dp = t(b, rand_vec(seed + 6, n * c * (h / 2) * (w / 2)), &[n, c, h / 2, w / 2]);
+    let lx = t(b, rand_vec(seed + 7, ln * li), &[ln, li]);
+    let lw = t(b, rand_vec(seed + 8, lo * li), &[lo, li]);
+    let lb = t(b, rand_vec(seed + 9, lo), &[lo]);
+    let ldy = t(b, rand_vec(seed + 10, ln * lo), &[ln, lo]);
+    let lmask = t(b, relu_out(seed + 11, ln * li), &[ln, li]);
+    // Outputs start dirty: every element must be written, masked ones included.
+    let mut dirty = |s: &[usize]| b.tensor(&vec![7.0; s.iter().product()], s, "out").unwrap();
+    let (mut y, mut dx, mut dpool) = (dirty(&[n, k, h - 2, w - 2]), dirty(&[n, c, h, w]), dirty(&[n, c, h, w]));
+    let (mut ly, mut ldx) = (dirty(&[ln, lo]), dirty(&[ln, li]));
+    b.conv2d_relu(&x, &wt, &bias, &mut y).unwrap();
+    b.conv2d_backward_input_relu(&dy, &wt, &mask, &mut dx).unwrap();
+    b.maxpool2_backward_relu(&pooled, &dp, &mut dpool).unwrap();
+    b.linear_relu(&lx, &lw, &lb, &mut ly).unwrap();
+    b.linear_backward_input_relu(&ldy, &lw, &lmask, &mut ldx).unwrap();
+    [y, dx, dpool, ly, ldx].iter().map(|t| b.read(t).unwrap()).collect()
+}
+
+#[test]
+fn fused_relu_ops_match_cpu() {
+    let Some(mut g) = gpu_or_skip("fused_relu_ops_match_cpu") else { return };
+    // conv: both tile shapes; linear: one tile, and split-K forward (K = 1100) and backward-input (K = 600),
+    // where the ReLU/mask runs in reduce_splits.
+    for (i, (conv, lin)) in [
+        ([1, 1, 3, 3, 1], (1, 1, 1)),
+        ([2, 3, 13, 11, 5], (7, 45, 65)),
+        ([1, 33, 9, 8, 32], (3, 1100, 5)),
+        ([2, 32, 10, 9, 33], (5, 13, 600)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let [_, c, _, _, k] = conv;
+        let tols = [sum_tol(c * 9 + 1), sum_tol(k * 9), EXACT, sum_tol(lin.1 + 1), sum_tol(lin.2)];
+        compare!(&mut g, format!("fused {conv:?} {lin:?}"), tols, fused_case(conv, lin, 40 + i as u64));
+    }
+}
+
 fn xent_case<B: Backend>(b: &mut B, (n, l): (usize, usize), scale: f32, seed: u64) -> Vec<Vec<f32>> {
     let z: Vec<f32> = rand_vec(seed, n * l).iter().map(|v| v * scale).collect();
     let y: Vec<u32> = (0..n).map(|r| ((r * 7 + seed as usize) % l) as u32).collect();

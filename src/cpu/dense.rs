@@ -33,6 +33,22 @@ pub fn relu<T: Real>(x: &[T], y: &mut [T]) {
     }
 }
 
+/// y = max(y, 0) in place (NaN propagates, as in PyTorch).
+pub fn relu_in_place<T: Real>(y: &mut [T]) {
+    for v in y.iter_mut() {
+        if !(*v > T::ZERO || v.is_nan()) {
+            *v = T::ZERO;
+        }
+    }
+}
+
+/// dx = dx where mask > 0, else 0 (the ReLU backward applied in place).
+pub fn mask_in_place<T: Real>(mask: &[T], dx: &mut [T]) {
+    for (o, &m) in dx.iter_mut().zip(mask) {
+        *o = if m > T::ZERO { *o } else { T::ZERO }; // NaN or ≤ 0: no gradient
+    }
+}
+
 /// dx = dy where y > 0, else 0.
 pub fn relu_backward<T: Real>(y: &[T], dy: &[T], dx: &mut [T]) {
     for ((o, &v), &g) in dx.iter_mut().zip(y).zip(dy) {

@@ -49,6 +49,10 @@ fn expect_len(op: &'static str, what: &str, len: usize, want: usize) -> Result<(
     if len == want { Ok(()) } else { Err(Error::shape(op, format!("{what} has {len} elements, expected {want}"))) }
 }
 
+fn expect_shape(op: &'static str, what: &str, got: &[usize], want: &[usize]) -> Result<()> {
+    if got == want { Ok(()) } else { Err(Error::shape(op, format!("{what} has shape {got:?}, expected {want:?}"))) }
+}
+
 fn dims4(op: &'static str, what: &str, s: &[usize]) -> Result<[usize; 4]> {
     <[usize; 4]>::try_from(s).map_err(|_| Error::shape(op, format!("{what} must be 4-d [N,C,H,W], got {s:?}")))
 }
@@ -224,6 +228,51 @@ impl Backend for CpuBackend {
         expect_len("relu_backward", "dy", dy.data.len(), y.data.len())?;
         expect_len("relu_backward", "dx", dx.data.len(), y.data.len())?;
         dense::relu_backward(&y.data, &dy.data, &mut dx.data);
+        Ok(())
+    }
+
+    // The fused ops are the unfused ones in sequence, applied in place: the reference stays obvious.
+    fn conv2d_relu(&mut self, x: &CpuTensor, w: &CpuTensor, b: &CpuTensor, y: &mut CpuTensor) -> Result<()> {
+        self.conv2d(x, w, b, y)?;
+        dense::relu_in_place(&mut y.data);
+        Ok(())
+    }
+
+    fn conv2d_backward_input_relu(
+        &mut self,
+        dy: &CpuTensor,
+        w: &CpuTensor,
+        mask: &CpuTensor,
+        dx: &mut CpuTensor,
+    ) -> Result<()> {
+        expect_shape("conv2d_backward_input_relu", "mask", &mask.shape, &dx.shape)?;
+        self.conv2d_backward_input(dy, w, dx)?;
+        dense::mask_in_place(&mask.data, &mut dx.data);
+        Ok(())
+    }
+
+    fn maxpool2_backward_relu(&mut self, x: &CpuTensor, dy: &CpuTensor, dx: &mut CpuTensor) -> Result<()> {
+        self.maxpool2_backward(x, dy, dx)?;
+        dense::mask_in_place(&x.data, &mut dx.data);
+        Ok(())
+    }
+
+    fn linear_relu(&mut self, x: &CpuTensor, w: &CpuTensor, b: &CpuTensor, y: &mut CpuTensor) -> Result<()> {
+        self.linear(x, w, b, y)?;
+        dense::relu_in_place(&mut y.data);
+        Ok(())
+    }
+
+    fn linear_backward_input_relu(
+        &mut self,
+        dy: &CpuTensor,
+        w: &CpuTensor,
+        mask: &CpuTensor,
+        dx: &mut CpuTensor,
+    ) -> Result<()> {
+        expect_shape("linear_backward_input_relu", "mask", &mask.shape, &dx.shape)?;
+        self.linear_backward_input(dy, w, dx)?;
+        dense::mask_in_place(&mask.data, &mut dx.data);
         Ok(())
     }
 

@@ -35,14 +35,20 @@ pub enum Kernel {
     GatherBatch,
     /// `y = x·wᵀ + b` (linear forward, not split).
     MatmulNTBias,
+    /// `y = relu(x·wᵀ + b)` (forward of a linear + ReLU layer, not split).
+    MatmulNTBiasRelu,
     /// `x·wᵀ` without bias: the split-K partials of the linear forward.
     MatmulNT,
     /// `dy·w` (linear backward-input).
     MatmulNN,
+    /// `dy·w` where the ReLU output fed to the layer (binding 3) > 0, else 0 (not split).
+    MatmulNNMask,
     /// `dyᵀ·x` (linear backward-weight).
     MatmulTN,
     ReduceSplits,
     ReduceSplitsBias,
+    ReduceSplitsBiasRelu,
+    ReduceSplitsMask,
     /// Conv kernels with the 64×64 tile (TM = 4), for products with 64 or more rows…
     Conv2dForward,
     Conv2dBackwardInput,
@@ -51,8 +57,15 @@ pub enum Kernel {
     Conv2dForwardM32,
     Conv2dBackwardInputM32,
     Conv2dBackwardWeightM32,
+    /// Conv forward with the ReLU in the epilogue, and backward-input masked by the ReLU output that fed it.
+    Conv2dForwardRelu,
+    Conv2dForwardReluM32,
+    Conv2dBackwardInputMask,
+    Conv2dBackwardInputMaskM32,
     MaxPool2,
     MaxPool2Backward,
+    /// Max-pool backward then ReLU backward (x is the ReLU's output).
+    MaxPool2BackwardMask,
     Relu,
     ReluBackward,
     BiasGrad,
@@ -79,19 +92,28 @@ impl Kernel {
     pub const ALL: &[Kernel] = &[
         Kernel::GatherBatch,
         Kernel::MatmulNTBias,
+        Kernel::MatmulNTBiasRelu,
         Kernel::MatmulNT,
         Kernel::MatmulNN,
+        Kernel::MatmulNNMask,
         Kernel::MatmulTN,
         Kernel::ReduceSplits,
         Kernel::ReduceSplitsBias,
+        Kernel::ReduceSplitsBiasRelu,
+        Kernel::ReduceSplitsMask,
         Kernel::Conv2dForward,
         Kernel::Conv2dBackwardInput,
         Kernel::Conv2dBackwardWeight,
         Kernel::Conv2dForwardM32,
         Kernel::Conv2dBackwardInputM32,
         Kernel::Conv2dBackwardWeightM32,
+        Kernel::Conv2dForwardRelu,
+        Kernel::Conv2dForwardReluM32,
+        Kernel::Conv2dBackwardInputMask,
+        Kernel::Conv2dBackwardInputMaskM32,
         Kernel::MaxPool2,
         Kernel::MaxPool2Backward,
+        Kernel::MaxPool2BackwardMask,
         Kernel::Relu,
         Kernel::ReluBackward,
         Kernel::BiasGrad,
@@ -107,19 +129,38 @@ impl Kernel {
                 s("gather.wgsl", "gather_batch", &[], &[(0, U), (1, U), (2, R), (3, R), (4, R), (5, W), (6, W)])
             }
             Kernel::MatmulNTBias => s("matmul.wgsl", "matmul", &[("TRANS_B", 1.0), ("HAS_BIAS", 1.0)], GEMM),
+            Kernel::MatmulNTBiasRelu => {
+                s("matmul.wgsl", "matmul", &[("TRANS_B", 1.0), ("HAS_BIAS", 1.0), ("RELU", 1.0)], GEMM)
+            }
             Kernel::MatmulNT => s("matmul.wgsl", "matmul", &[("TRANS_B", 1.0)], GEMM),
             Kernel::MatmulNN => s("matmul.wgsl", "matmul", &[], GEMM),
+            Kernel::MatmulNNMask => s("matmul.wgsl", "matmul", &[("MASK", 1.0)], GEMM),
             Kernel::MatmulTN => s("matmul.wgsl", "matmul", &[("TRANS_A", 1.0)], GEMM),
             Kernel::ReduceSplits => s("matmul.wgsl", "reduce_splits", &[], REDUCE),
             Kernel::ReduceSplitsBias => s("matmul.wgsl", "reduce_splits", &[("HAS_BIAS", 1.0)], REDUCE),
+            Kernel::ReduceSplitsBiasRelu => {
+                s("matmul.wgsl", "reduce_splits", &[("HAS_BIAS", 1.0), ("RELU", 1.0)], REDUCE)
+            }
+            Kernel::ReduceSplitsMask => s("matmul.wgsl", "reduce_splits", &[("MASK", 1.0)], REDUCE),
             Kernel::Conv2dForward => s("conv2d.wgsl", "conv2d", &[("MODE", 0.0)], GEMM),
             Kernel::Conv2dBackwardInput => s("conv2d.wgsl", "conv2d", &[("MODE", 1.0)], GEMM),
             Kernel::Conv2dBackwardWeight => s("conv2d.wgsl", "conv2d", &[("MODE", 2.0)], GEMM),
             Kernel::Conv2dForwardM32 => s("conv2d.wgsl", "conv2d", &[("MODE", 0.0), ("TM", 2.0)], GEMM),
             Kernel::Conv2dBackwardInputM32 => s("conv2d.wgsl", "conv2d", &[("MODE", 1.0), ("TM", 2.0)], GEMM),
             Kernel::Conv2dBackwardWeightM32 => s("conv2d.wgsl", "conv2d", &[("MODE", 2.0), ("TM", 2.0)], GEMM),
+            Kernel::Conv2dForwardRelu => s("conv2d.wgsl", "conv2d", &[("MODE", 0.0), ("RELU", 1.0)], GEMM),
+            Kernel::Conv2dForwardReluM32 => {
+                s("conv2d.wgsl", "conv2d", &[("MODE", 0.0), ("RELU", 1.0), ("TM", 2.0)], GEMM)
+            }
+            Kernel::Conv2dBackwardInputMask => s("conv2d.wgsl", "conv2d", &[("MODE", 1.0), ("MASK", 1.0)], GEMM),
+            Kernel::Conv2dBackwardInputMaskM32 => {
+                s("conv2d.wgsl", "conv2d", &[("MODE", 1.0), ("MASK", 1.0), ("TM", 2.0)], GEMM)
+            }
             Kernel::MaxPool2 => s("pool.wgsl", "maxpool2", &[], &[(0, U), (1, R), (2, W)]),
             Kernel::MaxPool2Backward => s("pool.wgsl", "maxpool2_backward", &[], &[(0, U), (1, R), (3, R), (4, W)]),
+            Kernel::MaxPool2BackwardMask => {
+                s("pool.wgsl", "maxpool2_backward", &[("MASK", 1.0)], &[(0, U), (1, R), (3, R), (4, W)])
+            }
             Kernel::Relu => s("elementwise.wgsl", "relu", &[], ELEM),
             Kernel::ReluBackward => s("elementwise.wgsl", "relu_backward", &[], &[(0, U), (1, R), (3, R), (2, W)]),
             Kernel::BiasGrad => s("elementwise.wgsl", "bias_grad", &[], &[(4, U), (1, R), (2, W)]),

@@ -484,11 +484,43 @@ impl Backend for GpuBackend {
     }
 
     fn conv2d(&mut self, x: &GpuTensor, w: &GpuTensor, b: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
-        ops::conv::forward(self, x, w, b, y)
+        ops::conv::forward(self, x, w, b, y, false)
+    }
+
+    fn conv2d_relu(&mut self, x: &GpuTensor, w: &GpuTensor, b: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
+        ops::conv::forward(self, x, w, b, y, true)
+    }
+
+    fn conv2d_backward_input_relu(
+        &mut self,
+        dy: &GpuTensor,
+        w: &GpuTensor,
+        mask: &GpuTensor,
+        dx: &mut GpuTensor,
+    ) -> Result<()> {
+        ops::conv::backward_input(self, dy, w, Some(mask), dx)
+    }
+
+    fn maxpool2_backward_relu(&mut self, x: &GpuTensor, dy: &GpuTensor, dx: &mut GpuTensor) -> Result<()> {
+        ops::pool::backward(self, x, dy, dx, true)
+    }
+
+    fn linear_relu(&mut self, x: &GpuTensor, w: &GpuTensor, b: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
+        ops::linear::forward(self, x, w, b, y, true)
+    }
+
+    fn linear_backward_input_relu(
+        &mut self,
+        dy: &GpuTensor,
+        w: &GpuTensor,
+        mask: &GpuTensor,
+        dx: &mut GpuTensor,
+    ) -> Result<()> {
+        ops::linear::backward_input(self, dy, w, Some(mask), dx)
     }
 
     fn conv2d_backward_input(&mut self, dy: &GpuTensor, w: &GpuTensor, dx: &mut GpuTensor) -> Result<()> {
-        ops::conv::backward_input(self, dy, w, dx)
+        ops::conv::backward_input(self, dy, w, None, dx)
     }
 
     fn conv2d_backward_weight(
@@ -506,7 +538,7 @@ impl Backend for GpuBackend {
     }
 
     fn maxpool2_backward(&mut self, x: &GpuTensor, dy: &GpuTensor, dx: &mut GpuTensor) -> Result<()> {
-        ops::pool::backward(self, x, dy, dx)
+        ops::pool::backward(self, x, dy, dx, false)
     }
 
     fn relu(&mut self, x: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
@@ -518,11 +550,11 @@ impl Backend for GpuBackend {
     }
 
     fn linear(&mut self, x: &GpuTensor, w: &GpuTensor, b: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
-        ops::linear::forward(self, x, w, b, y)
+        ops::linear::forward(self, x, w, b, y, false)
     }
 
     fn linear_backward_input(&mut self, dy: &GpuTensor, w: &GpuTensor, dx: &mut GpuTensor) -> Result<()> {
-        ops::linear::backward_input(self, dy, w, dx)
+        ops::linear::backward_input(self, dy, w, None, dx)
     }
 
     fn linear_backward_weight(

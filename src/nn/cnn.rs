@@ -1,6 +1,9 @@
 //! The sample CNN: conv 1→32 3×3, ReLU, conv 32→64 3×3, ReLU, maxpool 2, maxpool 2, flatten, fc 2304→128,
 //! ReLU, fc 128→10, mean softmax cross-entropy. Generic over the backend; one step records
 //! begin_step → gather → forward → loss → backward → 8 updates → end_step, with every buffer allocated once.
+//! Every ReLU runs fused with its layer (`conv2d_relu`, `linear_relu`) and, backward, with the op whose output
+//! it masks (`conv2d_backward_input_relu`, `maxpool2_backward_relu`, `linear_backward_input_relu`): no
+//! pre-activation tensor is kept.
 
 use crate::Result;
 use crate::backend::{Backend, StepParams};
@@ -26,27 +29,23 @@ pub struct Activations<B: Backend> {
     pub batch: usize,
     pub x: B::Tensor,
     pub y: B::Indices,
-    a1: B::Tensor,
+    /// ReLU outputs of conv1, conv2 and fc1; the pools' outputs.
     r1: B::Tensor,
-    a2: B::Tensor,
     r2: B::Tensor,
     p1: B::Tensor,
     p2: B::Tensor,
-    h: B::Tensor,
     hr: B::Tensor,
     pub logits: B::Tensor,
     grads: Option<ActivationGrads<B>>,
 }
 
+/// Gradients of the loss with respect to the pre-activations (da1, da2, dh) and the pools' outputs.
 struct ActivationGrads<B: Backend> {
     dlogits: B::Tensor,
-    dhr: B::Tensor,
     dh: B::Tensor,
     dp2: B::Tensor,
     dp1: B::Tensor,
-    dr2: B::Tensor,
     da2: B::Tensor,
-    dr1: B::Tensor,
     da1: B::Tensor,
 }
 
@@ -60,32 +59,30 @@ pub struct SampleCnn<B: Backend> {
 impl<B: Backend> Activations<B> {
     /// Allocate every activation for `batch` images; `train` adds the backward buffers.
     pub fn new(b: &mut B, batch: usize, train: bool) -> Result<Self> {
-        // One set of forward buffers, and for training a second set with the same shapes for their gradients.
-        let shapes: [(&[usize], &str); 9] = [
+        // One set of forward buffers, and for training a second set with the same shapes for their gradients
+        // (named after the layer output they belong to: `d.conv2` is the gradient at conv2's pre-activation).
+        let shapes: [(&[usize], &str); 6] = [
             (&[batch, 10], "logits"),
-            (&[batch, 128], "fc1.relu"),
-            (&[batch, 128], "fc1.out"),
-            (&[batch, 64, 6, 6], "pool2.out"),
-            (&[batch, 64, 12, 12], "pool1.out"),
-            (&[batch, 64, 24, 24], "conv2.relu"),
-            (&[batch, 64, 24, 24], "conv2.out"),
-            (&[batch, 32, 26, 26], "conv1.relu"),
-            (&[batch, 32, 26, 26], "conv1.out"),
+            (&[batch, 128], "fc1"),
+            (&[batch, 64, 6, 6], "pool2"),
+            (&[batch, 64, 12, 12], "pool1"),
+            (&[batch, 64, 24, 24], "conv2"),
+            (&[batch, 32, 26, 26], "conv1"),
         ];
         let mut set = |prefix: &str| -> Result<Vec<B::Tensor>> {
             shapes.iter().map(|(s, name)| b.zeros(s, &format!("{prefix}{name}"))).collect()
         };
-        let nine = |v: Vec<B::Tensor>| -> [B::Tensor; 9] { v.try_into().unwrap_or_else(|_| unreachable!("9 shapes")) };
-        let [logits, hr, h, p2, p1, r2, a2, r1, a1] = nine(set("")?);
+        let six = |v: Vec<B::Tensor>| -> [B::Tensor; 6] { v.try_into().unwrap_or_else(|_| unreachable!("6 shapes")) };
+        let [logits, hr, p2, p1, r2, r1] = six(set("")?);
         let grads = if train {
-            let [dlogits, dhr, dh, dp2, dp1, dr2, da2, dr1, da1] = nine(set("d.")?);
-            Some(ActivationGrads { dlogits, dhr, dh, dp2, dp1, dr2, da2, dr1, da1 })
+            let [dlogits, dh, dp2, dp1, da2, da1] = six(set("d.")?);
+            Some(ActivationGrads { dlogits, dh, dp2, dp1, da2, da1 })
         } else {
             None
         };
         let x = b.zeros(&[batch, IMAGE[0], IMAGE[1], IMAGE[2]], "batch.x")?;
         let y = b.indices(&vec![0; batch], "batch.y")?;
-        Ok(Activations { batch, x, y, a1, r1, a2, r2, p1, p2, h, hr, logits, grads })
+        Ok(Activations { batch, x, y, r1, r2, p1, p2, hr, logits, grads })
     }
 }
 
@@ -106,14 +103,11 @@ impl<B: Backend> SampleCnn<B> {
     /// Logits for the batch already in `a.x`.
     pub fn forward(&self, b: &mut B, a: &mut Activations<B>) -> Result<()> {
         let p = &self.params;
-        b.conv2d(&a.x, &p[0], &p[1], &mut a.a1)?;
-        b.relu(&a.a1, &mut a.r1)?;
-        b.conv2d(&a.r1, &p[2], &p[3], &mut a.a2)?;
-        b.relu(&a.a2, &mut a.r2)?;
+        b.conv2d_relu(&a.x, &p[0], &p[1], &mut a.r1)?;
+        b.conv2d_relu(&a.r1, &p[2], &p[3], &mut a.r2)?;
         b.maxpool2(&a.r2, &mut a.p1)?;
         b.maxpool2(&a.p1, &mut a.p2)?;
-        b.linear(&a.p2, &p[4], &p[5], &mut a.h)?;
-        b.relu(&a.h, &mut a.hr)?;
+        b.linear_relu(&a.p2, &p[4], &p[5], &mut a.hr)?;
         b.linear(&a.hr, &p[6], &p[7], &mut a.logits)
     }
 
@@ -123,16 +117,13 @@ impl<B: Backend> SampleCnn<B> {
         let (p, d) = (&self.params, &mut self.grads);
         let [dw1, db1, dw2, db2, dw3, db3, dw4, db4] = d.as_mut_slice() else { unreachable!("8 parameters") };
         b.linear_backward_weight(&a.hr, &g.dlogits, dw4, db4)?;
-        b.linear_backward_input(&g.dlogits, &p[6], &mut g.dhr)?;
-        b.relu_backward(&a.hr, &g.dhr, &mut g.dh)?;
+        b.linear_backward_input_relu(&g.dlogits, &p[6], &a.hr, &mut g.dh)?;
         b.linear_backward_weight(&a.p2, &g.dh, dw3, db3)?;
         b.linear_backward_input(&g.dh, &p[4], &mut g.dp2)?;
         b.maxpool2_backward(&a.p1, &g.dp2, &mut g.dp1)?;
-        b.maxpool2_backward(&a.r2, &g.dp1, &mut g.dr2)?;
-        b.relu_backward(&a.r2, &g.dr2, &mut g.da2)?;
+        b.maxpool2_backward_relu(&a.r2, &g.dp1, &mut g.da2)?;
         b.conv2d_backward_weight(&a.r1, &g.da2, dw2, db2)?;
-        b.conv2d_backward_input(&g.da2, &p[2], &mut g.dr1)?;
-        b.relu_backward(&a.r1, &g.dr1, &mut g.da1)?;
+        b.conv2d_backward_input_relu(&g.da2, &p[2], &a.r1, &mut g.da1)?;
         b.conv2d_backward_weight(&a.x, &g.da1, dw1, db1)
     }
 

@@ -43,15 +43,21 @@ fn params(
 /// The kernel for an m×n product and its tile (rows, cols): the 32×128 tile when m ≤ 32 and n fills it
 /// (half of a 64-row tile would compute rows that do not exist), else 64×64. On lavapipe this took conv2's
 /// backward-input (32 rows) from 2.3× to 1.5× the time of its forward (64 rows, similar FLOPs).
-fn kernel(mode: Mode, m: usize, n: usize) -> (Kernel, usize, usize) {
+/// `relu`: the fused-ReLU variant (forward: ReLU epilogue; backward-input: masked by the ReLU output).
+fn kernel(mode: Mode, relu: bool, m: usize, n: usize) -> (Kernel, usize, usize) {
+    use Kernel as K;
     let narrow = m <= 32 && n >= 128;
-    let k = match (mode, narrow) {
-        (Mode::Forward, false) => Kernel::Conv2dForward,
-        (Mode::Forward, true) => Kernel::Conv2dForwardM32,
-        (Mode::BackwardInput, false) => Kernel::Conv2dBackwardInput,
-        (Mode::BackwardInput, true) => Kernel::Conv2dBackwardInputM32,
-        (Mode::BackwardWeight, false) => Kernel::Conv2dBackwardWeight,
-        (Mode::BackwardWeight, true) => Kernel::Conv2dBackwardWeightM32,
+    let k = match (mode, relu, narrow) {
+        (Mode::Forward, false, false) => K::Conv2dForward,
+        (Mode::Forward, false, true) => K::Conv2dForwardM32,
+        (Mode::Forward, true, false) => K::Conv2dForwardRelu,
+        (Mode::Forward, true, true) => K::Conv2dForwardReluM32,
+        (Mode::BackwardInput, false, false) => K::Conv2dBackwardInput,
+        (Mode::BackwardInput, false, true) => K::Conv2dBackwardInputM32,
+        (Mode::BackwardInput, true, false) => K::Conv2dBackwardInputMask,
+        (Mode::BackwardInput, true, true) => K::Conv2dBackwardInputMaskM32,
+        (Mode::BackwardWeight, _, false) => K::Conv2dBackwardWeight,
+        (Mode::BackwardWeight, _, true) => K::Conv2dBackwardWeightM32,
     };
     if narrow { (k, 32, 128) } else { (k, TILE, TILE) }
 }
@@ -67,8 +73,16 @@ fn grid(op: &str, (bm, bn): (usize, usize), m: usize, n: usize, z: usize) -> Res
     Ok([u(op, n.div_ceil(bn))?, u(op, m.div_ceil(bm))?, u(op, z)?])
 }
 
-pub fn forward(g: &mut GpuBackend, x: &GpuTensor, w: &GpuTensor, b: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
-    let op = "conv2d";
+/// `y = conv(x, w) + b`, and `max(y, 0)` when `relu`.
+pub fn forward(
+    g: &mut GpuBackend,
+    x: &GpuTensor,
+    w: &GpuTensor,
+    b: &GpuTensor,
+    y: &mut GpuTensor,
+    relu: bool,
+) -> Result<()> {
+    let op = if relu { "conv2d_relu" } else { "conv2d" };
     let d @ [n, c, h, wd] = dims(op, x)?;
     let k = *w.shape.first().unwrap_or(&0);
     check(op, "w", &w.shape, &[k, c, 3, 3])?;
@@ -76,22 +90,34 @@ pub fn forward(g: &mut GpuBackend, x: &GpuTensor, w: &GpuTensor, b: &GpuTensor, 
     check(op, "y", &y.shape, &[n, k, h - 2, wd - 2])?;
     let gemm = (k, n * (h - 2) * (wd - 2), c * 9);
     let (pid, pbuf) = g.uniform(&params(op, d, k, gemm, gemm.2)?);
-    let (kern, bm, bn) = kernel(Mode::Forward, gemm.0, gemm.1);
+    let (kern, bm, bn) = kernel(Mode::Forward, relu, gemm.0, gemm.1);
     let groups = grid(op, (bm, bn), gemm.0, gemm.1, 1)?;
     g.dispatch(kern, &[Res { id: pid, buffer: &pbuf }, w.res(), x.res(), b.res(), y.res()], groups, &y.label)
 }
 
-pub fn backward_input(g: &mut GpuBackend, dy: &GpuTensor, w: &GpuTensor, dx: &mut GpuTensor) -> Result<()> {
-    let op = "conv2d_backward_input";
+/// `dx = ∂/∂x`, and 0 wherever `mask` (the ReLU output that fed this conv, shaped like dx) is not > 0.
+pub fn backward_input(
+    g: &mut GpuBackend,
+    dy: &GpuTensor,
+    w: &GpuTensor,
+    mask: Option<&GpuTensor>,
+    dx: &mut GpuTensor,
+) -> Result<()> {
+    let op = if mask.is_some() { "conv2d_backward_input_relu" } else { "conv2d_backward_input" };
     let d @ [n, c, h, wd] = dims(op, dx)?;
     let k = *w.shape.first().unwrap_or(&0);
     check(op, "w", &w.shape, &[k, c, 3, 3])?;
     check(op, "dy", &dy.shape, &[n, k, h - 2, wd - 2])?;
+    if let Some(m) = mask {
+        check(op, "mask", &m.shape, &dx.shape)?;
+    }
     let gemm = (c, n * h * wd, k * 9);
     let (pid, pbuf) = g.uniform(&params(op, d, k, gemm, gemm.2)?);
-    let (kern, bm, bn) = kernel(Mode::BackwardInput, gemm.0, gemm.1);
+    let (kern, bm, bn) = kernel(Mode::BackwardInput, mask.is_some(), gemm.0, gemm.1);
     let groups = grid(op, (bm, bn), gemm.0, gemm.1, 1)?;
-    g.dispatch(kern, &[Res { id: pid, buffer: &pbuf }, w.res(), dy.res(), w.res(), dx.res()], groups, &dx.label)
+    // Binding 3 is the bias in the forward; here it carries the mask (unread without one).
+    let slot3 = mask.map_or(w.res(), |m| m.res());
+    g.dispatch(kern, &[Res { id: pid, buffer: &pbuf }, w.res(), dy.res(), slot3, dx.res()], groups, &dx.label)
 }
 
 pub fn backward_weight(
@@ -111,14 +137,14 @@ pub fn backward_weight(
     let (s, chunk) = splits(gm, gn, gk);
     let (pid, pbuf) = g.uniform(&params(op, d, k, (gm, gn, gk), if s == 1 { gk } else { chunk })?);
     let p = Res { id: pid, buffer: &pbuf };
-    let (kern, bm, bn) = kernel(Mode::BackwardWeight, gm, gn);
+    let (kern, bm, bn) = kernel(Mode::BackwardWeight, false, gm, gn);
     if s == 1 {
         g.dispatch(kern, &[p, dy.res(), x.res(), x.res(), dw.res()], grid(op, (bm, bn), gm, gn, 1)?, &dw.label)?;
     } else {
         let (sid, sbuf) = g.scratch((s * gm * gn * 4) as u64)?;
         let parts = Res { id: sid, buffer: &sbuf };
         g.dispatch(kern, &[p, dy.res(), x.res(), x.res(), parts], grid(op, (bm, bn), gm, gn, s)?, &dw.label)?;
-        reduce_splits(g, parts, None, dw.res(), gm * gn, gn, s, &dw.label)?;
+        reduce_splits(g, parts, super::Epilogue::None, dw.res(), gm * gn, gn, s, &dw.label)?;
     }
     super::elementwise::bias_grad(g, dy, (n, k, (h - 2) * (wd - 2)), db)
 }

@@ -48,12 +48,34 @@ pub(crate) fn splits(m: usize, n: usize, k: usize) -> (usize, usize) {
     (k.div_ceil(chunk.max(1)).max(1), chunk.max(TILE_K))
 }
 
-/// `out = Σ_z parts[z]` (+ `bias[i mod n]`), the second half of a split-K product.
+/// What a GEMM does to each output before storing it; the tensor it reads is bound at binding 3.
+#[derive(Clone, Copy)]
+pub(crate) enum Epilogue<'a> {
+    None,
+    /// `+ bias[col]`
+    Bias(Res<'a>),
+    /// `max(· + bias[col], 0)`: the forward of a linear + ReLU layer.
+    BiasRelu(Res<'a>),
+    /// `· where mask[i] > 0 else 0`: backward through the ReLU whose output `mask` (shaped like the product)
+    /// fed the layer.
+    Mask(Res<'a>),
+}
+
+impl<'a> Epilogue<'a> {
+    pub(crate) fn slot3(self) -> Option<Res<'a>> {
+        match self {
+            Epilogue::None => None,
+            Epilogue::Bias(r) | Epilogue::BiasRelu(r) | Epilogue::Mask(r) => Some(r),
+        }
+    }
+}
+
+/// `out = epilogue(Σ_z parts[z])`, the second half of a split-K product.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn reduce_splits(
     g: &mut GpuBackend,
     parts: Res<'_>,
-    bias: Option<Res<'_>>,
+    epilogue: Epilogue<'_>,
     out: Res<'_>,
     len: usize,
     n: usize,
@@ -62,7 +84,13 @@ pub(crate) fn reduce_splits(
 ) -> Result<()> {
     let (pid, pbuf) =
         g.uniform(&ReduceParams { len: u(label, len)?, n: u(label, n)?, splits: u(label, splits)?, _pad0: 0 });
-    let kernel = if bias.is_some() { Kernel::ReduceSplitsBias } else { Kernel::ReduceSplits };
+    let kernel = match epilogue {
+        Epilogue::None => Kernel::ReduceSplits,
+        Epilogue::Bias(_) => Kernel::ReduceSplitsBias,
+        Epilogue::BiasRelu(_) => Kernel::ReduceSplitsBiasRelu,
+        Epilogue::Mask(_) => Kernel::ReduceSplitsMask,
+    };
     let groups = g.groups_1d(len);
-    g.dispatch(kernel, &[Res { id: pid, buffer: &pbuf }, parts, bias.unwrap_or(parts), out], groups, label)
+    let slot3 = epilogue.slot3().unwrap_or(parts);
+    g.dispatch(kernel, &[Res { id: pid, buffer: &pbuf }, parts, slot3, out], groups, label)
 }

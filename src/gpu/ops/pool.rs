@@ -29,8 +29,9 @@ pub fn forward(g: &mut GpuBackend, x: &GpuTensor, y: &mut GpuTensor) -> Result<(
     g.dispatch(Kernel::MaxPool2, &[Res { id: pid, buffer: &pbuf }, x.res(), y.res()], groups, &y.label)
 }
 
-pub fn backward(g: &mut GpuBackend, x: &GpuTensor, dy: &GpuTensor, dx: &mut GpuTensor) -> Result<()> {
-    let op = "maxpool2_backward";
+/// Route dy to each window's winner; with `relu` (x being a ReLU output) only where x > 0.
+pub fn backward(g: &mut GpuBackend, x: &GpuTensor, dy: &GpuTensor, dx: &mut GpuTensor, relu: bool) -> Result<()> {
+    let op = if relu { "maxpool2_backward_relu" } else { "maxpool2_backward" };
     let p = params(op, x)?;
     let s = &x.shape;
     check(op, "dy", &dy.shape, &[s[0], s[1], s[2] / 2, s[3] / 2])?;
@@ -38,7 +39,7 @@ pub fn backward(g: &mut GpuBackend, x: &GpuTensor, dy: &GpuTensor, dx: &mut GpuT
     let (pid, pbuf) = g.uniform(&p);
     let groups = g.groups_1d(dx.numel());
     g.dispatch(
-        Kernel::MaxPool2Backward,
+        if relu { Kernel::MaxPool2BackwardMask } else { Kernel::MaxPool2Backward },
         &[Res { id: pid, buffer: &pbuf }, x.res(), dy.res(), dx.res()],
         groups,
         &dx.label,
