@@ -53,6 +53,19 @@ fn expect_shape(op: &'static str, what: &str, got: &[usize], want: &[usize]) -> 
     if got == want { Ok(()) } else { Err(Error::shape(op, format!("{what} has shape {got:?}, expected {want:?}"))) }
 }
 
+/// `backward(dx)`, then dx = 0 wherever `mask` (a ReLU output shaped like dx) is not > 0.
+fn masked(
+    op: &'static str,
+    mask: &CpuTensor,
+    dx: &mut CpuTensor,
+    backward: impl FnOnce(&mut CpuTensor) -> Result<()>,
+) -> Result<()> {
+    expect_shape(op, "mask", &mask.shape, &dx.shape)?;
+    backward(dx)?;
+    dense::mask_in_place(&mask.data, &mut dx.data);
+    Ok(())
+}
+
 fn dims4(op: &'static str, what: &str, s: &[usize]) -> Result<[usize; 4]> {
     <[usize; 4]>::try_from(s).map_err(|_| Error::shape(op, format!("{what} must be 4-d [N,C,H,W], got {s:?}")))
 }
@@ -245,10 +258,7 @@ impl Backend for CpuBackend {
         mask: &CpuTensor,
         dx: &mut CpuTensor,
     ) -> Result<()> {
-        expect_shape("conv2d_backward_input_relu", "mask", &mask.shape, &dx.shape)?;
-        self.conv2d_backward_input(dy, w, dx)?;
-        dense::mask_in_place(&mask.data, &mut dx.data);
-        Ok(())
+        masked("conv2d_backward_input_relu", mask, dx, |dx| self.conv2d_backward_input(dy, w, dx))
     }
 
     fn maxpool2_backward_relu(&mut self, x: &CpuTensor, dy: &CpuTensor, dx: &mut CpuTensor) -> Result<()> {
@@ -270,10 +280,7 @@ impl Backend for CpuBackend {
         mask: &CpuTensor,
         dx: &mut CpuTensor,
     ) -> Result<()> {
-        expect_shape("linear_backward_input_relu", "mask", &mask.shape, &dx.shape)?;
-        self.linear_backward_input(dy, w, dx)?;
-        dense::mask_in_place(&mask.data, &mut dx.data);
-        Ok(())
+        masked("linear_backward_input_relu", mask, dx, |dx| self.linear_backward_input(dy, w, dx))
     }
 
     fn linear(&mut self, x: &CpuTensor, w: &CpuTensor, b: &CpuTensor, y: &mut CpuTensor) -> Result<()> {
