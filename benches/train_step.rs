@@ -8,10 +8,12 @@
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use wgtrain::backend::{Backend, StepParams};
+use wgtrain::backend::Backend;
 use wgtrain::cpu::CpuBackend;
 use wgtrain::gpu::{self, GpuBackend};
-use wgtrain::nn::{Activations, DeviceData, PARAMS, SampleCnn};
+use wgtrain::nn::PARAMS;
+use wgtrain::optim::OptimConfig;
+use wgtrain::train::{HostSplit, Session};
 
 const BATCH: usize = 128;
 const IMAGES: usize = 4 * BATCH;
@@ -28,14 +30,11 @@ fn bench_backend<B: Backend>(c: &mut Criterion, id: &str, b: &mut B) {
         })
         .collect();
     let labels: Vec<u32> = (0..IMAGES as u32).map(|i| i % 10).collect();
-    let setup = (|| -> wgtrain::Result<_> {
-        let data = DeviceData::upload(b, &images, &labels, "train")?;
-        let model = SampleCnn::new(b, &weights)?;
-        let act = Activations::new(b, BATCH, true)?;
-        let losses = b.zeros(&[256], "losses")?;
-        Ok((data, model, act, losses))
-    })();
-    let (data, mut model, mut act, mut losses) = match setup {
+    let split = HostSplit { images, labels, shape: [1, 28, 28] };
+    let optim = OptimConfig::sgd(0.01, 0.9);
+    let arch = wgtrain::nn::sample_cnn();
+    let groups = [wgtrain::schedule::Group::sgd(0.01, 0.9)];
+    let mut session = match Session::new(b, &arch, &weights, &optim, &split, BATCH) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("skipping {id}: {e}");
@@ -44,16 +43,8 @@ fn bench_backend<B: Backend>(c: &mut Criterion, id: &str, b: &mut B) {
     };
     let mut step = 0usize;
     let mut one = |b: &mut B| {
-        let p = StepParams {
-            lr: 0.01,
-            momentum: 0.9,
-            init_momentum: u32::from(step == 0),
-            batch_offset: ((step % 4) * BATCH) as u32,
-            loss_slot: (step % 256) as u32,
-            ..Default::default()
-        };
-        model.train_step(b, &mut act, &data, &mut losses, &p).expect("train step");
-        b.read(&losses).expect("readback"); // waits for the GPU inside the timed region
+        session.step(b, &groups, (step % 4) * BATCH, step % 256).expect("train step");
+        b.read(&session.losses).expect("readback"); // waits for the GPU inside the timed region
         step += 1;
     };
     // Warm-up outside criterion: the first step builds pipelines and bind groups.

@@ -8,9 +8,12 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use wgtrain::backend::{Backend, StepParams};
+use wgtrain::backend::Backend;
 use wgtrain::gpu::GpuBackend;
-use wgtrain::nn::{Activations, DeviceData, PARAMS, SampleCnn};
+use wgtrain::nn::PARAMS;
+use wgtrain::optim::OptimConfig;
+use wgtrain::schedule::Group;
+use wgtrain::train::{HostSplit, Session};
 
 struct Args {
     batch: usize,
@@ -43,31 +46,25 @@ fn main() -> Result<()> {
     let batches = 8;
     let images: Vec<f32> = (0..batches * a.batch * 784).map(|i| ((i * 7919 % 1000) as f32 / 1000.0) - 0.5).collect();
     let labels: Vec<u32> = (0..(batches * a.batch) as u32).map(|i| i % 10).collect();
-    let data = DeviceData::upload(&mut g, &images, &labels, "train")?;
-    let mut model = SampleCnn::new(&mut g, &wgtrain::nn::init::pytorch_default(&PARAMS, 0))?;
-    let mut act = Activations::new(&mut g, a.batch, true)?;
-    let mut losses = g.zeros(&[256], "losses")?;
+    let split = HostSplit { images, labels, shape: [1, 28, 28] };
+    let weights = wgtrain::nn::init::pytorch_default(&PARAMS, 0);
+    let (arch, optim) = (wgtrain::nn::sample_cnn(), OptimConfig::sgd(0.01, 0.9));
+    let mut session = Session::new(&mut g, &arch, &weights, &optim, &split, a.batch)?;
+    let groups = [Group::sgd(0.01, 0.9)];
     // Reading any buffer waits for every earlier submit (one queue, in order).
     let sync = g.zeros(&[1], "sync")?;
     let mut step = 0usize;
-    let mut one = |g: &mut GpuBackend, model: &mut SampleCnn<GpuBackend>| -> Result<()> {
-        let p = StepParams {
-            lr: 0.01,
-            momentum: 0.9,
-            init_momentum: u32::from(step == 0),
-            batch_offset: ((step % batches) * a.batch) as u32,
-            loss_slot: (step % 256) as u32,
-            ..Default::default()
-        };
+    let mut one = |g: &mut GpuBackend, session: &mut Session<GpuBackend>| -> Result<()> {
+        let offset = (step % batches) * a.batch;
         step += 1;
-        Ok(model.train_step(g, &mut act, &data, &mut losses, &p)?)
+        Ok(session.step(g, &groups, offset, step % 256)?)
     };
     let t = Instant::now();
-    one(&mut g, &mut model)?;
+    one(&mut g, &mut session)?;
     g.read(&sync)?;
     println!("first step (builds pipelines): {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
     for _ in 0..20 {
-        one(&mut g, &mut model)?;
+        one(&mut g, &mut session)?;
     }
     g.read(&sync)?;
 
@@ -75,7 +72,7 @@ fn main() -> Result<()> {
     let (mut host, t) = (0.0, Instant::now());
     for _ in 0..a.steps {
         let h = Instant::now();
-        one(&mut g, &mut model)?;
+        one(&mut g, &mut session)?;
         host += h.elapsed().as_secs_f64();
     }
     g.read(&sync)?;
@@ -84,7 +81,7 @@ fn main() -> Result<()> {
     let n_sync = (a.steps / 4).max(1);
     let t = Instant::now();
     for _ in 0..n_sync {
-        one(&mut g, &mut model)?;
+        one(&mut g, &mut session)?;
         g.read(&sync)?;
     }
     let synced = t.elapsed().as_secs_f64() / n_sync as f64;
@@ -93,7 +90,7 @@ fn main() -> Result<()> {
     let profiled = 20;
     g.start_profiling()?;
     for _ in 0..profiled {
-        one(&mut g, &mut model)?;
+        one(&mut g, &mut session)?;
     }
     let times = g.take_profile()?;
     let mut by_label: BTreeMap<String, (f64, usize)> = BTreeMap::new();

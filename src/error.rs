@@ -20,6 +20,9 @@ pub enum Error {
     /// An invalid learning-rate schedule (names the field and the allowed range).
     #[error("invalid schedule: {0}")]
     Schedule(String),
+    /// A layer list that cannot be built or does not fit its input (names the layer).
+    #[error("invalid model: {0}")]
+    Model(String),
     /// Tensor shapes that do not fit the op.
     #[error("shape mismatch in {op}: {msg}")]
     Shape { op: &'static str, msg: String },
@@ -60,6 +63,7 @@ impl Error {
             | Error::Data { .. }
             | Error::Weights { .. }
             | Error::Schedule(_)
+            | Error::Model(_)
             | Error::Shape { .. }
             | Error::NoAdapter(_)
             | Error::DeviceLimit(_) => 2,

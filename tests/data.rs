@@ -112,9 +112,13 @@ fn zero_sized_images_are_rejected() {
 }
 
 #[test]
-fn label_out_of_range() {
-    let msg = err_msg(parse_labels(&labels_idx(&[0, 9, 10, 3]), Path::new("labels")));
-    assert_contains(&msg, &["labels: ", "label 10 at index 2 is out of range 0..=9"]);
+fn any_label_is_a_class_and_classes_come_from_the_data() {
+    assert_eq!(parse_labels(&labels_idx(&[0, 9, 10, 3]), Path::new("labels")).unwrap(), vec![0, 9, 10, 3]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = mnist_files(4, 2);
+    files[1].1 = labels_idx(&[0, 1, 2, 11]);
+    write_dir(dir.path(), &files);
+    assert_eq!(load_dir(dir.path()).unwrap().classes(), 12);
 }
 
 #[test]
@@ -211,7 +215,15 @@ fn load_dir_count_mismatch_and_wrong_size() {
     let mut files = mnist_files(2, 2);
     files[0].1 = images_idx(2, 27, 28, |_| 0);
     write_dir(dir.path(), &files);
-    assert_contains(&err_msg(load_dir(dir.path())), &["train-images-idx3-ubyte", "27×28", "28×28"]);
+    assert_contains(&err_msg(load_dir(dir.path())), &["t10k-images-idx3-ubyte", "28×28", "train-images-idx3-ubyte", "27×28"]);
+
+    // Any size loads when both splits agree (Fashion-MNIST, KMNIST, or 32×32 data).
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = mnist_files(2, 2);
+    files[0].1 = images_idx(2, 32, 30, |_| 0);
+    files[2].1 = images_idx(2, 32, 30, |_| 0);
+    write_dir(dir.path(), &files);
+    assert_eq!(load_dir(dir.path()).unwrap().image_shape(), [1, 32, 30]);
 }
 
 #[test]

@@ -94,6 +94,12 @@ pub fn run(args: CompareArgs) -> Result<()> {
     let mut setup = prepared.setup;
     setup.sync_each_step = true;
     setup.test = None;
+    let shared = compare::Shared {
+        arch: &prepared.arch,
+        weights: &prepared.weights,
+        optim: &prepared.optim,
+        scheduler: &prepared.scheduler,
+    };
     let mut rows: Vec<Row> = Vec::new();
     for (k, t) in targets.iter().enumerate() {
         let label = match t {
@@ -117,12 +123,10 @@ pub fn run(args: CompareArgs) -> Result<()> {
             setup.batch_size
         );
         let row = match t {
-            Target::Cpu => {
-                compare::run_one(&mut CpuBackend::new(), label, &setup, &prepared.scheduler, &prepared.weights)?
-            }
+            Target::Cpu => compare::run_one(&mut CpuBackend::new(), label, &setup, &shared)?,
             Target::Adapter(i) => {
                 let mut b = GpuBackend::with_adapter(&adapters[*i])?;
-                compare::run_one(&mut b, label, &setup, &prepared.scheduler, &prepared.weights)?
+                compare::run_one(&mut b, label, &setup, &shared)?
             }
         };
         eprintln!("      {:.2} ms/step, final loss {:.5}", row.ms_per_step, row.final_loss);

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use crate::backend::Backend;
 use crate::cli::backend_choice::{self, BackendArgs, Chosen};
 use crate::data::{self, Mnist};
-use crate::nn::{self, SampleCnn};
-use crate::optim::Sgd;
+use crate::nn::{self, Architecture, ModelSpec};
+use crate::optim::{GroupHyper, GroupSpec, OptimConfig, OptimizerKind};
 use crate::schedule::{ScheduleConfig, Scheduler};
-use crate::train::{self, HostSplit, MetricsLog, TrainReport, TrainSetup};
+use crate::train::{self, HostSplit, MetricsLog, Session, TrainReport, TrainSetup};
 use crate::{Error, Result};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -26,8 +26,8 @@ pub struct RunArgs {
     /// Directory with the MNIST IDX files (raw or .gz); default: the embedded subset.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// The model.
-    #[arg(long, default_value = "sample-cnn", value_parser = ["sample-cnn"])]
+    /// The model: a preset (sample-cnn, lenet5, mlp), a JSON layer list (docs/models.md), or @FILE.
+    #[arg(long, default_value = "sample-cnn")]
     pub model: String,
     /// Number of epochs (ignored when --steps is given).
     #[arg(long, default_value_t = 1)]
@@ -62,19 +62,45 @@ pub struct RunArgs {
     /// Write the final weights here (safetensors, atomically).
     #[arg(long)]
     pub save_weights: Option<PathBuf>,
-    /// The optimizer.
-    #[arg(long, default_value = "sgd", value_parser = ["sgd"])]
+    /// The optimizer: sgd (torch.optim.SGD), adam (torch.optim.Adam, L2 weight decay) or adamw (torch.optim.AdamW,
+    /// decoupled weight decay).
+    #[arg(long, default_value = "sgd", value_parser = ["sgd", "adam", "adamw"])]
     pub optimizer: String,
-    #[arg(long, default_value_t = 0.01)]
-    pub lr: f64,
-    #[arg(long, default_value_t = 0.0)]
-    pub momentum: f64,
-    #[arg(long, default_value_t = 0.0)]
-    pub dampening: f64,
-    #[arg(long, default_value_t = 0.0)]
-    pub weight_decay: f64,
+    /// Learning rate before any schedule [default: 0.01 for sgd, 0.001 for adam/adamw].
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr: Option<f64>,
+    /// SGD momentum [default: 0].
+    #[arg(long, allow_negative_numbers = true)]
+    pub momentum: Option<f64>,
+    /// SGD dampening [default: 0].
+    #[arg(long, allow_negative_numbers = true)]
+    pub dampening: Option<f64>,
+    /// Weight decay: L2 added to the gradient (sgd, adam) or decoupled (adamw) [default: 0; adamw 0.01].
+    #[arg(long, allow_negative_numbers = true)]
+    pub weight_decay: Option<f64>,
+    /// SGD Nesterov momentum (needs --momentum > 0 and --dampening 0).
     #[arg(long)]
     pub nesterov: bool,
+    /// Adam/AdamW coefficients for the running averages of the gradient and its square, `B1,B2` [default: 0.9,0.999].
+    #[arg(long, value_parser = parse_betas)]
+    pub betas: Option<(f64, f64)>,
+    /// Adam/AdamW term added to the denominator [default: 1e-8].
+    #[arg(long, allow_negative_numbers = true)]
+    pub eps: Option<f64>,
+    /// Adam/AdamW: use the AMSGrad variant (the maximum of past squared-gradient averages).
+    #[arg(long)]
+    pub amsgrad: bool,
+    /// Parameter groups: JSON list or @FILE, e.g. `[{"params": ["*.bias"], "weight_decay": 0}]`. A parameter joins
+    /// the first group with a glob (`*` = any characters) matching its name; the rest form a last group with the
+    /// command-line values. Keys: params, lr, weight_decay, momentum, dampening, nesterov, betas, eps.
+    #[arg(long)]
+    pub param_groups: Option<String>,
+    /// Clip the global L2 norm of all gradients to X before the update (torch.nn.utils.clip_grad_norm_).
+    #[arg(long, allow_negative_numbers = true)]
+    pub clip_grad_norm: Option<f64>,
+    /// Clamp every gradient element to [−X, X] before the update, after any norm clip (clip_grad_value_).
+    #[arg(long, allow_negative_numbers = true)]
+    pub clip_grad_value: Option<f64>,
     /// Learning-rate schedule as JSON (docs/schedules.md section 6) or @FILE.
     #[arg(long)]
     pub schedule: Option<String>,
@@ -91,34 +117,80 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
 }
 
+/// `B1,B2` for `--betas`.
+fn parse_betas(s: &str) -> std::result::Result<(f64, f64), String> {
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    let [a, b] = parts.as_slice() else { return Err(format!("expected two numbers B1,B2, got `{s}`")) };
+    let num = |x: &str| x.parse::<f64>().map_err(|_| format!("`{x}` is not a number"));
+    Ok((num(a)?, num(b)?))
+}
+
 /// Everything a run needs before touching the backend, validated up front (bad input → exit 2 before work).
 pub struct Prepared {
     pub setup: TrainSetup,
     pub scheduler: Scheduler,
+    pub arch: Architecture,
+    pub optim: OptimConfig,
     pub weights: Vec<Vec<f32>>,
     pub source: String,
+}
+
+/// The optimizer as the options describe it; options of the other optimizer family are refused, not ignored.
+pub fn optim_config(args: &RunArgs) -> Result<OptimConfig> {
+    let kind = OptimizerKind::parse(&args.optimizer)?;
+    let sgd_only = [
+        ("--momentum", args.momentum.is_some()),
+        ("--dampening", args.dampening.is_some()),
+        ("--nesterov", args.nesterov),
+    ];
+    let adam_only = [("--betas", args.betas.is_some()), ("--eps", args.eps.is_some()), ("--amsgrad", args.amsgrad)];
+    let wrong = if kind == OptimizerKind::Sgd { &adam_only } else { &sgd_only };
+    if let Some((flag, _)) = wrong.iter().find(|(_, given)| *given) {
+        return Err(Error::Usage(format!("{flag} does not apply to --optimizer {}", kind.name())));
+    }
+    let base = GroupHyper {
+        lr: args.lr.unwrap_or(kind.default_lr()),
+        weight_decay: args.weight_decay.unwrap_or(kind.default_weight_decay()),
+        momentum: args.momentum.unwrap_or(0.0),
+        dampening: args.dampening.unwrap_or(0.0),
+        nesterov: args.nesterov,
+        betas: args.betas.unwrap_or((0.9, 0.999)),
+        eps: args.eps.unwrap_or(1e-8),
+    };
+    let groups = args.param_groups.as_deref().map(GroupSpec::parse_arg).transpose()?.unwrap_or_default();
+    let cfg = OptimConfig {
+        kind,
+        base,
+        amsgrad: args.amsgrad,
+        groups,
+        clip_norm: args.clip_grad_norm,
+        clip_value: args.clip_grad_value,
+    };
+    cfg.validate()?;
+    Ok(cfg)
 }
 
 pub fn prepare(args: &RunArgs) -> Result<Prepared> {
     if args.batch_size == 0 {
         return Err(Error::Usage("--batch-size must be at least 1".into()));
     }
-    let sgd = Sgd {
-        lr: args.lr,
-        momentum: args.momentum,
-        dampening: args.dampening,
-        weight_decay: args.weight_decay,
-        nesterov: args.nesterov,
-    };
-    sgd.validate()?;
-    let scheduler = match &args.schedule {
-        Some(s) => Scheduler::new(&ScheduleConfig::parse(s)?, args.lr, args.momentum)?,
-        None => Scheduler::fixed(args.lr, args.momentum),
-    };
-    let Mnist { train, test, source } = match &args.data {
+    let optim = optim_config(args)?;
+    let schedule = args.schedule.as_deref().map(ScheduleConfig::parse).transpose()?;
+    let mnist = match &args.data {
         Some(dir) => data::load_dir(dir)?,
         None => data::embedded()?,
     };
+    let (classes, input) = (mnist.classes(), mnist.image_shape());
+    let spec = ModelSpec::parse_arg(&args.model, classes)?;
+    let arch = Architecture::new(&spec, input, classes)?;
+    let names: Vec<String> = arch.params.iter().map(|p| p.name.clone()).collect();
+    let groups = optim.groups(&names)?;
+    let sched_groups = optim.scheduler_groups(&groups);
+    let scheduler = match &schedule {
+        Some(cfg) => Scheduler::with_groups(cfg, sched_groups)?,
+        None => Scheduler::fixed_groups(sched_groups),
+    };
+    let Mnist { train, test, source } = mnist;
     let mut train = match args.limit_train {
         Some(n) if n > train.len() => {
             return Err(Error::Usage(format!(
@@ -168,10 +240,10 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared> {
         Some(test.take(n))
     };
     let weights = match &args.init {
-        Some(path) => nn::weights::load(path, &nn::PARAMS)?,
-        None => nn::init::pytorch_default(&nn::PARAMS, args.seed),
+        Some(path) => nn::weights::load(path, &arch.param_shapes())?,
+        None => nn::init::pytorch_default(&arch.param_shapes(), args.seed),
     };
-    let host = |s: &data::Split| HostSplit { images: s.normalized(), labels: s.labels_u32() };
+    let host = |s: &data::Split| HostSplit { images: s.normalized(), labels: s.labels_u32(), shape: input };
     let setup = TrainSetup {
         train: host(&train),
         val: val.as_ref().map(host),
@@ -180,16 +252,15 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared> {
         steps,
         shuffle: !args.no_shuffle,
         seed: args.seed,
-        sgd,
         sync_each_step: false,
     };
-    Ok(Prepared { setup, scheduler, weights, source })
+    Ok(Prepared { setup, scheduler, arch, optim, weights, source })
 }
 
 /// Run a prepared training on one backend, with a progress bar on a terminal and a one-line summary.
 pub fn run_on<B: Backend>(backend: &mut B, args: &RunArgs) -> Result<TrainReport> {
-    let Prepared { setup, mut scheduler, weights, source } = prepare(args)?;
-    let mut model = SampleCnn::new(backend, &weights)?;
+    let Prepared { setup, mut scheduler, arch, optim, weights, source } = prepare(args)?;
+    let mut session = Session::new(backend, &arch, &weights, &optim, &setup.train, setup.batch_size)?;
     let mut log = MetricsLog::new(args.metrics.clone());
     log::info!("training on {} with {source}", backend.name());
     let bar = std::io::stderr().is_terminal().then(|| {
@@ -210,14 +281,14 @@ pub fn run_on<B: Backend>(backend: &mut B, args: &RunArgs) -> Result<TrainReport
             }
         }
     };
-    let report = train::train(backend, &mut model, &setup, &mut scheduler, &mut log, &mut progress);
+    let report = train::train(backend, &mut session, &setup, &mut scheduler, &mut log, &mut progress);
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
     let report = report?;
     if let Some(path) = &args.save_weights {
         let tensors: Vec<(&str, &[usize], &[f32])> =
-            nn::PARAMS.iter().zip(&report.weights).map(|((n, s), w)| (*n, *s, w.as_slice())).collect();
+            arch.param_shapes().into_iter().zip(&report.weights).map(|((n, s), w)| (n, s, w.as_slice())).collect();
         nn::weights::save(path, &tensors)?;
     }
     let test = match report.test {

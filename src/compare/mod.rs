@@ -9,9 +9,10 @@ use serde::Serialize;
 
 use crate::Result;
 use crate::backend::Backend;
-use crate::nn::SampleCnn;
+use crate::nn::Architecture;
+use crate::optim::OptimConfig;
 use crate::schedule::Scheduler;
-use crate::train::{self, Event, MetricsLog, TrainSetup};
+use crate::train::{self, Event, MetricsLog, Session, TrainSetup};
 
 /// Steps excluded from the timing median: the first builds pipelines' bind groups and warms caches.
 pub const WARMUP_STEPS: usize = 3;
@@ -41,18 +42,21 @@ pub struct Label {
     pub driver: String,
 }
 
+/// What every run of a comparison shares: the model, its initial weights, the optimizer and the schedule.
+pub struct Shared<'a> {
+    pub arch: &'a Architecture,
+    pub weights: &'a [Vec<f32>],
+    pub optim: &'a OptimConfig,
+    pub scheduler: &'a Scheduler,
+}
+
 /// Train once on `backend` with per-step timing.
-pub fn run_one<B: Backend>(
-    backend: &mut B,
-    label: Label,
-    setup: &TrainSetup,
-    scheduler: &Scheduler,
-    weights: &[Vec<f32>],
-) -> Result<Row> {
-    let mut model = SampleCnn::new(backend, weights)?;
-    let mut sched = scheduler.clone();
+pub fn run_one<B: Backend>(backend: &mut B, label: Label, setup: &TrainSetup, shared: &Shared<'_>) -> Result<Row> {
+    let mut session =
+        Session::new(backend, shared.arch, shared.weights, shared.optim, &setup.train, setup.batch_size)?;
+    let mut sched = shared.scheduler.clone();
     let mut log = MetricsLog::new(None);
-    let report = train::train(backend, &mut model, setup, &mut sched, &mut log, &mut |_, _, _| {})?;
+    let report = train::train(backend, &mut session, setup, &mut sched, &mut log, &mut |_, _, _| {})?;
     let losses: Vec<f32> =
         log.events.iter().filter_map(|e| if let Event::Step { loss, .. } = e { Some(*loss) } else { None }).collect();
     let mut timed: Vec<f64> =

@@ -28,8 +28,6 @@ pub const LABELS_MAGIC: u32 = 0x0000_0801;
 /// promises more than this many bytes per compressed byte is truncated for sure, and saying so up front
 /// avoids allocating what it promises.
 pub const MAX_DEFLATE_RATIO: u64 = 1032;
-/// Largest label value MNIST uses.
-pub const MAX_LABEL: u8 = 9;
 
 /// Parse an IDX u8 image file (raw or gzipped) into `(pixels, rows, cols)`; `pixels` holds
 /// `count·rows·cols` bytes, image after image, each row-major. Rows and cols must be non-zero; any size is
@@ -43,12 +41,10 @@ pub fn parse_images(bytes_or_gz: &[u8], name: &Path) -> Result<(Vec<u8>, usize, 
     Ok((data, rows, cols))
 }
 
-/// Parse an IDX u8 label file (raw or gzipped); every label must be in `0..=9`.
+/// Parse an IDX u8 label file (raw or gzipped). Any u8 is a class index: the number of classes comes from
+/// the data ([`crate::data::Mnist::classes`]), so Fashion-MNIST, KMNIST or a 2-class subset load unchanged.
 pub fn parse_labels(bytes_or_gz: &[u8], name: &Path) -> Result<Vec<u8>> {
     let (_, labels) = parse_idx(bytes_or_gz, name, LABELS_MAGIC, "an IDX u8 label file")?;
-    if let Some((i, &l)) = labels.iter().enumerate().find(|&(_, &l)| l > MAX_LABEL) {
-        return Err(err(name, format!("label {l} at index {i} is out of range 0..={MAX_LABEL}")));
-    }
     Ok(labels)
 }
 

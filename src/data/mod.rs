@@ -9,22 +9,20 @@ mod idx;
 use std::path::{Path, PathBuf};
 
 pub use embedded::embedded;
-pub use idx::{IMAGES_MAGIC, LABELS_MAGIC, MAX_LABEL, parse_images, parse_labels};
+pub use idx::{IMAGES_MAGIC, LABELS_MAGIC, parse_images, parse_labels};
 
 use crate::{Error, Result};
 
-/// Image side length the sample CNN expects.
-pub const MNIST_SIDE: usize = 28;
 /// MNIST mean and standard deviation of `p/255` over the training set, as in the PyTorch MNIST example.
 pub const MNIST_MEAN: f32 = 0.1307;
 pub const MNIST_STD: f32 = 0.3081;
 
-/// One part of the dataset: `len()` images of `rows×cols` u8 pixels with a label `0..=9` each.
+/// One part of the dataset: `len()` images of `rows×cols` u8 pixels with a class label each.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Split {
     /// `len·rows·cols` bytes: image after image, each row-major (0 = background, 255 = ink).
     pub pixels: Vec<u8>,
-    /// One label `0..=9` per image.
+    /// One class label per image.
     pub labels: Vec<u8>,
     pub rows: usize,
     pub cols: usize,
@@ -85,7 +83,7 @@ pub fn normalize_pixel(p: u8) -> f32 {
     ((p as f32 / 255.0) - MNIST_MEAN) / MNIST_STD
 }
 
-/// Training and test splits, both 28×28.
+/// Training and test splits, images of one size.
 #[derive(Clone, Debug)]
 pub struct Mnist {
     pub train: Split,
@@ -94,13 +92,26 @@ pub struct Mnist {
     pub source: String,
 }
 
+impl Mnist {
+    /// Number of classes: one more than the largest label in either split (10 for MNIST).
+    pub fn classes(&self) -> usize {
+        self.train.labels.iter().chain(&self.test.labels).max().map_or(0, |&l| l as usize + 1)
+    }
+
+    /// Per-image input shape [C, H, W] (one channel).
+    pub fn image_shape(&self) -> [usize; 3] {
+        [1, self.train.rows, self.train.cols]
+    }
+}
+
 /// The four files of MNIST, by the names of the original distribution (each may also end in `.gz`).
 pub const FILE_NAMES: [&str; 4] =
     ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"];
 
 /// Load MNIST from `dir` (`--data DIR`): [`FILE_NAMES`], each raw or gzipped (`NAME` is preferred over
-/// `NAME.gz` when both exist). Images must be 28×28 and each image file must have as many images as its label
-/// file has labels.
+/// `NAME.gz` when both exist). Training and test images must have the same size (any size: Fashion-MNIST,
+/// KMNIST and other MNIST-format sets load unchanged) and each image file as many images as its label file has
+/// labels.
 pub fn load_dir(dir: &Path) -> Result<Mnist> {
     if !dir.is_dir() {
         return Err(Error::Data {
@@ -121,6 +132,19 @@ pub fn load_dir(dir: &Path) -> Result<Mnist> {
     let read = |p: &PathBuf| std::fs::read(p).map_err(|e| Error::io(p, e));
     let train = load_split(&read(&paths[0])?, &paths[0], &read(&paths[1])?, &paths[1])?;
     let test = load_split(&read(&paths[2])?, &paths[2], &read(&paths[3])?, &paths[3])?;
+    if (test.rows, test.cols) != (train.rows, train.cols) {
+        return Err(Error::Data {
+            path: paths[2].clone(),
+            msg: format!(
+                "test images are {}×{} but the training images in {} are {}×{}",
+                test.rows,
+                test.cols,
+                paths[0].display(),
+                train.rows,
+                train.cols
+            ),
+        });
+    }
     log::info!("MNIST from {}: {} train / {} test images", dir.display(), train.len(), test.len());
     Ok(Mnist { train, test, source: dir.display().to_string() })
 }
@@ -129,15 +153,9 @@ fn find(dir: &Path, name: &str) -> Option<PathBuf> {
     [dir.join(name), dir.join(format!("{name}.gz"))].into_iter().find(|p| p.is_file())
 }
 
-/// Parse one image file and its label file and check they belong together as MNIST (28×28, same count).
+/// Parse one image file and its label file and check they belong together (same count).
 pub(crate) fn load_split(images: &[u8], images_path: &Path, labels: &[u8], labels_path: &Path) -> Result<Split> {
     let (pixels, rows, cols) = parse_images(images, images_path)?;
-    if (rows, cols) != (MNIST_SIDE, MNIST_SIDE) {
-        return Err(Error::Data {
-            path: images_path.to_path_buf(),
-            msg: format!("images are {rows}×{cols}, MNIST images must be {MNIST_SIDE}×{MNIST_SIDE}"),
-        });
-    }
     let labels = parse_labels(labels, labels_path)?;
     let count = pixels.len() / (rows * cols);
     if count != labels.len() {

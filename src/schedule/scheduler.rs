@@ -45,6 +45,11 @@ impl Scheduler {
         Scheduler { groups: vec![Group::sgd(lr, momentum)], inner: None }
     }
 
+    /// Fixed values for the given param groups (no scheduler).
+    pub fn fixed_groups(groups: Vec<Group>) -> Scheduler {
+        Scheduler { groups, inner: None }
+    }
+
     /// Learning rate in effect for the next optimizer step (first group).
     #[inline]
     pub fn lr(&self) -> f64 {

@@ -11,7 +11,18 @@ use crate::Result;
 #[derive(Serialize, Clone, Debug)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    Step { step: usize, epoch: usize, lr: f64, momentum: f64, loss: f32 },
+    /// `lr` is group 0's; `lrs` every group's when there are several; `momentum` is SGD's momentum or Adam's
+    /// beta1; `grad_norm` the global L2 norm of the gradients before clipping.
+    Step {
+        step: usize,
+        epoch: usize,
+        lr: f64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        lrs: Option<Vec<f64>>,
+        momentum: f64,
+        loss: f32,
+        grad_norm: f32,
+    },
     Eval { step: usize, epoch: usize, test_loss: f64, test_accuracy: f64 },
     Val { step: usize, epoch: usize, val_loss: f64, val_accuracy: f64 },
 }

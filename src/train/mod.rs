@@ -1,9 +1,12 @@
-//! The training loop: data → forward → loss → backward → update → scheduler → metrics.
+//! The training loop: it owns the step. Per step, in the order data flows: gather → forward → loss → backward →
+//! gradient norm → clipping and update (lr per group from the scheduler) → scheduler → metrics.
 //!
-//! The scheduler runs on the host and hands each step its `lr`/`momentum` through [`StepParams`]; losses stay
-//! on the backend in a ring of [`LOSS_RING`] slots and are read back in bulk, so a GPU step never waits.
+//! The scheduler runs on the host and hands each step its per-group lr and momentum through the optimizer's
+//! uniform; losses and gradient norms stay on the backend in rings of [`LOSS_RING`] slots and are read back in
+//! bulk, so a GPU step never waits.
 
 pub mod metrics;
+pub mod step;
 
 use std::time::{Duration, Instant};
 
@@ -11,32 +14,16 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use crate::backend::{Backend, StepParams};
-use crate::nn::{Activations, DeviceData, SampleCnn};
-use crate::optim::Sgd;
+use crate::backend::Backend;
+use crate::nn::Model;
+use crate::nn::model::Activations;
 use crate::schedule::Scheduler;
 use crate::{Error, Result};
 pub use metrics::{Event, MetricsLog};
+pub use step::{DeviceData, HostSplit, LOSS_RING, Session};
 
-/// Losses kept on the backend between readbacks.
-pub const LOSS_RING: usize = 256;
 /// Images per evaluation batch (any remainder runs as one smaller batch).
 pub const EVAL_BATCH: usize = 500;
-
-/// Host-side data of one split: normalized images (row-major [N,1,28,28]) and labels.
-pub struct HostSplit {
-    pub images: Vec<f32>,
-    pub labels: Vec<u32>,
-}
-
-impl HostSplit {
-    pub fn len(&self) -> usize {
-        self.labels.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
-    }
-}
 
 /// What to train on and how.
 pub struct TrainSetup {
@@ -47,7 +34,6 @@ pub struct TrainSetup {
     pub steps: usize,
     pub shuffle: bool,
     pub seed: u64,
-    pub sgd: Sgd,
     /// Wait for each step and time it (for `compare`); normal training never waits inside an epoch.
     pub sync_each_step: bool,
 }
@@ -72,10 +58,11 @@ pub fn steps_per_epoch(train_len: usize, batch: usize) -> usize {
     train_len / batch.max(1)
 }
 
-/// Train `model` on `backend`. `scheduler` is already built (step 0 done); metrics go to `log`.
+/// Train the session's model on `backend`. `scheduler` is already built on the optimizer's groups (step 0
+/// done); metrics go to `log`.
 pub fn train<B: Backend>(
     backend: &mut B,
-    model: &mut SampleCnn<B>,
+    session: &mut Session<B>,
     setup: &TrainSetup,
     scheduler: &mut Scheduler,
     log: &mut MetricsLog,
@@ -90,19 +77,17 @@ pub fn train<B: Backend>(
         )));
     }
     scheduler.check_run(setup.steps)?;
-    let mut train = DeviceData::upload(backend, &setup.train.images, &setup.train.labels, "train")?;
-    let mut val = setup.val.as_ref().map(|s| Evaluator::new(backend, s, "val")).transpose()?;
-    let mut test = setup.test.as_ref().map(|s| Evaluator::new(backend, s, "test")).transpose()?;
-    let mut act = Activations::new(backend, bs, true)?;
-    let mut losses = backend.zeros(&[LOSS_RING], "losses")?;
+    let model = &session.model;
+    let mut val = setup.val.as_ref().map(|s| Evaluator::new(backend, model, s, "val")).transpose()?;
+    let mut test = setup.test.as_ref().map(|s| Evaluator::new(backend, model, s, "test")).transpose()?;
+    let multi_group = scheduler.groups().len() > 1;
     let mut rng = ChaCha8Rng::seed_from_u64(setup.seed ^ 0x5eed_0f0d_e5ed);
     let mut order: Vec<u32> = (0..setup.train.len() as u32).collect();
 
-    // (lr, momentum) of each step not yet read back, and the running epoch loss for plateau without --val-split.
-    let mut pending: Vec<(f64, f64)> = Vec::with_capacity(LOSS_RING);
+    // (lrs, momentum) of each step not yet read back, and the running epoch loss for plateau without --val-split.
+    let mut pending: Vec<(Vec<f64>, f64)> = Vec::with_capacity(LOSS_RING);
     let mut epoch_loss = (0.0f64, 0usize);
     let mut last_loss = f32::NAN;
-    let mut momentum_started = false;
     let mut train_time = Duration::ZERO;
     let mut test_result = None;
     let mut t0 = Instant::now();
@@ -113,33 +98,27 @@ pub fn train<B: Backend>(
         let in_epoch = s % spe;
         if in_epoch == 0 && setup.shuffle {
             order.shuffle(&mut rng);
-            backend.write_indices(&mut train.order, &order)?;
+            backend.write_indices(&mut session.data.order, &order)?;
         }
-        let (lr, momentum) = (scheduler.lr(), scheduler.momentum());
-        let sgd = &setup.sgd;
-        let p = StepParams {
-            lr: lr as f32,
-            momentum: momentum as f32,
-            dampening: sgd.dampening as f32,
-            weight_decay: sgd.weight_decay as f32,
-            nesterov: u32::from(sgd.nesterov),
-            init_momentum: u32::from(!momentum_started),
-            batch_offset: (in_epoch * bs) as u32,
-            loss_slot: pending.len() as u32,
-        };
-        momentum_started |= momentum != 0.0;
+        let lrs: Vec<f64> = scheduler.groups().iter().map(|g| g.lr).collect();
+        let momentum = scheduler.momentum();
         let step_start = Instant::now();
-        model.train_step(backend, &mut act, &train, &mut losses, &p)?;
-        pending.push((lr, momentum));
+        session.step(backend, scheduler.groups(), in_epoch * bs, pending.len())?;
+        pending.push((lrs, momentum));
         scheduler.step()?;
 
         let epoch_end = in_epoch + 1 == spe || s + 1 == setup.steps;
         if pending.len() == LOSS_RING || epoch_end || setup.sync_each_step {
             let first = s + 1 - pending.len();
-            let values = backend.read(&losses)?;
-            for (i, (&(lr, momentum), &loss)) in pending.iter().zip(&values).enumerate() {
+            let losses = backend.read(&session.losses)?;
+            let norms = backend.read(&session.norms)?;
+            for (i, ((lrs, momentum), (&loss, &grad_norm))) in pending.iter().zip(losses.iter().zip(&norms)).enumerate()
+            {
                 let step = first + i;
-                log.push(Event::Step { step, epoch: step / spe, lr, momentum, loss });
+                let lr = lrs[0];
+                let momentum = *momentum;
+                let lrs = multi_group.then(|| lrs.clone());
+                log.push(Event::Step { step, epoch: step / spe, lr, lrs, momentum, loss, grad_norm });
                 if !loss.is_finite() {
                     log.flush()?;
                     return Err(Error::NonFinite { step, lr, loss });
@@ -158,7 +137,7 @@ pub fn train<B: Backend>(
             train_time += t0.elapsed();
             let done = s + 1;
             if let Some(v) = val.as_mut() {
-                let (val_loss, val_accuracy) = v.run(backend, model)?;
+                let (val_loss, val_accuracy) = v.run(backend, &session.model)?;
                 log.push(Event::Val { step: done, epoch, val_loss, val_accuracy });
             }
             if scheduler.needs_metric() {
@@ -173,7 +152,7 @@ pub fn train<B: Backend>(
             }
             epoch_loss = (0.0, 0);
             if let Some(t) = test.as_mut() {
-                let (test_loss, test_accuracy) = t.run(backend, model)?;
+                let (test_loss, test_accuracy) = t.run(backend, &session.model)?;
                 log.push(Event::Eval { step: done, epoch, test_loss, test_accuracy });
                 test_result = Some((test_loss, test_accuracy));
             }
@@ -181,9 +160,10 @@ pub fn train<B: Backend>(
             t0 = Instant::now();
         }
     }
-    let weights = model.read_weights(backend)?;
-    if let Some((name, _)) = crate::nn::PARAMS.iter().zip(&weights).find(|(_, w)| w.iter().any(|x| !x.is_finite())) {
-        return Err(Error::NonFiniteWeights { name: name.0.to_string(), steps: setup.steps });
+    let weights = session.model.read_weights(backend)?;
+    let names = session.model.names();
+    if let Some((name, _)) = names.iter().zip(&weights).find(|(_, w)| w.iter().any(|x| !x.is_finite())) {
+        return Err(Error::NonFiniteWeights { name: name.clone(), steps: setup.steps });
     }
     let secs = train_time.as_secs_f64().max(1e-9);
     Ok(TrainReport {
@@ -198,7 +178,7 @@ pub fn train<B: Backend>(
 }
 
 /// Evaluation over a whole split: full batches of [`EVAL_BATCH`], then one smaller batch for the rest.
-struct Evaluator<B: Backend> {
+pub struct Evaluator<B: Backend> {
     data: DeviceData<B>,
     full: Option<Activations<B>>,
     rest: Option<Activations<B>>,
@@ -206,33 +186,50 @@ struct Evaluator<B: Backend> {
 }
 
 impl<B: Backend> Evaluator<B> {
-    fn new(b: &mut B, split: &HostSplit, name: &str) -> Result<Self> {
+    pub fn new(b: &mut B, model: &Model<B>, split: &HostSplit, name: &str) -> Result<Self> {
         if split.is_empty() {
             return Err(Error::Usage(format!("the {name} set is empty")));
         }
         let n = split.len();
-        let data = DeviceData::upload(b, &split.images, &split.labels, name)?;
-        let full = (n >= EVAL_BATCH).then(|| Activations::new(b, EVAL_BATCH, false)).transpose()?;
-        let rest = (!n.is_multiple_of(EVAL_BATCH)).then(|| Activations::new(b, n % EVAL_BATCH, false)).transpose()?;
+        let data = DeviceData::upload(b, split, name)?;
+        let full = (n >= EVAL_BATCH).then(|| model.activations(b, EVAL_BATCH, false)).transpose()?;
+        let rest = (!n.is_multiple_of(EVAL_BATCH)).then(|| model.activations(b, n % EVAL_BATCH, false)).transpose()?;
         let acc = b.zeros(&[2], &format!("{name}.acc"))?;
         Ok(Evaluator { data, full, rest, acc })
     }
 
     /// (mean loss, accuracy in [0, 1]).
-    fn run(&mut self, b: &mut B, model: &SampleCnn<B>) -> Result<(f64, f64)> {
+    pub fn run(&mut self, b: &mut B, model: &Model<B>) -> Result<(f64, f64)> {
         b.write(&mut self.acc, &[0.0, 0.0])?;
         let n = self.data.len;
         let mut offset = 0;
         if let Some(a) = self.full.as_mut() {
             while offset + EVAL_BATCH <= n {
-                model.eval_batch(b, a, &self.data, &mut self.acc, offset as u32)?;
+                eval_batch(b, model, a, &self.data, &mut self.acc, offset)?;
                 offset += EVAL_BATCH;
             }
         }
         if let Some(a) = self.rest.as_mut() {
-            model.eval_batch(b, a, &self.data, &mut self.acc, offset as u32)?;
+            eval_batch(b, model, a, &self.data, &mut self.acc, offset)?;
         }
         let v = b.read(&self.acc)?;
         Ok((v[0] as f64 / n as f64, v[1] as f64 / n as f64))
     }
+}
+
+/// Add the batch `order[offset ..][.. a.batch]`'s summed loss and correct count to `acc` [2].
+fn eval_batch<B: Backend>(
+    b: &mut B,
+    model: &Model<B>,
+    a: &mut Activations<B>,
+    data: &DeviceData<B>,
+    acc: &mut B::Tensor,
+    offset: usize,
+) -> Result<()> {
+    b.begin_step()?;
+    let Activations { acts, labels, .. } = &mut *a;
+    b.gather_batch(&data.images, &data.labels, &data.order, offset, &mut acts[0], labels)?;
+    model.forward(b, a)?;
+    b.eval_accumulate(a.logits(), &a.labels, acc)?;
+    b.end_step()
 }

@@ -62,3 +62,90 @@ pub fn check_trajectory(case: &str, backend_args: &[&str]) {
         TRAJECTORY_TOL.assert(&format!("{case} {name}"), &ours[name].1, &theirs[name].1);
     }
 }
+
+/// The `wgtrain train` arguments that replay a trajectory2 case (layer lists, Adam/AdamW, groups, clipping).
+pub fn trajectory2_args(c: &serde_json::Value) -> Vec<String> {
+    let mut a: Vec<String> = Vec::new();
+    let opt = &c["opt"];
+    let model = match &c["model"] {
+        serde_json::Value::String(s) => s.clone(),
+        list => list.to_string(),
+    };
+    a.extend(["--model".into(), model, "--optimizer".into(), opt["kind"].as_str().unwrap().into()]);
+    for (k, v) in opt.as_object().unwrap() {
+        match k.as_str() {
+            "kind" => {}
+            "betas" => a.extend(["--betas".into(), format!("{},{}", v[0], v[1])]),
+            "nesterov" | "amsgrad" => {
+                if v.as_bool().unwrap() {
+                    a.push(format!("--{k}"));
+                }
+            }
+            _ => a.extend([format!("--{}", k.replace('_', "-")), v.to_string()]),
+        }
+    }
+    for (flag, key) in [("--limit-train", "n"), ("--batch-size", "batch"), ("--steps", "steps")] {
+        a.extend([flag.into(), c[key].to_string()]);
+    }
+    if !c["schedule"].is_null() {
+        a.extend(["--schedule".into(), c["schedule"].to_string()]);
+    }
+    if let Some(g) = c.get("param_groups") {
+        a.extend(["--param-groups".into(), g.to_string()]);
+    }
+    for key in ["clip_grad_norm", "clip_grad_value"] {
+        if let Some(v) = c.get(key) {
+            a.extend([format!("--{}", key.replace('_', "-")), v.to_string()]);
+        }
+    }
+    a
+}
+
+/// Replay a trajectory2 case with `backend_args`: per step the lr of every group (exact: a host-side f64),
+/// momentum or beta1 (exact), the loss and the gradient norm (within [`TRAJECTORY_TOL`]), and every final weight
+/// within [`TRAJECTORY_TOL`] of PyTorch's float64 run.
+pub fn check_trajectory2(case: &str, backend_args: &[&str]) {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture(&format!("trajectory2/{case}.json"))).unwrap()).unwrap();
+    let c = &json["case"];
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = dir.path().join("metrics.jsonl");
+    let weights = dir.path().join("final.safetensors");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wgtrain"));
+    cmd.args(["train", "--no-shuffle", "--no-eval"]).args(backend_args).args(trajectory2_args(c));
+    cmd.arg("--init").arg(fixture(&format!("trajectory2/{case}.init.safetensors")));
+    cmd.arg("--metrics").arg(&metrics).arg("--save-weights").arg(&weights);
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{case}: wgtrain failed: {}", String::from_utf8_lossy(&out.stderr));
+
+    let steps: Vec<serde_json::Value> = std::fs::read_to_string(&metrics)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["event"] == "step")
+        .collect();
+    let golden = json["log64"].as_array().unwrap();
+    assert_eq!(steps.len(), golden.len(), "{case}: number of step events");
+    let field = |v: &[serde_json::Value], k: &str| v.iter().map(|e| e[k].as_f64().unwrap()).collect::<Vec<f64>>();
+    let exact = Tolerance::new(0.0, 1e-12);
+    exact.assert(&format!("{case} lr"), &field(&steps, "lr"), &field(golden, "lr"));
+    let groups = golden[0]["lrs"].as_array().unwrap().len();
+    for g in 0..groups {
+        let lr_of = |v: &[serde_json::Value], multi: bool| -> Vec<f64> {
+            v.iter().map(|e| if multi { e["lrs"][g].as_f64().unwrap() } else { e["lr"].as_f64().unwrap() }).collect()
+        };
+        exact.assert(&format!("{case} lr of group {g}"), &lr_of(&steps, groups > 1), &lr_of(golden, true));
+    }
+    let momentum_key = if golden[0].get("beta1").is_some() { "beta1" } else { "momentum" };
+    exact.assert(&format!("{case} {momentum_key}"), &field(&steps, "momentum"), &field(golden, momentum_key));
+    TRAJECTORY_TOL.assert(&format!("{case} loss"), &field(&steps, "loss"), &field(golden, "loss"));
+    TRAJECTORY_TOL.assert(&format!("{case} grad_norm"), &field(&steps, "grad_norm"), &field(golden, "grad_norm"));
+
+    let ours = wgtrain::nn::weights::load_any(&weights).unwrap();
+    let theirs = wgtrain::nn::weights::load_any(&fixture(&format!("trajectory2/{case}.final64.safetensors"))).unwrap();
+    assert_eq!(ours.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>(), "{case}: parameter names");
+    for (name, (shape, values)) in &theirs {
+        assert_eq!(&ours[name].0, shape, "{case} {name} shape");
+        TRAJECTORY_TOL.assert(&format!("{case} {name}"), &ours[name].1, values);
+    }
+}
