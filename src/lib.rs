@@ -6,10 +6,11 @@
 //! - [`backend`]: the narrow [`backend::Backend`] trait, every op with its exact math and shapes;
 //! - [`cpu`]: the reference backend (plain Rust, the living definition of each op);
 //! - [`gpu`]: the wgpu backend (WGSL kernels under `shaders/`);
-//! - [`nn`]: the sample CNN, PyTorch-default init, safetensors weights;
-//! - [`optim`]: optimizer hyper-parameters (SGD as `torch.optim.SGD`);
+//! - [`nn`]: models as layer lists (presets, shape inference, fused forward/backward), init, safetensors;
+//! - [`optim`]: SGD, Adam, AdamW as `torch.optim` defines them: groups, clipping, state, per-step uniform;
 //! - [`schedule`]: learning-rate schedulers, PyTorch-exact;
-//! - [`train`]: the training loop and metrics;
+//! - [`lrfind`]: the learning-rate range test's smoothing and suggestions;
+//! - [`train`]: the loop, which owns the step, and metrics;
 //! - [`util`]: small shared helpers (atomic file writes).
 
 pub mod backend;
@@ -19,6 +20,7 @@ pub mod cpu;
 pub mod data;
 pub mod error;
 pub mod gpu;
+pub mod lrfind;
 pub mod nn;
 pub mod optim;
 pub mod plot;

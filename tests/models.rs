@@ -107,3 +107,28 @@ fn groups_follow_first_match_and_the_rest_form_a_last_group() {
     assert_eq!(g.of, [1, 1, 0, 0]);
     assert_eq!((g.hyper[0].lr, g.hyper[1].lr), (0.5, 0.1));
 }
+
+#[test]
+fn lr_find_math_follows_fastai() {
+    use wgtrain::lrfind::{Smoother, lr_at, minimum, steepest, suggest, valley};
+    assert_eq!(lr_at(0, 100, 1e-7, 10.0), 1e-7);
+    assert!((lr_at(99, 100, 1e-7, 10.0) - 10.0).abs() < 1e-12);
+    assert!((lr_at(33, 100, 1e-6, 1e-3) / lr_at(32, 100, 1e-6, 1e-3) - 1e3f64.powf(1.0 / 99.0)).abs() < 1e-12);
+    // Bias correction: a constant loss is reported as itself from the first step on.
+    let mut s = Smoother::new(0.98);
+    for _ in 0..5 {
+        assert!((s.push(2.5) - 2.5).abs() < 1e-12);
+    }
+    assert!(!s.diverged(9.9, 4.0) && s.diverged(10.1, 4.0) && s.diverged(f64::NAN, 4.0));
+    // A bowl in log lr: falls from index 0 to 12, then rises.
+    let lrs: Vec<f64> = (0..20).map(|i| 10f64.powi(i - 10)).collect();
+    let loss: Vec<f64> = (0..20).map(|i| ((i as f64) - 12.0).powi(2) + if i == 4 { 0.5 } else { 0.0 }).collect();
+    assert_eq!(minimum(&lrs, &loss), Some(lrs[12] / 10.0));
+    // Slopes per decade: 2·(i − 12) + 1 steps between points, most negative at the start.
+    assert_eq!(steepest(&lrs, &loss), Some(lrs[0]));
+    // Longest descending run 0..=12 (length 13, so fastai's start is 12 − 13 = −1): the valley point is
+    // −1 + ⌊13/3⌋ + ⌊13/6⌋ = 5, a third of the way down in steps, two thirds of the way in loss.
+    assert_eq!(valley(&lrs, &loss), Some(lrs[5]));
+    let s = suggest(&lrs, &loss);
+    assert_eq!(s.minimum, minimum(&lrs[2..15], &loss[2..15]));
+}

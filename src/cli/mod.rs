@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 pub mod backend_choice;
 pub mod compare;
 pub mod devices;
+pub mod lr_find;
 pub mod schedule;
 pub mod train;
 
@@ -27,6 +28,8 @@ pub enum Command {
     Compare(Box<compare::CompareArgs>),
     /// Print the learning rate (and momentum) a schedule gives at every step, optionally as a plot.
     Schedule(schedule::ScheduleArgs),
+    /// The learning-rate range test: train with an exponentially growing lr and suggest one.
+    LrFind(Box<lr_find::LrFindArgs>),
     /// List the GPU adapters wgpu finds and say which `--backend auto` would pick.
     Devices(devices::DevicesArgs),
 }
@@ -46,6 +49,7 @@ pub fn main() -> i32 {
         Command::Compare(a) => compare::run(*a),
         Command::Schedule(a) => schedule::run(a),
         Command::Devices(a) => devices::run(a),
+        Command::LrFind(a) => lr_find::run(*a),
     };
     match result {
         Ok(()) => 0,

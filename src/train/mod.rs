@@ -53,6 +53,12 @@ pub struct TrainReport {
 /// Progress callback: (steps done, total steps, last known loss).
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize, Option<f32>);
 
+/// The seed of the batch-shuffling RNG for a run seeded `seed` (distinct from the initialisation's stream).
+/// Every command that draws batches (train, compare, lr-find, sweep) uses it, so they see the same batches.
+pub fn shuffle_seed(seed: u64) -> u64 {
+    seed ^ 0x5eed_0f0d_e5ed
+}
+
 /// Steps per epoch: the last partial batch is dropped.
 pub fn steps_per_epoch(train_len: usize, batch: usize) -> usize {
     train_len / batch.max(1)
@@ -81,7 +87,7 @@ pub fn train<B: Backend>(
     let mut val = setup.val.as_ref().map(|s| Evaluator::new(backend, model, s, "val")).transpose()?;
     let mut test = setup.test.as_ref().map(|s| Evaluator::new(backend, model, s, "test")).transpose()?;
     let multi_group = scheduler.groups().len() > 1;
-    let mut rng = ChaCha8Rng::seed_from_u64(setup.seed ^ 0x5eed_0f0d_e5ed);
+    let mut rng = ChaCha8Rng::seed_from_u64(shuffle_seed(setup.seed));
     let mut order: Vec<u32> = (0..setup.train.len() as u32).collect();
 
     // (lrs, momentum) of each step not yet read back, and the running epoch loss for plateau without --val-split.
