@@ -2,11 +2,11 @@
 //! ReLU, fc 128→10, mean softmax cross-entropy. Generic over the backend; one step records
 //! begin_step → gather → forward → loss → backward → 8 updates → end_step, with every buffer allocated once.
 //! Every ReLU runs fused with its layer (`conv2d_relu`, `linear_relu`) and, backward, with the op whose output
-//! it masks (`conv2d_backward_input_relu`, `maxpool2_backward_relu`, `linear_backward_input_relu`): no
+//! it masks (`conv2d_backward_input_relu`, `max_pool2d_backward_relu`, `linear_backward_input_relu`): no
 //! pre-activation tensor is kept.
 
 use crate::Result;
-use crate::backend::{Backend, StepParams};
+use crate::backend::{Backend, ConvGeom, PoolGeom, StepParams};
 
 /// PyTorch `state_dict` names and shapes, in `model.parameters()` order.
 pub const PARAMS: [(&str, &[usize]); 8] = [
@@ -103,10 +103,10 @@ impl<B: Backend> SampleCnn<B> {
     /// Logits for the batch already in `a.x`.
     pub fn forward(&self, b: &mut B, a: &mut Activations<B>) -> Result<()> {
         let p = &self.params;
-        b.conv2d_relu(&a.x, &p[0], &p[1], &mut a.r1)?;
-        b.conv2d_relu(&a.r1, &p[2], &p[3], &mut a.r2)?;
-        b.maxpool2(&a.r2, &mut a.p1)?;
-        b.maxpool2(&a.p1, &mut a.p2)?;
+        b.conv2d_relu(&a.x, &p[0], &p[1], ConvGeom::UNIT, &mut a.r1)?;
+        b.conv2d_relu(&a.r1, &p[2], &p[3], ConvGeom::UNIT, &mut a.r2)?;
+        b.max_pool2d(&a.r2, PoolGeom::TWO, &mut a.p1)?;
+        b.max_pool2d(&a.p1, PoolGeom::TWO, &mut a.p2)?;
         b.linear_relu(&a.p2, &p[4], &p[5], &mut a.hr)?;
         b.linear(&a.hr, &p[6], &p[7], &mut a.logits)
     }
@@ -120,11 +120,11 @@ impl<B: Backend> SampleCnn<B> {
         b.linear_backward_input_relu(&g.dlogits, &p[6], &a.hr, &mut g.dh)?;
         b.linear_backward_weight(&a.p2, &g.dh, dw3, db3)?;
         b.linear_backward_input(&g.dh, &p[4], &mut g.dp2)?;
-        b.maxpool2_backward(&a.p1, &g.dp2, &mut g.dp1)?;
-        b.maxpool2_backward_relu(&a.r2, &g.dp1, &mut g.da2)?;
-        b.conv2d_backward_weight(&a.r1, &g.da2, dw2, db2)?;
-        b.conv2d_backward_input_relu(&g.da2, &p[2], &a.r1, &mut g.da1)?;
-        b.conv2d_backward_weight(&a.x, &g.da1, dw1, db1)
+        b.max_pool2d_backward(&a.p1, &g.dp2, PoolGeom::TWO, &mut g.dp1)?;
+        b.max_pool2d_backward_relu(&a.r2, &g.dp1, PoolGeom::TWO, &mut g.da2)?;
+        b.conv2d_backward_weight(&a.r1, &g.da2, ConvGeom::UNIT, dw2, db2)?;
+        b.conv2d_backward_input_relu(&g.da2, &p[2], &a.r1, ConvGeom::UNIT, &mut g.da1)?;
+        b.conv2d_backward_weight(&a.x, &g.da1, ConvGeom::UNIT, dw1, db1)
     }
 
     /// One optimizer step on the batch `order[p.batch_offset ..][.. a.batch]`; the batch loss goes to
