@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime};
-use wgtrain::backend::{Backend, StepParams};
+use wgtrain::backend::{Backend, ConvGeom, PoolGeom, StepParams};
 use wgtrain::cpu::CpuBackend;
 use wgtrain::gpu::{self, GpuBackend};
 
@@ -68,12 +68,12 @@ fn conv_layer<B: Backend>(g: &mut Group, layer: &str, b: &mut B, sync: &B::Tenso
     let mut dx = filled(b, &[n, c, h, h], 6);
     let (mut dw, mut db) = (filled(b, &[k, c, 3, 3], 7), filled(b, &[k], 8));
     let flop = Throughput::Elements((2 * n * k * c * 9 * (h - 2) * (h - 2)) as u64);
-    time(g, &format!("{layer}.forward"), flop.clone(), b, sync, &mut |b| b.conv2d(&x, &w, &bias, &mut y).unwrap());
+    time(g, &format!("{layer}.forward"), flop.clone(), b, sync, &mut |b| b.conv2d(&x, &w, &bias, ConvGeom::UNIT, &mut y).unwrap());
     time(g, &format!("{layer}.backward_input"), flop.clone(), b, sync, &mut |b| {
-        b.conv2d_backward_input(&dy, &w, &mut dx).unwrap()
+        b.conv2d_backward_input(&dy, &w, ConvGeom::UNIT, &mut dx).unwrap()
     });
     time(g, &format!("{layer}.backward_weight"), flop, b, sync, &mut |b| {
-        b.conv2d_backward_weight(&x, &dy, &mut dw, &mut db).unwrap()
+        b.conv2d_backward_weight(&x, &dy, ConvGeom::UNIT, &mut dw, &mut db).unwrap()
     });
 }
 
@@ -109,10 +109,10 @@ fn bench_backend<B: Backend>(c: &mut Criterion, id: &str, b: &mut B) {
         let mut dx = filled(b, &[n, c, h, h], 4);
         let bytes = (4 * n * c * h * h * 5 / 4) as u64;
         time(&mut g, &format!("{name}.forward"), Throughput::Bytes(bytes), b, &sync, &mut |b| {
-            b.maxpool2(&x, &mut y).unwrap()
+            b.max_pool2d(&x, PoolGeom::TWO, &mut y).unwrap()
         });
         time(&mut g, &format!("{name}.backward"), Throughput::Bytes(bytes + bytes / 5 * 4), b, &sync, &mut |b| {
-            b.maxpool2_backward(&x, &dy, &mut dx).unwrap()
+            b.max_pool2d_backward(&x, &dy, PoolGeom::TWO, &mut dx).unwrap()
         });
     }
     let logits = filled(b, &[n, 10], 1);

@@ -1,16 +1,25 @@
-// 3×3 valid convolution, stride 1, as implicit GEMM: no im2col buffer, each tile element is gathered from
-// the NCHW tensors on the fly. MODE (override) picks the product; the GEMM body is the tiled, register-
-// blocked loop of matmul.wgsl (16-deep k slices, 16 outputs per thread), with the tile shape set by TM:
-// each thread computes TM rows × 16/TM columns, so the tile is BM × BN = 16·TM × 256/TM. TM = 4 (64×64)
+// k×k convolution with stride s and zero padding p, as implicit GEMM: no im2col buffer, each tile element is
+// gathered from the NCHW tensors on the fly. MODE (override) picks the product; the GEMM body is the tiled,
+// register-blocked loop of matmul.wgsl (16-deep k slices, 16 outputs per thread), with the tile shape set by
+// TM: each thread computes TM rows × 16/TM columns, so the tile is BM × BN = 16·TM × 256/TM. TM = 4 (64×64)
 // suits 64+ rows; TM = 2 (32×128) keeps a 32-row product (conv1 forward, conv2 backward-input) from
 // spending half of every tile on rows that do not exist.
 //
-//   MODE 0 forward          y[n,k,i,j]  rows k,  cols (n,i,j), reduce (c,u,v)   A = w,  B = x
-//   MODE 1 backward-input   dx[n,c,h,w] rows c,  cols (n,h,w), reduce (k,u,v)   A = w,  B = dy (shifted, zero outside)
-//   MODE 2 backward-weight  dw[k,c,u,v] rows k,  cols (c,u,v), reduce (n,i,j)   A = dy, B = x
+//   MODE 0 forward          y[n,k,i,j]  rows k,  cols (n,i,j), reduce (c,u,v)   A = w,  B = x[n,c,i·s−p+u,j·s−p+v]
+//   MODE 1 backward-input   dx[n,c,h,w] rows c,  cols (n,h,w), reduce (k,u,v)   A = w,  B = dy[n,k,i,j] where
+//                                                                               i·s−p+u = h, j·s−p+v = w (else 0)
+//   MODE 2 backward-weight  dw[k,c,u,v] rows k,  cols (c,u,v), reduce (n,i,j)   A = dy, B = x[n,c,i·s−p+u,j·s−p+v]
+// (x reads outside the image are the zero padding.) MODE 1 with s > 1 runs over every (k,u,v) and drops the
+// terms whose i is not whole: simple, and only the strided layers pay for it.
 //
-// MODE 2 has a tiny output (K × C·9) and a long reduction (N·Ho·Wo), so it is split over workgroup z like
+// MODE 2 has a tiny output (K × C·k²) and a long reduction (N·Ho·Wo), so it is split over workgroup z like
 // matmul.wgsl and summed by matmul.wgsl's reduce_splits; its output is plain row-major, i.e. dw's layout.
+//
+// No division in the loads. A thread loads the same B column in every k-slice, so the column's part of the
+// address (divisions by runtime sizes: slow on GPUs, emulated per lane on CPU rasterizers) is computed once
+// per thread. The reduction index kk of its B loads advances by exactly TM per load (and that of its A loads
+// by BK per slice), so kk is kept as mixed-radix digits (MODE 0, 1: (c or k, u, v), radices k, k; MODE 2:
+// (n, i, j), radices Ho, Wo) and advanced by adding the step's digits with carries.
 
 struct ConvParams {
     batch: u32,
@@ -20,11 +29,15 @@ struct ConvParams {
     cout: u32,
     ho: u32,
     wo: u32,
+    ks: u32, // kernel edge k
+    stride: u32,
+    pad: u32,
     m: u32,
     n: u32,
     k: u32,
     k_chunk: u32,
     _pad0: u32,
+    _pad1: u32,
 }
 
 override MODE: u32 = 0u;
@@ -47,21 +60,45 @@ override BN: u32 = 16u * TN;
 // [BK][BM] then [BK][BN]: BK·(BM + BN) ≤ 2560 for TM ∈ {2, 4, 8}.
 var<workgroup> tiles: array<f32, 2560>;
 
-fn load_a(row: u32, kk: u32, k_end: u32) -> f32 {
+// A reduction index kk = (hi·R1 + mid)·R2 + lo as its digits; R1, R2 from `radices`.
+struct Digits {
+    hi: u32,
+    mid: u32,
+    lo: u32,
+}
+
+fn radices() -> vec2<u32> {
+    if (MODE == 2u) { return vec2(p.ho, p.wo); } // kk = (n, i, j)
+    return vec2(p.ks, p.ks); // kk = (c, u, v) or (k, u, v)
+}
+
+fn digits(v: u32) -> Digits {
+    let r = radices();
+    return Digits(v / (r.x * r.y), (v / r.y) % r.x, v % r.y);
+}
+
+// d + step, where step = digits(constant) has mid < R1 and lo < R2: at most one carry per digit.
+fn advance(d: Digits, step: Digits) -> Digits {
+    let r = radices();
+    var lo = d.lo + step.lo;
+    let c0 = lo >= r.y;
+    lo = select(lo, lo - r.y, c0);
+    var mid = d.mid + step.mid + u32(c0);
+    let c1 = mid >= r.x;
+    mid = select(mid, mid - r.x, c1);
+    return Digits(d.hi + step.hi + u32(c1), mid, lo);
+}
+
+fn load_a(row: u32, kk: u32, d: Digits, k_end: u32) -> f32 {
     if (row >= p.m || kk >= k_end) { return 0.0; }
     switch MODE {
         case 0u: { return a[row * p.k + kk]; } // w[k=row, (c,u,v)=kk]
-        case 1u: { return a[((kk / 9u) * p.cin + row) * 9u + kk % 9u]; } // w[k, c=row, u, v]
-        default: { // dy[n, k=row, i, j], kk = (n, i·wo + j)
-            let hw = p.ho * p.wo;
-            return a[((kk / hw) * p.cout + row) * hw + kk % hw];
-        }
+        case 1u: { return a[((d.hi * p.cin + row) * p.ks + d.mid) * p.ks + d.lo]; } // w[k, c=row, u, v]
+        default: { return a[((d.hi * p.cout + row) * p.ho + d.mid) * p.wo + d.lo]; } // dy[n, k=row, i, j]
     }
 }
 
-// A thread loads the same B column in every k-slice (col = col0 + t mod BN), so the part of the address
-// that needs divisions by runtime sizes (slow on GPUs and emulated per lane on CPU rasterizers) is computed
-// once per thread; per element only divisions by the constants 9 and 3 remain (modes 0 and 1).
+// The per-thread part of a B column's address.
 struct Col {
     base: u32,
     hh: i32,
@@ -73,39 +110,53 @@ fn col_info(col: u32) -> Col {
     var ci: Col;
     ci.ok = col < p.n;
     switch MODE {
-        case 0u: { // col = (n, i, j): x offset of [n, 0, i, j]
+        case 0u: { // col = (n, i, j): x offset of [n, 0, 0, 0] and the window's top-left i·s − p, j·s − p
             let hw = p.ho * p.wo;
-            ci.base = (col / hw) * p.cin * p.h * p.w + ((col % hw) / p.wo) * p.w + col % p.wo;
+            ci.base = (col / hw) * p.cin * p.h * p.w;
+            ci.hh = i32(((col % hw) / p.wo) * p.stride) - i32(p.pad);
+            ci.ww = i32((col % p.wo) * p.stride) - i32(p.pad);
         }
-        case 1u: { // col = (n, h, w): dy offset of [n, 0, 0, 0] and the position
+        case 1u: { // col = (n, h, w): dy offset of [n, 0, 0, 0], and h + p, w + p (= i·s + u, j·s + v)
             let hw = p.h * p.w;
             ci.base = (col / hw) * p.cout * p.ho * p.wo;
-            ci.hh = i32((col % hw) / p.w);
-            ci.ww = i32(col % p.w);
+            ci.hh = i32((col % hw) / p.w + p.pad);
+            ci.ww = i32(col % p.w + p.pad);
         }
-        default: { // col = (c, u, v): x offset of [0, c, u, v]
-            ci.base = (col / 9u) * p.h * p.w + ((col % 9u) / 3u) * p.w + col % 3u;
+        default: { // col = (c, u, v): x offset of [0, c, 0, 0] and u − p, v − p
+            let kk = p.ks * p.ks;
+            ci.base = (col / kk) * p.h * p.w;
+            ci.hh = i32((col % kk) / p.ks) - i32(p.pad);
+            ci.ww = i32(col % p.ks) - i32(p.pad);
         }
     }
     return ci;
 }
 
-fn load_b(kk: u32, ci: Col, k_end: u32) -> f32 {
+// x[base + (c·H + hh)·W + ww], or 0 in the padding (negative i32 → huge u32, so one compare per axis).
+fn load_x(base: u32, c: u32, hh: i32, ww: i32) -> f32 {
+    if (u32(hh) >= p.h || u32(ww) >= p.w) { return 0.0; }
+    return b[base + (c * p.h + u32(hh)) * p.w + u32(ww)];
+}
+
+fn load_b(kk: u32, d: Digits, ci: Col, k_end: u32) -> f32 {
     if (!ci.ok || kk >= k_end) { return 0.0; }
     switch MODE {
-        case 0u: { // x[n, c, i+u, j+v], kk = (c,u,v)
-            return b[ci.base + ((kk / 9u) * p.h + (kk % 9u) / 3u) * p.w + kk % 3u];
+        case 0u: { return load_x(ci.base, d.hi, ci.hh + i32(d.mid), ci.ww + i32(d.lo)); } // kk = (c, u, v)
+        case 1u: { // dy[n, k, i, j] with i·s = h + p − u, j·s = w + p − v, kk = (k, u, v); zero if none
+            var i = ci.hh - i32(d.mid);
+            var j = ci.ww - i32(d.lo);
+            if (p.stride != 1u) { // uniform branch: the sample CNN never takes it
+                if (i < 0 || j < 0 || u32(i) % p.stride != 0u || u32(j) % p.stride != 0u) { return 0.0; }
+                i = i32(u32(i) / p.stride);
+                j = i32(u32(j) / p.stride);
+            }
+            if (u32(i) >= p.ho || u32(j) >= p.wo) { return 0.0; }
+            return b[ci.base + (d.hi * p.ho + u32(i)) * p.wo + u32(j)];
         }
-        case 1u: { // dy[n, k, h−u, w−v], kk = (k,u,v); zero outside dy
-            let i = ci.hh - i32((kk % 9u) / 3u);
-            let j = ci.ww - i32(kk % 3u);
-            if (i < 0 || j < 0 || i >= i32(p.ho) || j >= i32(p.wo)) { return 0.0; }
-            return b[ci.base + ((kk / 9u) * p.ho + u32(i)) * p.wo + u32(j)];
-        }
-        default: { // x[n, c, i+u, j+v], kk = (n,i,j)
-            let hw = p.ho * p.wo;
-            let r = kk % hw;
-            return b[(kk / hw) * p.cin * p.h * p.w + (r / p.wo) * p.w + r % p.wo + ci.base];
+        default: { // x[n, c, i·s − p + u, j·s − p + v], kk = (n, i, j)
+            let hh = i32(d.mid * p.stride) + ci.hh;
+            let ww = i32(d.lo * p.stride) + ci.ww;
+            return load_x(d.hi * p.cin * p.h * p.w + ci.base, 0u, hh, ww);
         }
     }
 }
@@ -136,15 +187,27 @@ fn conv2d(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
     let t = lid.y * 16u + lid.x;
     let ci = col_info(col0 + t % BN);
     let tb = BK * BM; // where the B slice starts in `tiles`
+    // A: this thread loads rows row0 + t/BK + 16·l at kk = k0 + t mod BK (the tile's element e = t + 256·l
+    // sits at [e mod BK][e / BK]). B: column t mod BN at kk = k0 + t/BN + TM·l (element e at [e / BN][e mod
+    // BN]; BN divides 256 and 256/BN = TM), and since TN·TM = BK the next slice continues the same
+    // progression: kk steps by TM from one B load to the next.
+    var ka = k_begin + t % BK;
+    var da = digits(ka);
+    let step_a = digits(BK);
+    var kb = k_begin + t / BN;
+    var db = digits(kb);
+    let step_b = digits(TM);
     var acc: array<f32, 16>;
     for (var k0 = k_begin; k0 < k_end; k0 += BK) {
         for (var l = 0u; l < TM; l++) { // BK·BM = 256·TM elements of A
-            let e = t + 256u * l;
-            tiles[(e % BK) * BM + e / BK] = load_a(row0 + e / BK, k0 + e % BK, k_end);
+            tiles[(t % BK) * BM + t / BK + 16u * l] = load_a(row0 + t / BK + 16u * l, ka, da, k_end);
         }
+        ka += BK;
+        if (MODE != 0u) { da = advance(da, step_a); } // MODE 0 indexes w by kk directly
         for (var l = 0u; l < TN; l++) { // BK·BN = 256·TN elements of B
-            let e = t + 256u * l; // BN divides 256, so e mod BN = t mod BN: the column in `ci`
-            tiles[tb + (e / BN) * BN + e % BN] = load_b(k0 + e / BN, ci, k_end);
+            tiles[tb + (t / BN + TM * l) * BN + t % BN] = load_b(kb, db, ci, k_end);
+            kb += TM;
+            db = advance(db, step_b);
         }
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {

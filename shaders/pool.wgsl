@@ -1,8 +1,11 @@
-// 2×2 max-pool, stride 2, floor (odd trailing rows/columns are dropped), and its backward.
+// Max-pool with a kernel×kernel window every `stride` elements, floor mode (trailing rows/columns no window
+// covers are dropped), no padding; and its backward.
 //
 // Tie rule (PyTorch's): scan the window in row-major order and move to a later element only if it is
-// strictly greater or NaN, so the first maximum wins and a NaN propagates. Backward recomputes the
-// window's winner from x instead of storing indices: one thread per dx element, no scatter, no atomics.
+// strictly greater or NaN, so the first maximum wins and a NaN propagates. Backward recomputes each window's
+// winner from x instead of storing indices, and is a gather: one thread per dx element sums dy over the
+// windows that contain it and that it wins, in row-major window order (PyTorch's CPU backward adds in that
+// order too). Overlapping windows (stride < kernel) therefore need no scatter and no atomics.
 
 struct PoolParams {
     planes: u32, // N·C
@@ -10,9 +13,9 @@ struct PoolParams {
     w: u32,
     ho: u32,
     wo: u32,
+    kernel: u32,
+    stride: u32,
     _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
 }
 
 override WG: u32 = 256u;
@@ -25,49 +28,57 @@ override MASK: bool = false;
 @group(0) @binding(3) var<storage, read> dy: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dx: array<f32>;
 
-// Index 0..3 (row-major) of the winner of the window whose top-left element is x[base].
+// Index in x of the winner of the window whose top-left element is x[base].
 fn winner(base: u32) -> u32 {
-    let offs = array<u32, 4>(0u, 1u, p.w, p.w + 1u);
+    var arg = base;
     var best = x[base];
-    var arg = 0u;
-    for (var q = 1u; q < 4u; q++) {
-        let v = x[base + offs[q]];
-        if (v > best || v != v) {
-            best = v;
-            arg = q;
+    for (var u = 0u; u < p.kernel; u++) {
+        for (var v = 0u; v < p.kernel; v++) {
+            let i = base + u * p.w + v;
+            let val = x[i];
+            if (val > best || val != val) {
+                best = val;
+                arg = i;
+            }
         }
     }
     return arg;
 }
 
 @compute @workgroup_size(WG)
-fn maxpool2(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn max_pool2d(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * WG;
     let ohw = p.ho * p.wo;
     if (i >= p.planes * ohw) { return; }
     let plane = i / ohw;
     let oi = (i % ohw) / p.wo;
     let oj = i % p.wo;
-    let base = (plane * p.h + 2u * oi) * p.w + 2u * oj;
-    let q = winner(base);
-    y[i] = x[base + (q / 2u) * p.w + q % 2u];
+    y[i] = x[winner((plane * p.h + oi * p.stride) * p.w + oj * p.stride)];
+}
+
+// The output positions along one axis whose window covers input position `pos`: o·stride ≤ pos <
+// o·stride + kernel, within [0, out). Returns [first, last + 1).
+fn covering(pos: u32, out: u32) -> vec2<u32> {
+    var lo = 0u;
+    if (pos + 1u > p.kernel) { lo = (pos + 1u - p.kernel + p.stride - 1u) / p.stride; }
+    return vec2(lo, min(pos / p.stride + 1u, out));
 }
 
 @compute @workgroup_size(WG)
-fn maxpool2_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn max_pool2d_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * WG;
     let hw = p.h * p.w;
     if (i >= p.planes * hw) { return; }
     let plane = i / hw;
-    let hh = (i % hw) / p.w;
-    let ww = i % p.w;
-    let oi = hh / 2u;
-    let oj = ww / 2u;
-    if (oi >= p.ho || oj >= p.wo) {
-        dx[i] = 0.0; // dropped by the floor: no window covers it
-        return;
+    let rows = covering((i % hw) / p.w, p.ho);
+    let cols = covering(i % p.w, p.wo);
+    var g = 0.0;
+    for (var oi = rows.x; oi < rows.y; oi++) {
+        for (var oj = cols.x; oj < cols.y; oj++) {
+            if (winner((plane * p.h + oi * p.stride) * p.w + oj * p.stride) == i) {
+                g += dy[(plane * p.ho + oi) * p.wo + oj];
+            }
+        }
     }
-    let q = winner((plane * p.h + 2u * oi) * p.w + 2u * oj);
-    let mine = (hh % 2u) * 2u + ww % 2u;
-    dx[i] = select(0.0, dy[(plane * p.ho + oi) * p.wo + oj], q == mine && (!MASK || x[i] > 0.0));
+    dx[i] = select(0.0, g, !MASK || x[i] > 0.0);
 }

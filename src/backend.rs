@@ -37,6 +37,49 @@ pub struct StepParams {
     pub loss_slot: u32,
 }
 
+/// Convolution geometry. The kernel is square, k×k, taken from the weight's shape [K,C,k,k].
+/// Output size per spatial dim: Ho = (H + 2·padding − k) / stride + 1 (floor); needs H + 2·padding ≥ k, stride ≥ 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConvGeom {
+    pub stride: usize,
+    pub padding: usize,
+}
+
+impl ConvGeom {
+    /// stride 1, no padding (the sample CNN's convolutions).
+    pub const UNIT: ConvGeom = ConvGeom { stride: 1, padding: 0 };
+
+    /// Output size for an input of `size` and a kernel of `kernel`, None if the kernel does not fit
+    /// (or stride or kernel is 0).
+    pub fn out_size(&self, size: usize, kernel: usize) -> Option<usize> {
+        let padded = size.checked_add(self.padding.checked_mul(2)?)?;
+        if self.stride == 0 || kernel == 0 || padded < kernel {
+            return None;
+        }
+        Some((padded - kernel) / self.stride + 1)
+    }
+}
+
+/// Max-pool geometry: window kernel×kernel, `stride` (floor mode, no padding). Ho = (H − kernel)/stride + 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PoolGeom {
+    pub kernel: usize,
+    pub stride: usize,
+}
+
+impl PoolGeom {
+    /// 2×2 windows, stride 2 (the sample CNN's pooling).
+    pub const TWO: PoolGeom = PoolGeom { kernel: 2, stride: 2 };
+
+    /// Output size for an input of `size`, None if the window does not fit (or kernel or stride is 0).
+    pub fn out_size(&self, size: usize) -> Option<usize> {
+        if self.stride == 0 || self.kernel == 0 || size < self.kernel {
+            return None;
+        }
+        Some((size - self.kernel) / self.stride + 1)
+    }
+}
+
 /// A compute backend. `Tensor` holds f32 values with a shape; `Indices` holds u32 values (labels, orders).
 pub trait Backend {
     type Tensor;
@@ -76,27 +119,50 @@ pub trait Backend {
         y: &mut Self::Indices,
     ) -> Result<()>;
 
-    /// Valid 3×3 convolution, stride 1, no padding (cross-correlation, as `torch.nn.Conv2d`):
-    /// `y[n,k,i,j] = b[k] + Σ_{c,u,v} w[k,c,u,v]·x[n,c,i+u,j+v]`.
-    /// x [N,C,H,W], w [K,C,3,3], b [K], y [N,K,H−2,W−2].
-    fn conv2d(&mut self, x: &Self::Tensor, w: &Self::Tensor, b: &Self::Tensor, y: &mut Self::Tensor) -> Result<()>;
-    /// `dx[n,c,h,w] = Σ_{k,u,v} w[k,c,u,v]·dy[n,k,h−u,w−v]` (terms with out-of-range indices omitted).
-    /// dy [N,K,H−2,W−2], w [K,C,3,3], dx [N,C,H,W].
-    fn conv2d_backward_input(&mut self, dy: &Self::Tensor, w: &Self::Tensor, dx: &mut Self::Tensor) -> Result<()>;
-    /// `dw[k,c,u,v] = Σ_{n,i,j} dy[n,k,i,j]·x[n,c,i+u,j+v]`, `db[k] = Σ_{n,i,j} dy[n,k,i,j]` (overwritten).
+    /// Convolution with a square k×k kernel (k from w's shape), stride and zero padding (cross-correlation, as
+    /// `torch.nn.Conv2d`): `y[n,k,i,j] = b[k] + Σ_{c,u,v} w[k,c,u,v]·x[n,c,i·s−p+u, j·s−p+v]`, x read as 0
+    /// outside the image. x [N,C,H,W], w [K,C,k,k], b [K], y [N,K,Ho,Wo] with Ho, Wo from [`ConvGeom::out_size`].
+    fn conv2d(
+        &mut self,
+        x: &Self::Tensor,
+        w: &Self::Tensor,
+        b: &Self::Tensor,
+        geom: ConvGeom,
+        y: &mut Self::Tensor,
+    ) -> Result<()>;
+    /// `dx[n,c,h,w] = Σ_{k,u,v} w[k,c,u,v]·dy[n,k,i,j]` over the (i, j) with i·s−p+u = h, j·s−p+v = w.
+    /// dy [N,K,Ho,Wo], w [K,C,k,k], dx [N,C,H,W].
+    fn conv2d_backward_input(
+        &mut self,
+        dy: &Self::Tensor,
+        w: &Self::Tensor,
+        geom: ConvGeom,
+        dx: &mut Self::Tensor,
+    ) -> Result<()>;
+    /// `dw[k,c,u,v] = Σ_{n,i,j} dy[n,k,i,j]·x[n,c,i·s−p+u, j·s−p+v]`, `db[k] = Σ_{n,i,j} dy[n,k,i,j]`
+    /// (overwritten).
     fn conv2d_backward_weight(
         &mut self,
         x: &Self::Tensor,
         dy: &Self::Tensor,
+        geom: ConvGeom,
         dw: &mut Self::Tensor,
         db: &mut Self::Tensor,
     ) -> Result<()>;
 
-    /// 2×2 max-pool, stride 2, floor: `y[n,c,i,j] = max_{u,v<2} x[n,c,2i+u,2j+v]`. x [N,C,H,W], y [N,C,H/2,W/2].
-    fn maxpool2(&mut self, x: &Self::Tensor, y: &mut Self::Tensor) -> Result<()>;
-    /// Routes `dy[n,c,i,j]` to the first maximum of its window in row-major order (PyTorch's tie rule:
-    /// a later element wins only if strictly greater; NaN wins); every other `dx` entry is 0.
-    fn maxpool2_backward(&mut self, x: &Self::Tensor, dy: &Self::Tensor, dx: &mut Self::Tensor) -> Result<()>;
+    /// Max-pool, floor mode, no padding: `y[n,c,i,j] = max_{u,v<kernel} x[n,c,i·stride+u, j·stride+v]`.
+    /// x [N,C,H,W], y [N,C,Ho,Wo] with Ho, Wo from [`PoolGeom::out_size`].
+    fn max_pool2d(&mut self, x: &Self::Tensor, geom: PoolGeom, y: &mut Self::Tensor) -> Result<()>;
+    /// Routes each `dy[n,c,i,j]` to the first maximum of its window in row-major order (PyTorch's tie rule:
+    /// a later element wins only if strictly greater; NaN wins), *accumulated* where windows overlap
+    /// (stride < kernel); every other `dx` entry is 0.
+    fn max_pool2d_backward(
+        &mut self,
+        x: &Self::Tensor,
+        dy: &Self::Tensor,
+        geom: PoolGeom,
+        dx: &mut Self::Tensor,
+    ) -> Result<()>;
 
     /// `y = max(x, 0)` element-wise (any shape; y may not alias x).
     fn relu(&mut self, x: &Self::Tensor, y: &mut Self::Tensor) -> Result<()>;
@@ -107,8 +173,14 @@ pub trait Backend {
     // saves the pre-activation tensor and a memory pass over it (on the GPU, a dispatch too).
 
     /// `conv2d` then `relu`: y = max(conv(x, w) + b, 0).
-    fn conv2d_relu(&mut self, x: &Self::Tensor, w: &Self::Tensor, b: &Self::Tensor, y: &mut Self::Tensor)
-    -> Result<()>;
+    fn conv2d_relu(
+        &mut self,
+        x: &Self::Tensor,
+        w: &Self::Tensor,
+        b: &Self::Tensor,
+        geom: ConvGeom,
+        y: &mut Self::Tensor,
+    ) -> Result<()>;
     /// `conv2d_backward_input` then `relu_backward` with `mask`: dx = ∂/∂x where mask > 0 else 0, `mask` being
     /// the ReLU output this conv read (shaped like dx).
     fn conv2d_backward_input_relu(
@@ -116,10 +188,17 @@ pub trait Backend {
         dy: &Self::Tensor,
         w: &Self::Tensor,
         mask: &Self::Tensor,
+        geom: ConvGeom,
         dx: &mut Self::Tensor,
     ) -> Result<()>;
-    /// `maxpool2_backward` then `relu_backward` with `x`, x being a ReLU output.
-    fn maxpool2_backward_relu(&mut self, x: &Self::Tensor, dy: &Self::Tensor, dx: &mut Self::Tensor) -> Result<()>;
+    /// `max_pool2d_backward` then `relu_backward` with `x`: dx = 0 where x ≤ 0 (x being a ReLU output).
+    fn max_pool2d_backward_relu(
+        &mut self,
+        x: &Self::Tensor,
+        dy: &Self::Tensor,
+        geom: PoolGeom,
+        dx: &mut Self::Tensor,
+    ) -> Result<()>;
     /// `linear` then `relu`.
     fn linear_relu(&mut self, x: &Self::Tensor, w: &Self::Tensor, b: &Self::Tensor, y: &mut Self::Tensor)
     -> Result<()>;

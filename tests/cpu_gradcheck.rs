@@ -7,6 +7,7 @@
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use wgtrain::cpu::conv::{self, ConvDims};
+use wgtrain::cpu::pool::PoolDims;
 use wgtrain::cpu::{dense, loss, pool};
 use wgtrain::tolerance::Tolerance;
 
@@ -40,7 +41,7 @@ fn numeric(x: &[f64], f: &mut dyn FnMut(&[f64]) -> f64) -> Vec<f64> {
 fn check_conv(d: ConvDims, seed: u64) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let x = rand_vec(&mut rng, d.n * d.c * d.h * d.w);
-    let w = rand_vec(&mut rng, d.k * d.c * 9);
+    let w = rand_vec(&mut rng, d.k * d.c * d.ks * d.ks);
     let b = rand_vec(&mut rng, d.k);
     let ny = d.n * d.k * d.ho() * d.wo();
     let r = rand_vec(&mut rng, ny);
@@ -60,35 +61,66 @@ fn check_conv(d: ConvDims, seed: u64) {
 
 #[test]
 fn conv2d_backward_batch1_odd() {
-    check_conv(ConvDims { n: 1, c: 1, h: 3, w: 3, k: 1 }, 1);
-    check_conv(ConvDims { n: 1, c: 3, h: 7, w: 5, k: 2 }, 2);
+    check_conv(ConvDims::unit(1, 1, 3, 3, 1), 1);
+    check_conv(ConvDims::unit(1, 3, 7, 5, 2), 2);
 }
 
 #[test]
 fn conv2d_backward_batched() {
-    check_conv(ConvDims { n: 3, c: 2, h: 9, w: 6, k: 4 }, 3);
+    check_conv(ConvDims::unit(3, 2, 9, 6, 4), 3);
+}
+
+/// Stride, padding and other kernel sizes: padding and stride change which input elements each output reads
+/// (and, with stride > kernel, leave some unread: their gradient must be exactly 0, which the central
+/// difference confirms).
+#[test]
+fn conv2d_backward_with_stride_and_padding() {
+    let geo = |n, c, h, w, k, ks, stride, pad| ConvDims { n, c, h, w, k, ks, stride, pad };
+    check_conv(geo(1, 7, 45, 65, 3, 3, 2, 1), 20); // stride 2, padding 1, odd sizes, 7 channels, batch 1
+    check_conv(geo(1, 2, 45, 65, 2, 5, 1, 2), 21); // kernel 5, padding 2 ("same")
+    check_conv(geo(2, 3, 8, 7, 2, 5, 3, 2), 22); // stride 3 with padding: uneven coverage
+    check_conv(geo(1, 2, 9, 10, 3, 2, 3, 0), 23); // stride > kernel: skipped inputs
+    check_conv(geo(3, 2, 4, 5, 2, 1, 1, 1), 24); // 1×1 kernel with padding: a border of bias-only outputs
+    check_conv(geo(1, 1, 2, 3, 1, 5, 2, 2), 25); // kernel larger than the input, fits only with padding
+}
+
+fn check_pool(planes: usize, d: PoolDims, seed: u64) {
+    let (h, w) = (d.h, d.w);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    // Distinct values spaced far more than 2h apart, so no window's winner changes under ±h.
+    let mut x: Vec<f64> = (0..planes * h * w).map(|i| i as f64 * 0.01).collect();
+    for i in (1..x.len()).rev() {
+        x.swap(i, rng.random_range(0..=i));
+    }
+    let ny = planes * d.ho() * d.wo();
+    let r = rand_vec(&mut rng, ny);
+    let mut dx = vec![0.0; x.len()];
+    pool::backward(planes, &d, &x, &r, &mut dx);
+    let g = numeric(&x, &mut |x| {
+        let mut y = vec![0.0; ny];
+        pool::forward(planes, &d, x, &mut y);
+        dot(&y, &r)
+    });
+    TOL.assert(&format!("maxpool dx {d:?}"), &dx, &g);
 }
 
 #[test]
 fn maxpool_backward() {
     for (planes, h, w, seed) in [(1, 2, 2, 4), (3, 7, 9, 5), (2, 6, 4, 6)] {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        // Distinct values spaced far more than 2h apart, so no window's winner changes under ±h.
-        let mut x: Vec<f64> = (0..planes * h * w).map(|i| i as f64 * 0.01).collect();
-        for i in (1..x.len()).rev() {
-            x.swap(i, rng.random_range(0..=i));
-        }
-        let ny = planes * (h / 2) * (w / 2);
-        let r = rand_vec(&mut rng, ny);
-        let mut dx = vec![0.0; x.len()];
-        pool::backward(planes, h, w, &x, &r, &mut dx);
-        let g = numeric(&x, &mut |x| {
-            let mut y = vec![0.0; ny];
-            pool::forward(planes, h, w, x, &mut y);
-            dot(&y, &r)
-        });
-        TOL.assert("maxpool dx", &dx, &g);
+        check_pool(planes, PoolDims::two(h, w), seed);
     }
+}
+
+/// Overlapping windows (stride < kernel) sum the gradients of every window an element wins; stride > kernel
+/// skips elements.
+#[test]
+fn maxpool_backward_with_kernel_and_stride() {
+    let geo = |h, w, kernel, stride| PoolDims { h, w, kernel, stride };
+    check_pool(1, geo(45, 65, 3, 2), 30); // pool 3 stride 2 (overlapping), odd sizes
+    check_pool(7, geo(9, 8, 2, 1), 31); // pool 2 stride 1: most elements in 4 windows
+    check_pool(2, geo(11, 10, 3, 1), 32);
+    check_pool(3, geo(7, 8, 2, 3), 33); // stride > kernel
+    check_pool(1, geo(5, 6, 5, 2), 34); // window as tall as the input
 }
 
 #[test]

@@ -4,7 +4,7 @@ mod gpu_common;
 
 use gpu_common::gpu_or_skip;
 use wgtrain::Error;
-use wgtrain::backend::{Backend, StepParams};
+use wgtrain::backend::{Backend, ConvGeom, PoolGeom, StepParams};
 use wgtrain::gpu::GpuBackend;
 use wgtrain::nn::Activations;
 
@@ -45,7 +45,27 @@ fn shape_mismatches_are_errors() {
     let w = g.zeros(&[4, 2, 3, 3], "w").unwrap(); // wrong in-channels
     let b = g.zeros(&[4], "b").unwrap();
     let mut y = g.zeros(&[2, 4, 5, 5], "y").unwrap();
-    assert!(matches!(g.conv2d(&x, &w, &b, &mut y), Err(Error::Shape { .. })));
+    assert!(matches!(g.conv2d(&x, &w, &b, ConvGeom::UNIT, &mut y), Err(Error::Shape { .. })));
+    // Geometry: a kernel larger than the padded input, stride 0, a non-square kernel, a wrong output shape.
+    let w = g.zeros(&[4, 3, 9, 9], "w9").unwrap();
+    let geom = ConvGeom { stride: 1, padding: 0 };
+    assert!(matches!(g.conv2d(&x, &w, &b, geom, &mut y), Err(Error::Shape { .. })));
+    let w = g.zeros(&[4, 3, 3, 3], "w3").unwrap();
+    assert!(matches!(g.conv2d(&x, &w, &b, ConvGeom { stride: 0, padding: 1 }, &mut y), Err(Error::Shape { .. })));
+    let geom = ConvGeom { stride: 2, padding: 1 }; // 7×7 → 4×4, not 5×5
+    assert!(matches!(g.conv2d(&x, &w, &b, geom, &mut y), Err(Error::Shape { .. })));
+    let mut dx = g.zeros(&[2, 3, 7, 7], "dx").unwrap();
+    assert!(matches!(g.conv2d_backward_input(&y, &w, geom, &mut dx), Err(Error::Shape { .. })));
+    let w = g.zeros(&[4, 3, 3, 2], "w32").unwrap();
+    assert!(matches!(g.conv2d(&x, &w, &b, ConvGeom::UNIT, &mut y), Err(Error::Shape { .. })));
+    let mut p = g.zeros(&[2, 3, 3, 3], "p").unwrap();
+    assert!(matches!(g.max_pool2d(&x, PoolGeom { kernel: 8, stride: 1 }, &mut p), Err(Error::Shape { .. })));
+    assert!(matches!(g.max_pool2d(&x, PoolGeom { kernel: 2, stride: 0 }, &mut p), Err(Error::Shape { .. })));
+    assert!(matches!(g.max_pool2d(&x, PoolGeom { kernel: 3, stride: 3 }, &mut p), Err(Error::Shape { .. }))); // 2×2
+    assert!(matches!(
+        g.max_pool2d_backward(&x, &p, PoolGeom { kernel: 3, stride: 2 }, &mut y),
+        Err(Error::Shape { .. })
+    )); // dx shaped unlike x
     let mut t = g.zeros(&[3], "t").unwrap();
     assert!(matches!(g.write(&mut t, &[1.0]), Err(Error::Shape { .. })));
     let logits = g.zeros(&[2, 10], "logits").unwrap();

@@ -16,7 +16,7 @@ mod gpu_common;
 use gpu_common::{gpu_or_skip, rand_vec};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use wgtrain::backend::{Backend, StepParams};
+use wgtrain::backend::{Backend, ConvGeom, PoolGeom, StepParams};
 use wgtrain::cpu::CpuBackend;
 use wgtrain::gpu::GpuBackend;
 use wgtrain::tolerance::Tolerance;
@@ -77,53 +77,121 @@ fn linear_matches_cpu_on_odd_shapes() {
     check_linear(&mut g, (700, 9, 3), &[700, 9], 8); // split-K backward-weight (K = batch = 700)
 }
 
-fn conv_case<B: Backend>(b: &mut B, [n, c, h, w, k]: [usize; 5], seed: u64) -> Vec<Vec<f32>> {
-    let (ho, wo) = (h - 2, w - 2);
-    let x = b.tensor(&rand_vec(seed, n * c * h * w), &[n, c, h, w], "x").unwrap();
-    let wt = b.tensor(&rand_vec(seed + 1, k * c * 9), &[k, c, 3, 3], "w").unwrap();
-    let bias = b.tensor(&rand_vec(seed + 2, k), &[k], "b").unwrap();
-    let dy = b.tensor(&rand_vec(seed + 3, n * k * ho * wo), &[n, k, ho, wo], "dy").unwrap();
-    let mut y = b.zeros(&[n, k, ho, wo], "y").unwrap();
-    let mut dx = b.zeros(&[n, c, h, w], "dx").unwrap();
-    let mut dw = b.zeros(&[k, c, 3, 3], "dw").unwrap();
-    let mut db = b.zeros(&[k], "db").unwrap();
-    b.conv2d(&x, &wt, &bias, &mut y).unwrap();
-    b.conv2d_backward_input(&dy, &wt, &mut dx).unwrap();
-    b.conv2d_backward_weight(&x, &dy, &mut dw, &mut db).unwrap();
+/// One convolution: x [n, c, h, w], weight [k, c, ks, ks], geometry.
+#[derive(Clone, Copy, Debug)]
+struct Conv {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    ks: usize,
+    geom: ConvGeom,
+}
+
+/// 3×3, stride 1, no padding (the sample CNN's convolutions).
+fn unit([n, c, h, w, k]: [usize; 5]) -> Conv {
+    Conv { n, c, h, w, k, ks: 3, geom: ConvGeom::UNIT }
+}
+
+fn geo([n, c, h, w, k]: [usize; 5], ks: usize, stride: usize, padding: usize) -> Conv {
+    Conv { n, c, h, w, k, ks, geom: ConvGeom { stride, padding } }
+}
+
+impl Conv {
+    fn x(&self) -> [usize; 4] {
+        [self.n, self.c, self.h, self.w]
+    }
+    fn wt(&self) -> [usize; 4] {
+        [self.k, self.c, self.ks, self.ks]
+    }
+    fn y(&self) -> [usize; 4] {
+        let o = |s| self.geom.out_size(s, self.ks).expect("test shapes fit");
+        [self.n, self.k, o(self.h), o(self.w)]
+    }
+    /// Terms per dx element: every (k, u, v) with its dy index whole (stride 1 gives k·ks²; stride s about
+    /// k·ks²/s², but the bound k·ks² is what the tolerance needs).
+    fn tols(&self) -> [Tolerance; 4] {
+        let [_, _, ho, wo] = self.y();
+        let nhw = self.n * ho * wo;
+        [sum_tol(self.c * self.ks * self.ks + 1), sum_tol(self.k * self.ks * self.ks), sum_tol(nhw), sum_tol(nhw)]
+    }
+}
+
+fn numel(s: &[usize]) -> usize {
+    s.iter().product()
+}
+
+fn conv_case<B: Backend>(b: &mut B, cv: Conv, seed: u64) -> Vec<Vec<f32>> {
+    let (xs, ws, ys) = (cv.x(), cv.wt(), cv.y());
+    let x = b.tensor(&rand_vec(seed, numel(&xs)), &xs, "x").unwrap();
+    let wt = b.tensor(&rand_vec(seed + 1, numel(&ws)), &ws, "w").unwrap();
+    let bias = b.tensor(&rand_vec(seed + 2, cv.k), &[cv.k], "b").unwrap();
+    let dy = b.tensor(&rand_vec(seed + 3, numel(&ys)), &ys, "dy").unwrap();
+    // Outputs start dirty: every element must be written, padding-only and never-read positions included.
+    let mut dirty = |s: &[usize]| b.tensor(&vec![7.0; numel(s)], s, "out").unwrap();
+    let (mut y, mut dx, mut dw, mut db) = (dirty(&ys), dirty(&xs), dirty(&ws), dirty(&[cv.k]));
+    b.conv2d(&x, &wt, &bias, cv.geom, &mut y).unwrap();
+    b.conv2d_backward_input(&dy, &wt, cv.geom, &mut dx).unwrap();
+    b.conv2d_backward_weight(&x, &dy, cv.geom, &mut dw, &mut db).unwrap();
     vec![b.read(&y).unwrap(), b.read(&dx).unwrap(), b.read(&dw).unwrap(), b.read(&db).unwrap()]
 }
 
-fn check_conv(g: &mut GpuBackend, d @ [n, c, h, w, k]: [usize; 5], seed: u64) {
-    let hw = (h - 2) * (w - 2);
-    let tols = [sum_tol(c * 9 + 1), sum_tol(k * 9), sum_tol(n * hw), sum_tol(n * hw)];
-    compare!(g, format!("conv {d:?}"), tols, conv_case(d, seed));
+fn check_conv(g: &mut GpuBackend, cv: Conv, seed: u64) {
+    compare!(g, format!("conv {cv:?}"), cv.tols(), conv_case(cv, seed));
 }
 
 #[test]
 fn conv2d_matches_cpu_on_odd_shapes() {
     let Some(mut g) = gpu_or_skip("conv2d_matches_cpu_on_odd_shapes") else { return };
-    check_conv(&mut g, [1, 1, 3, 3, 1], 10); // smallest: 1×1 output
-    check_conv(&mut g, [1, 1, 7, 7, 1], 11);
-    check_conv(&mut g, [1, 7, 7, 7, 7], 12);
-    check_conv(&mut g, [2, 3, 45, 65, 5], 13); // dw reduces 2·43·63 = 5418 terms: split-K
-    check_conv(&mut g, [2, 32, 12, 11, 65], 14); // sample-CNN-like channels, K = 65 > one tile
+    check_conv(&mut g, unit([1, 1, 3, 3, 1]), 10); // smallest: 1×1 output
+    check_conv(&mut g, unit([1, 1, 7, 7, 1]), 11);
+    check_conv(&mut g, unit([1, 7, 7, 7, 7]), 12);
+    check_conv(&mut g, unit([2, 3, 45, 65, 5]), 13); // dw reduces 2·43·63 = 5418 terms: split-K
+    check_conv(&mut g, unit([2, 32, 12, 11, 65]), 14); // sample-CNN-like channels, K = 65 > one tile
     // Tile choice: ≤ 32 rows take the 32×128 tile, more the 64×64 one (rows: K forward, C backward-input).
-    check_conv(&mut g, [1, 33, 9, 8, 32], 15); // forward on 32×128, backward-input on 64×64
-    check_conv(&mut g, [1, 32, 9, 8, 33], 16); // forward on 64×64, backward-input on 32×128
+    check_conv(&mut g, unit([1, 33, 9, 8, 32]), 15); // forward on 32×128, backward-input on 64×64
+    check_conv(&mut g, unit([1, 32, 9, 8, 33]), 16); // forward on 64×64, backward-input on 32×128
 }
 
-fn pool_case<B: Backend>(b: &mut B, [n, c, h, w]: [usize; 4], ties: bool, seed: u64) -> Vec<Vec<f32>> {
+/// Kernel size, stride and padding in all three modes, on both tiles (rows ≤ 32 take 32×128: K in the
+/// forward and dw, C in backward-input).
+#[test]
+fn conv2d_with_stride_padding_and_kernel_size_matches_cpu() {
+    let Some(mut g) = gpu_or_skip("conv2d_with_stride_padding_and_kernel_size_matches_cpu") else { return };
+    check_conv(&mut g, geo([1, 7, 45, 65, 7], 3, 2, 1), 70); // stride 2 padding 1, batch 1, 7 channels
+    check_conv(&mut g, geo([1, 7, 45, 65, 7], 5, 1, 2), 71); // kernel 5 padding 2 ("same")
+    check_conv(&mut g, geo([2, 3, 45, 65, 40], 5, 2, 2), 72); // forward and dw on 64×64, split-K dw
+    check_conv(&mut g, geo([1, 40, 13, 11, 6], 3, 2, 1), 73); // backward-input on 64×64 with stride
+    check_conv(&mut g, geo([3, 2, 9, 13, 3], 2, 3, 0), 74); // stride > kernel: inputs no window reads
+    check_conv(&mut g, geo([2, 5, 8, 11, 4], 1, 1, 2), 75); // 1×1 kernel: radix-1 digits, bias-only border
+    check_conv(&mut g, geo([1, 3, 3, 2, 2], 4, 1, 1), 76); // kernel larger than the input
+    check_conv(&mut g, geo([2, 4, 12, 12, 9], 7, 4, 3), 77); // 7×7 stride 4 (k² = 49 > the 16-deep slice)
+    check_conv(&mut g, geo([1, 2, 30, 30, 5], 11, 2, 5), 78); // 11×11: digit steps with several carries
+}
+
+fn pool_case<B: Backend>(b: &mut B, [n, c, h, w]: [usize; 4], geom: PoolGeom, ties: bool, seed: u64) -> Vec<Vec<f32>> {
     // Ties: values on a coarse grid, so most windows hold equal maxima and the first-max rule matters.
     let xv: Vec<f32> =
         rand_vec(seed, n * c * h * w).into_iter().map(|v| if ties { (v * 1.5).round() } else { v }).collect();
+    let (ho, wo) = (geom.out_size(h).unwrap(), geom.out_size(w).unwrap());
     let x = b.tensor(&xv, &[n, c, h, w], "x").unwrap();
-    let dy = b.tensor(&rand_vec(seed + 1, n * c * (h / 2) * (w / 2)), &[n, c, h / 2, w / 2], "dy").unwrap();
-    let mut y = b.zeros(&[n, c, h / 2, w / 2], "y").unwrap();
+    let dy = b.tensor(&rand_vec(seed + 1, n * c * ho * wo), &[n, c, ho, wo], "dy").unwrap();
+    let mut y = b.zeros(&[n, c, ho, wo], "y").unwrap();
     // dx starts dirty: the kernel must write every element, including rows/columns the floor drops.
     let mut dx = b.tensor(&vec![7.0; n * c * h * w], &[n, c, h, w], "dx").unwrap();
-    b.maxpool2(&x, &mut y).unwrap();
-    b.maxpool2_backward(&x, &dy, &mut dx).unwrap();
-    vec![b.read(&y).unwrap(), b.read(&dx).unwrap()]
+    let mut dxr = b.tensor(&vec![7.0; n * c * h * w], &[n, c, h, w], "dx_relu").unwrap();
+    b.max_pool2d(&x, geom, &mut y).unwrap();
+    b.max_pool2d_backward(&x, &dy, geom, &mut dx).unwrap();
+    // x read as a ReLU output: the mask drops dx wherever x ≤ 0 (about half the elements).
+    b.max_pool2d_backward_relu(&x, &dy, geom, &mut dxr).unwrap();
+    vec![b.read(&y).unwrap(), b.read(&dx).unwrap(), b.read(&dxr).unwrap()]
+}
+
+/// Overlapping windows sum up to ⌈k/s⌉² dy values per dx element, in the same (row-major window) order on
+/// both backends: bit-exact as well.
+fn check_pool(g: &mut GpuBackend, d: [usize; 4], geom: PoolGeom, ties: bool, seed: u64) {
+    compare!(g, format!("maxpool {d:?} {geom:?} ties={ties}"), [EXACT, EXACT, EXACT], pool_case(d, geom, ties, seed));
 }
 
 #[test]
@@ -131,7 +199,28 @@ fn maxpool_matches_cpu_including_ties() {
     let Some(mut g) = gpu_or_skip("maxpool_matches_cpu_including_ties") else { return };
     for (i, d) in [[1, 1, 2, 2], [1, 1, 7, 7], [2, 3, 45, 65], [3, 5, 24, 24]].into_iter().enumerate() {
         for ties in [false, true] {
-            compare!(&mut g, format!("maxpool {d:?} ties={ties}"), [EXACT, EXACT], pool_case(d, ties, 20 + i as u64));
+            check_pool(&mut g, d, PoolGeom::TWO, ties, 20 + i as u64);
+        }
+    }
+}
+
+#[test]
+fn maxpool_with_kernel_and_stride_matches_cpu() {
+    let Some(mut g) = gpu_or_skip("maxpool_with_kernel_and_stride_matches_cpu") else { return };
+    let p = |kernel, stride| PoolGeom { kernel, stride };
+    for (i, (d, geom)) in [
+        ([1, 7, 45, 65], p(3, 2)), // pool 3 stride 2: overlapping windows, batch 1, odd sizes
+        ([2, 3, 45, 65], p(2, 1)), // pool 2 stride 1: most elements in four windows
+        ([1, 2, 13, 11], p(3, 1)),
+        ([2, 2, 10, 9], p(2, 3)), // stride > kernel: elements no window covers
+        ([1, 1, 5, 7], p(5, 2)),  // window as tall as the input
+        ([1, 3, 4, 4], p(1, 1)),  // identity
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for ties in [false, true] {
+            check_pool(&mut g, d, geom, ties, 80 + i as u64);
         }
     }
 }
@@ -157,11 +246,12 @@ fn relu_matches_cpu() {
     }
 }
 
-/// The fused ReLU ops on one layer shape: conv2d_relu, conv2d_backward_input_relu, maxpool2_backward_relu,
+/// The fused ReLU ops on one layer shape: conv2d_relu, conv2d_backward_input_relu, max_pool2d_backward_relu,
 /// linear_relu, linear_backward_input_relu. Masks are ReLU outputs with exact zeros (the gradient at 0 is 0).
 fn fused_case<B: Backend>(
     b: &mut B,
-    [n, c, h, w, k]: [usize; 5],
+    cv: Conv,
+    pool: PoolGeom,
     (ln, li, lo): (usize, usize, usize),
     seed: u64,
 ) -> Vec<Vec<f32>> {
@@ -169,25 +259,28 @@ fn fused_case<B: Backend>(
         rand_vec(seed, len).into_iter().map(|v| if v > 0.0 { (v * 4.0).round() / 4.0 } else { 0.0 }).collect()
     };
     let t = |b: &mut B, v: Vec<f32>, s: &[usize]| b.tensor(&v, s, "t").unwrap();
-    let x = t(b, rand_vec(seed, n * c * h * w), &[n, c, h, w]);
-    let wt = t(b, rand_vec(seed + 1, k * c * 9), &[k, c, 3, 3]);
-    let bias = t(b, rand_vec(seed + 2, k), &[k]);
-    let dy = t(b, rand_vec(seed + 3, n * k * (h - 2) * (w - 2)), &[n, k, h - 2, w - 2]);
-    let mask = t(b, relu_out(seed + 4, n * c * h * w), &[n, c, h, w]);
-    let pooled = t(b, relu_out(seed + 5, n * c * h * w), &[n, c, h, w]); // ties among the rounded values
-    let dp = t(b, rand_vec(seed + 6, n * c * (h / 2) * (w / 2)), &[n, c, h / 2, w / 2]);
+    let (xs, ws, ys) = (cv.x(), cv.wt(), cv.y());
+    let [n, c, h, w] = xs;
+    let ps = [n, c, pool.out_size(h).unwrap(), pool.out_size(w).unwrap()];
+    let x = t(b, rand_vec(seed, numel(&xs)), &xs);
+    let wt = t(b, rand_vec(seed + 1, numel(&ws)), &ws);
+    let bias = t(b, rand_vec(seed + 2, cv.k), &[cv.k]);
+    let dy = t(b, rand_vec(seed + 3, numel(&ys)), &ys);
+    let mask = t(b, relu_out(seed + 4, numel(&xs)), &xs);
+    let pooled = t(b, relu_out(seed + 5, numel(&xs)), &xs); // ties among the rounded values
+    let dp = t(b, rand_vec(seed + 6, numel(&ps)), &ps);
     let lx = t(b, rand_vec(seed + 7, ln * li), &[ln, li]);
     let lw = t(b, rand_vec(seed + 8, lo * li), &[lo, li]);
     let lb = t(b, rand_vec(seed + 9, lo), &[lo]);
     let ldy = t(b, rand_vec(seed + 10, ln * lo), &[ln, lo]);
     let lmask = t(b, relu_out(seed + 11, ln * li), &[ln, li]);
     // Outputs start dirty: every element must be written, masked ones included.
-    let mut dirty = |s: &[usize]| b.tensor(&vec![7.0; s.iter().product()], s, "out").unwrap();
-    let (mut y, mut dx, mut dpool) = (dirty(&[n, k, h - 2, w - 2]), dirty(&[n, c, h, w]), dirty(&[n, c, h, w]));
+    let mut dirty = |s: &[usize]| b.tensor(&vec![7.0; numel(s)], s, "out").unwrap();
+    let (mut y, mut dx, mut dpool) = (dirty(&ys), dirty(&xs), dirty(&xs));
     let (mut ly, mut ldx) = (dirty(&[ln, lo]), dirty(&[ln, li]));
-    b.conv2d_relu(&x, &wt, &bias, &mut y).unwrap();
-    b.conv2d_backward_input_relu(&dy, &wt, &mask, &mut dx).unwrap();
-    b.maxpool2_backward_relu(&pooled, &dp, &mut dpool).unwrap();
+    b.conv2d_relu(&x, &wt, &bias, cv.geom, &mut y).unwrap();
+    b.conv2d_backward_input_relu(&dy, &wt, &mask, cv.geom, &mut dx).unwrap();
+    b.max_pool2d_backward_relu(&pooled, &dp, pool, &mut dpool).unwrap();
     b.linear_relu(&lx, &lw, &lb, &mut ly).unwrap();
     b.linear_backward_input_relu(&ldy, &lw, &lmask, &mut ldx).unwrap();
     [y, dx, dpool, ly, ldx].iter().map(|t| b.read(t).unwrap()).collect()
@@ -196,20 +289,29 @@ fn fused_case<B: Backend>(
 #[test]
 fn fused_relu_ops_match_cpu() {
     let Some(mut g) = gpu_or_skip("fused_relu_ops_match_cpu") else { return };
-    // conv: both tile shapes; linear: one tile, and split-K forward (K = 1100) and backward-input (K = 600),
-    // where the ReLU/mask runs in reduce_splits.
-    for (i, (conv, lin)) in [
-        ([1, 1, 3, 3, 1], (1, 1, 1)),
-        ([2, 3, 13, 11, 5], (7, 45, 65)),
-        ([1, 33, 9, 8, 32], (3, 1100, 5)),
-        ([2, 32, 10, 9, 33], (5, 13, 600)),
+    // conv: both tile shapes, unit and strided/padded geometry; pool: 2×2 and overlapping windows; linear: one
+    // tile, and split-K forward (K = 1100) and backward-input (K = 600), where the ReLU/mask runs in
+    // reduce_splits.
+    let p = |kernel, stride| PoolGeom { kernel, stride };
+    for (i, (conv, pool, lin)) in [
+        (unit([1, 1, 3, 3, 1]), PoolGeom::TWO, (1, 1, 1)),
+        (unit([2, 3, 13, 11, 5]), p(3, 2), (7, 45, 65)),
+        (unit([1, 33, 9, 8, 32]), PoolGeom::TWO, (3, 1100, 5)),
+        (unit([2, 32, 10, 9, 33]), p(2, 1), (5, 13, 600)),
+        (geo([1, 7, 45, 65, 7], 3, 2, 1), p(3, 2), (1, 7, 7)), // 32×128 tile both ways, stride 2 padding 1
+        (geo([2, 40, 11, 9, 48], 5, 1, 2), p(2, 1), (1, 7, 7)), // 64×64 tile both ways, kernel 5 padding 2
     ]
     .into_iter()
     .enumerate()
     {
-        let [_, c, _, _, k] = conv;
-        let tols = [sum_tol(c * 9 + 1), sum_tol(k * 9), EXACT, sum_tol(lin.1 + 1), sum_tol(lin.2)];
-        compare!(&mut g, format!("fused {conv:?} {lin:?}"), tols, fused_case(conv, lin, 40 + i as u64));
+        let [ty, tdx, ..] = conv.tols();
+        let tols = [ty, tdx, EXACT, sum_tol(lin.1 + 1), sum_tol(lin.2)];
+        compare!(
+            &mut g,
+            format!("fused {conv:?} {pool:?} {lin:?}"),
+            tols,
+            fused_case(conv, pool, lin, 40 + i as u64)
+        );
     }
 }
 
@@ -324,17 +426,21 @@ fn random_shapes_match_cpu() {
     let mut runner =
         TestRunner::new(Config { cases: 6, failure_persistence: None, max_shrink_iters: 0, ..Config::default() });
     let dims = (1usize..5, 1usize..9, 3usize..30, 3usize..30, 1usize..70, any::<u64>());
+    // Geometry: conv kernel 1..=6, stride 1..=3, padding 0..=2 (shapes the kernel does not fit are skipped);
+    // pool kernel 1..=4 (at most the input), stride 1..=3.
+    let geom = (1usize..7, 1usize..4, 0usize..3, 1usize..5, 1usize..4);
     runner
-        .run(&dims, |(n, c, h, w, k, seed)| {
+        .run(&(dims, geom), |((n, c, h, w, k, seed), (ks, stride, pad, pk, ps))| {
             let g = &mut *g.borrow_mut();
-            check_conv(g, [n, c, h, w, k], seed % 1000);
-            check_linear(g, (n * h, c * w, k), &[n * h, c * w], seed % 1000);
-            compare!(
-                g,
-                format!("maxpool {:?}", [n, c, h, w]),
-                [EXACT, EXACT],
-                pool_case([n, c, h, w], seed % 2 == 0, seed % 1000)
-            );
+            let seed = seed % 1000;
+            check_conv(g, unit([n, c, h, w, k]), seed);
+            let cv = geo([n, c, h, w, k], ks, stride, pad);
+            if cv.geom.out_size(h, ks).is_some() && cv.geom.out_size(w, ks).is_some() {
+                check_conv(g, cv, seed);
+            }
+            check_linear(g, (n * h, c * w, k), &[n * h, c * w], seed);
+            check_pool(g, [n, c, h, w], PoolGeom::TWO, seed % 2 == 0, seed);
+            check_pool(g, [n, c, h, w], PoolGeom { kernel: pk.min(h).min(w), stride: ps }, seed % 2 == 1, seed);
             Ok(())
         })
         .unwrap();

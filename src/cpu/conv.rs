@@ -1,11 +1,14 @@
-//! 3×3 valid convolution, stride 1 (cross-correlation, as `torch.nn.Conv2d`), by im2col + GEMM per image.
+//! k×k convolution with stride and zero padding (cross-correlation, as `torch.nn.Conv2d`), by im2col + GEMM
+//! per image.
 //!
-//! im2col row `c·9 + u·3 + v`, column `i·Wo + j` holds `x[c, i+u, j+v]`, so the weight [K, C·9] is already the
-//! left GEMM operand in PyTorch's layout and the output [K, Ho·Wo] is the image's NCHW slab.
+//! im2col row `c·k² + u·k + v`, column `i·Wo + j` holds `x[c, i·s−p+u, j·s−p+v]` (0 outside the image), so the
+//! weight [K, C·k²] is already the left GEMM operand in PyTorch's layout and the output [K, Ho·Wo] is the
+//! image's NCHW slab. For the sample CNN's 3×3, stride 1, no padding this is exactly the matrix (and so the
+//! summation order) of the original 3×3-only code: its results are bit-identical.
 
 use super::real::Real;
 
-/// Spatial sizes of one convolution: input C×H×W, output K×(H−2)×(W−2).
+/// Sizes of one convolution: input N×C×H×W, weight K×C×ks×ks, stride, zero padding.
 #[derive(Clone, Copy, Debug)]
 pub struct ConvDims {
     pub n: usize,
@@ -13,50 +16,87 @@ pub struct ConvDims {
     pub h: usize,
     pub w: usize,
     pub k: usize,
+    /// Kernel edge (the weight is [K, C, ks, ks]).
+    pub ks: usize,
+    pub stride: usize,
+    pub pad: usize,
 }
 
 impl ConvDims {
+    /// 3×3, stride 1, no padding.
+    pub fn unit(n: usize, c: usize, h: usize, w: usize, k: usize) -> Self {
+        ConvDims { n, c, h, w, k, ks: 3, stride: 1, pad: 0 }
+    }
+    /// Output height (callers check the kernel fits: H + 2p ≥ ks, stride ≥ 1).
     pub fn ho(&self) -> usize {
-        self.h - 2
+        (self.h + 2 * self.pad - self.ks) / self.stride + 1
     }
     pub fn wo(&self) -> usize {
-        self.w - 2
+        (self.w + 2 * self.pad - self.ks) / self.stride + 1
+    }
+    /// Rows of the im2col matrix: C·k².
+    fn rows(&self) -> usize {
+        self.c * self.ks * self.ks
     }
     fn cols(&self) -> usize {
         self.ho() * self.wo()
     }
+    /// The output positions `o` (along one axis of `out` outputs) whose input coordinate o·s − p + u lies in
+    /// [0, size): a contiguous range, since the coordinate grows with o.
+    fn valid(&self, u: usize, size: usize, out: usize) -> std::ops::Range<usize> {
+        // o·s + u ≥ p  ⇔  o ≥ ⌈(p − u)/s⌉;  o·s + u − p < size  ⇔  o < ⌈(size + p − u)/s⌉.
+        let lo = self.pad.saturating_sub(u).div_ceil(self.stride);
+        let hi = (size + self.pad).saturating_sub(u).div_ceil(self.stride).min(out);
+        lo.min(hi)..hi
+    }
+}
+
+/// Visit every in-image (row, column) pair of the im2col matrix as `f(row slice start, x offset, len)` runs:
+/// for im2col row (c,u,v) and output row i, the output columns j in `valid` read x[c, i·s−p+u, j·s−p+v].
+fn for_each_run(d: &ConvDims, mut f: impl FnMut(usize, usize, usize)) {
+    let (ho, wo, ks, s) = (d.ho(), d.wo(), d.ks, d.stride);
+    for c in 0..d.c {
+        for u in 0..ks {
+            for v in 0..ks {
+                let row = ((c * ks + u) * ks + v) * ho * wo;
+                let js = d.valid(v, d.w, wo);
+                if js.is_empty() {
+                    continue;
+                }
+                for i in d.valid(u, d.h, ho) {
+                    let (hh, ww) = (i * s + u - d.pad, js.start * s + v - d.pad);
+                    f(row + i * wo + js.start, c * d.h * d.w + hh * d.w + ww, js.len());
+                }
+            }
+        }
+    }
 }
 
 fn im2col<T: Real>(d: &ConvDims, x: &[T], cols: &mut [T]) {
-    let (ho, wo) = (d.ho(), d.wo());
-    for c in 0..d.c {
-        for u in 0..3 {
-            for v in 0..3 {
-                let row = &mut cols[(c * 9 + u * 3 + v) * ho * wo..][..ho * wo];
-                for i in 0..ho {
-                    let src = &x[c * d.h * d.w + (i + u) * d.w + v..][..wo];
-                    row[i * wo..][..wo].copy_from_slice(src);
-                }
+    if d.pad > 0 {
+        cols.fill(T::ZERO); // the padding's entries stay 0
+    }
+    let s = d.stride;
+    for_each_run(d, |dst, src, len| {
+        let out = &mut cols[dst..][..len];
+        if s == 1 {
+            out.copy_from_slice(&x[src..][..len]);
+        } else {
+            for (o, &v) in out.iter_mut().zip(x[src..].iter().step_by(s)) {
+                *o = v;
             }
         }
-    }
+    });
 }
 
+/// dx += col2im(cols): each column entry goes back to the input element it was read from (padding dropped).
 fn col2im_add<T: Real>(d: &ConvDims, cols: &[T], dx: &mut [T]) {
-    let (ho, wo) = (d.ho(), d.wo());
-    for c in 0..d.c {
-        for u in 0..3 {
-            for v in 0..3 {
-                let row = &cols[(c * 9 + u * 3 + v) * ho * wo..][..ho * wo];
-                for i in 0..ho {
-                    let dst = &mut dx[c * d.h * d.w + (i + u) * d.w + v..][..wo];
-                    for (o, &g) in dst.iter_mut().zip(&row[i * wo..][..wo]) {
-                        *o += g;
-                    }
-                }
-            }
+    let s = d.stride;
+    for_each_run(d, |src, dst, len| {
+        for (o, &g) in dx[dst..].iter_mut().step_by(s).zip(&cols[src..][..len]) {
+            *o += g;
         }
-    }
+    });
 }
 
 /// The batch is split into this many contiguous chunks, each on its own thread: the per-image GEMMs are too
@@ -87,18 +127,19 @@ fn par_images<T: Real>(
     });
 }
 
-/// y[n,k,i,j] = b[k] + Σ_{c,u,v} w[k,c,u,v]·x[n,c,i+u,j+v].
+/// y[n,k,i,j] = b[k] + Σ_{c,u,v} w[k,c,u,v]·x[n,c,i·s−p+u,j·s−p+v].
 pub fn forward<T: Real>(d: &ConvDims, x: &[T], w: &[T], b: &[T], y: &mut [T]) {
     par_images(d, x, d.c * d.h * d.w, y, d.k * d.cols(), |d, x, y| forward_serial(d, x, w, b, y));
 }
 
-/// dx[n,c,h,w] = Σ_{k,u,v} w[k,c,u,v]·dy[n,k,h−u,w−v]: dcols = wᵀ·dy, then col2im.
+/// dx[n,c,h,w] = Σ w[k,c,u,v]·dy[n,k,i,j] over i·s−p+u = h, j·s−p+v = w: dcols = wᵀ·dy, then col2im.
 pub fn backward_input<T: Real>(d: &ConvDims, dy: &[T], w: &[T], dx: &mut [T]) {
     par_images(d, dy, d.k * d.cols(), dx, d.c * d.h * d.w, |d, dy, dx| backward_input_serial(d, dy, w, dx));
 }
 
-/// dw[k,c,u,v] = Σ_{n,i,j} dy[n,k,i,j]·x[n,c,i+u,j+v] (= dy·colsᵀ summed over n), db[k] = Σ_{n,i,j} dy[n,k,i,j].
-/// Each of [`BATCH_CHUNKS`] chunks sums its own images; the partial sums are then added in chunk order.
+/// dw[k,c,u,v] = Σ_{n,i,j} dy[n,k,i,j]·x[n,c,i·s−p+u,j·s−p+v] (= dy·colsᵀ summed over n),
+/// db[k] = Σ_{n,i,j} dy[n,k,i,j]. Each of [`BATCH_CHUNKS`] chunks sums its own images; the partial sums are
+/// then added in chunk order.
 pub fn backward_weight<T: Real>(d: &ConvDims, x: &[T], dy: &[T], dw: &mut [T], db: &mut [T]) {
     backward_weight_chunked(d, x, dy, dw, db, BATCH_CHUNKS)
 }
@@ -115,7 +156,7 @@ pub fn backward_weight_chunked<T: Real>(d: &ConvDims, x: &[T], dy: &[T], dw: &mu
             .map(|(xc, dyc)| {
                 let sub = ConvDims { n: xc.len() / xs, ..*d };
                 s.spawn(move || {
-                    let (mut pw, mut pb) = (vec![T::ZERO; d.k * d.c * 9], vec![T::ZERO; d.k]);
+                    let (mut pw, mut pb) = (vec![T::ZERO; d.k * d.rows()], vec![T::ZERO; d.k]);
                     backward_weight_serial(&sub, xc, dyc, &mut pw, &mut pb);
                     (pw, pb)
                 })
@@ -136,29 +177,29 @@ pub fn backward_weight_chunked<T: Real>(d: &ConvDims, x: &[T], dy: &[T], dw: &mu
 }
 
 fn forward_serial<T: Real>(d: &ConvDims, x: &[T], w: &[T], b: &[T], y: &mut [T]) {
-    let (kc9, hw, ohw) = (d.c * 9, d.c * d.h * d.w, d.k * d.cols());
-    let mut cols = vec![T::ZERO; kc9 * d.cols()];
+    let (rows, hw, ohw) = (d.rows(), d.c * d.h * d.w, d.k * d.cols());
+    let mut cols = vec![T::ZERO; rows * d.cols()];
     for n in 0..d.n {
         im2col(d, &x[n * hw..][..hw], &mut cols);
         let yn = &mut y[n * ohw..][..ohw];
         for (k, row) in yn.chunks_mut(d.cols()).enumerate() {
             row.fill(b[k]);
         }
-        T::gemm(d.k, kc9, d.cols(), w, (kc9, 1), &cols, (d.cols(), 1), T::ONE, yn, (d.cols(), 1));
+        T::gemm(d.k, rows, d.cols(), w, (rows, 1), &cols, (d.cols(), 1), T::ONE, yn, (d.cols(), 1));
     }
 }
 
 fn backward_input_serial<T: Real>(d: &ConvDims, dy: &[T], w: &[T], dx: &mut [T]) {
-    let (kc9, hw, ohw) = (d.c * 9, d.c * d.h * d.w, d.k * d.cols());
-    let mut dcols = vec![T::ZERO; kc9 * d.cols()];
+    let (rows, hw, ohw) = (d.rows(), d.c * d.h * d.w, d.k * d.cols());
+    let mut dcols = vec![T::ZERO; rows * d.cols()];
     dx.fill(T::ZERO);
     for n in 0..d.n {
         T::gemm(
-            kc9,
+            rows,
             d.k,
             d.cols(),
             w,
-            (1, kc9),
+            (1, rows),
             &dy[n * ohw..][..ohw],
             (d.cols(), 1),
             T::ZERO,
@@ -170,14 +211,14 @@ fn backward_input_serial<T: Real>(d: &ConvDims, dy: &[T], w: &[T], dx: &mut [T])
 }
 
 fn backward_weight_serial<T: Real>(d: &ConvDims, x: &[T], dy: &[T], dw: &mut [T], db: &mut [T]) {
-    let (kc9, hw, ohw) = (d.c * 9, d.c * d.h * d.w, d.k * d.cols());
-    let mut cols = vec![T::ZERO; kc9 * d.cols()];
+    let (rows, hw, ohw) = (d.rows(), d.c * d.h * d.w, d.k * d.cols());
+    let mut cols = vec![T::ZERO; rows * d.cols()];
     dw.fill(T::ZERO);
     db.fill(T::ZERO);
     for n in 0..d.n {
         im2col(d, &x[n * hw..][..hw], &mut cols);
         let dyn_ = &dy[n * ohw..][..ohw];
-        T::gemm(d.k, d.cols(), kc9, dyn_, (d.cols(), 1), &cols, (1, d.cols()), T::ONE, dw, (kc9, 1));
+        T::gemm(d.k, d.cols(), rows, dyn_, (d.cols(), 1), &cols, (1, d.cols()), T::ONE, dw, (rows, 1));
         for (k, row) in dyn_.chunks(d.cols()).enumerate() {
             let mut s = T::ZERO;
             for &g in row {

@@ -8,7 +8,7 @@ pub mod pool;
 pub mod real;
 pub mod sgd;
 
-use crate::backend::{Backend, StepParams, numel};
+use crate::backend::{Backend, ConvGeom, PoolGeom, StepParams, numel};
 use crate::{Error, Result};
 
 /// A host tensor: values and shape.
@@ -70,18 +70,21 @@ fn dims4(op: &'static str, what: &str, s: &[usize]) -> Result<[usize; 4]> {
     <[usize; 4]>::try_from(s).map_err(|_| Error::shape(op, format!("{what} must be 4-d [N,C,H,W], got {s:?}")))
 }
 
-/// Validate conv shapes: x [N,C,H,W], w [K,C,3,3], y [N,K,H−2,W−2].
-fn conv_dims(op: &'static str, x: &[usize], w: &[usize], y: &[usize]) -> Result<conv::ConvDims> {
+/// Validate conv shapes: x [N,C,H,W], w [K,C,k,k], y [N,K,Ho,Wo] with Ho, Wo from `geom`.
+fn conv_dims(op: &'static str, x: &[usize], w: &[usize], geom: ConvGeom, y: &[usize]) -> Result<conv::ConvDims> {
     let [n, c, h, wd] = dims4(op, "input", x)?;
     let [k, wc, kh, kw] = dims4(op, "weight", w)?;
-    if wc != c || kh != 3 || kw != 3 || h < 3 || wd < 3 {
-        return Err(Error::shape(op, format!("input {x:?} and weight {w:?} do not form a 3×3 valid convolution")));
+    if wc != c || kh != kw {
+        return Err(Error::shape(op, format!("weight {w:?} is not [K, {c}, k, k] for input {x:?}")));
     }
-    let want = [n, k, h - 2, wd - 2];
+    let (Some(ho), Some(wo)) = (geom.out_size(h, kh), geom.out_size(wd, kw)) else {
+        return Err(Error::shape(op, format!("a {kh}×{kw} kernel with {geom:?} does not fit input {x:?}")));
+    };
+    let want = [n, k, ho, wo];
     if y != want {
         return Err(Error::shape(op, format!("output has shape {y:?}, expected {want:?}")));
     }
-    Ok(conv::ConvDims { n, c, h, w: wd, k })
+    Ok(conv::ConvDims { n, c, h, w: wd, k, ks: kh, stride: geom.stride, pad: geom.padding })
 }
 
 /// Validate linear shapes: x [N, ...I], w [O, I], y [N, O].
@@ -98,12 +101,16 @@ fn linear_dims(op: &'static str, x: &[usize], w: &[usize], y: &[usize]) -> Resul
     Ok((n, i, o))
 }
 
-fn pool_dims(op: &'static str, x: &[usize], y: &[usize]) -> Result<(usize, usize, usize)> {
+/// Validate pooling shapes: x [N,C,H,W], y [N,C,Ho,Wo] with Ho, Wo from `geom`; returns (planes, dims).
+fn pool_dims(op: &'static str, x: &[usize], geom: PoolGeom, y: &[usize]) -> Result<(usize, pool::PoolDims)> {
     let [n, c, h, w] = dims4(op, "input", x)?;
-    if y != [n, c, h / 2, w / 2] {
-        return Err(Error::shape(op, format!("output {y:?} is not input {x:?} halved")));
+    let (Some(ho), Some(wo)) = (geom.out_size(h), geom.out_size(w)) else {
+        return Err(Error::shape(op, format!("{geom:?} does not fit input {x:?}")));
+    };
+    if y != [n, c, ho, wo] {
+        return Err(Error::shape(op, format!("output {y:?} is not {:?} for input {x:?}", [n, c, ho, wo])));
     }
-    Ok((n * c, h, w))
+    Ok((n * c, pool::PoolDims { h, w, kernel: geom.kernel, stride: geom.stride }))
 }
 
 fn check_labels(op: &'static str, labels: &[u32], n: usize, classes: usize) -> Result<()> {
@@ -192,15 +199,21 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn conv2d(&mut self, x: &CpuTensor, w: &CpuTensor, b: &CpuTensor, y: &mut CpuTensor) -> Result<()> {
-        let d = conv_dims("conv2d", &x.shape, &w.shape, &y.shape)?;
+    fn conv2d(&mut self, x: &CpuTensor, w: &CpuTensor, b: &CpuTensor, geom: ConvGeom, y: &mut CpuTensor) -> Result<()> {
+        let d = conv_dims("conv2d", &x.shape, &w.shape, geom, &y.shape)?;
         expect_len("conv2d", "bias", b.data.len(), d.k)?;
         conv::forward(&d, &x.data, &w.data, &b.data, &mut y.data);
         Ok(())
     }
 
-    fn conv2d_backward_input(&mut self, dy: &CpuTensor, w: &CpuTensor, dx: &mut CpuTensor) -> Result<()> {
-        let d = conv_dims("conv2d_backward_input", &dx.shape, &w.shape, &dy.shape)?;
+    fn conv2d_backward_input(
+        &mut self,
+        dy: &CpuTensor,
+        w: &CpuTensor,
+        geom: ConvGeom,
+        dx: &mut CpuTensor,
+    ) -> Result<()> {
+        let d = conv_dims("conv2d_backward_input", &dx.shape, &w.shape, geom, &dy.shape)?;
         conv::backward_input(&d, &dy.data, &w.data, &mut dx.data);
         Ok(())
     }
@@ -209,25 +222,26 @@ impl Backend for CpuBackend {
         &mut self,
         x: &CpuTensor,
         dy: &CpuTensor,
+        geom: ConvGeom,
         dw: &mut CpuTensor,
         db: &mut CpuTensor,
     ) -> Result<()> {
-        let d = conv_dims("conv2d_backward_weight", &x.shape, &dw.shape, &dy.shape)?;
+        let d = conv_dims("conv2d_backward_weight", &x.shape, &dw.shape, geom, &dy.shape)?;
         expect_len("conv2d_backward_weight", "bias grad", db.data.len(), d.k)?;
         conv::backward_weight_chunked(&d, &x.data, &dy.data, &mut dw.data, &mut db.data, self.batch_chunks);
         Ok(())
     }
 
-    fn maxpool2(&mut self, x: &CpuTensor, y: &mut CpuTensor) -> Result<()> {
-        let (p, h, w) = pool_dims("maxpool2", &x.shape, &y.shape)?;
-        pool::forward(p, h, w, &x.data, &mut y.data);
+    fn max_pool2d(&mut self, x: &CpuTensor, geom: PoolGeom, y: &mut CpuTensor) -> Result<()> {
+        let (planes, d) = pool_dims("max_pool2d", &x.shape, geom, &y.shape)?;
+        pool::forward(planes, &d, &x.data, &mut y.data);
         Ok(())
     }
 
-    fn maxpool2_backward(&mut self, x: &CpuTensor, dy: &CpuTensor, dx: &mut CpuTensor) -> Result<()> {
-        let (p, h, w) = pool_dims("maxpool2_backward", &x.shape, &dy.shape)?;
-        expect_len("maxpool2_backward", "dx", dx.data.len(), x.data.len())?;
-        pool::backward(p, h, w, &x.data, &dy.data, &mut dx.data);
+    fn max_pool2d_backward(&mut self, x: &CpuTensor, dy: &CpuTensor, geom: PoolGeom, dx: &mut CpuTensor) -> Result<()> {
+        let (planes, d) = pool_dims("max_pool2d_backward", &x.shape, geom, &dy.shape)?;
+        expect_shape("max_pool2d_backward", "dx", &dx.shape, &x.shape)?;
+        pool::backward(planes, &d, &x.data, &dy.data, &mut dx.data);
         Ok(())
     }
 
@@ -245,8 +259,8 @@ impl Backend for CpuBackend {
     }
 
     // The fused ops are the unfused ones in sequence, applied in place: the reference stays obvious.
-    fn conv2d_relu(&mut self, x: &CpuTensor, w: &CpuTensor, b: &CpuTensor, y: &mut CpuTensor) -> Result<()> {
-        self.conv2d(x, w, b, y)?;
+    fn conv2d_relu(&mut self, x: &CpuTensor, w: &CpuTensor, b: &CpuTensor, geom: ConvGeom, y: &mut CpuTensor) -> Result<()> {
+        self.conv2d(x, w, b, geom, y)?;
         dense::relu_in_place(&mut y.data);
         Ok(())
     }
@@ -256,13 +270,20 @@ impl Backend for CpuBackend {
         dy: &CpuTensor,
         w: &CpuTensor,
         mask: &CpuTensor,
+        geom: ConvGeom,
         dx: &mut CpuTensor,
     ) -> Result<()> {
-        masked("conv2d_backward_input_relu", mask, dx, |dx| self.conv2d_backward_input(dy, w, dx))
+        masked("conv2d_backward_input_relu", mask, dx, |dx| self.conv2d_backward_input(dy, w, geom, dx))
     }
 
-    fn maxpool2_backward_relu(&mut self, x: &CpuTensor, dy: &CpuTensor, dx: &mut CpuTensor) -> Result<()> {
-        self.maxpool2_backward(x, dy, dx)?;
+    fn max_pool2d_backward_relu(
+        &mut self,
+        x: &CpuTensor,
+        dy: &CpuTensor,
+        geom: PoolGeom,
+        dx: &mut CpuTensor,
+    ) -> Result<()> {
+        self.max_pool2d_backward(x, dy, geom, dx)?;
         dense::mask_in_place(&x.data, &mut dx.data);
         Ok(())
     }

@@ -62,10 +62,10 @@ pub enum Kernel {
     Conv2dForwardReluM32,
     Conv2dBackwardInputMask,
     Conv2dBackwardInputMaskM32,
-    MaxPool2,
-    MaxPool2Backward,
+    MaxPool2d,
+    MaxPool2dBackward,
     /// Max-pool backward then ReLU backward (x is the ReLU's output).
-    MaxPool2BackwardMask,
+    MaxPool2dBackwardMask,
     Relu,
     ReluBackward,
     BiasGrad,
@@ -111,9 +111,9 @@ impl Kernel {
         Kernel::Conv2dForwardReluM32,
         Kernel::Conv2dBackwardInputMask,
         Kernel::Conv2dBackwardInputMaskM32,
-        Kernel::MaxPool2,
-        Kernel::MaxPool2Backward,
-        Kernel::MaxPool2BackwardMask,
+        Kernel::MaxPool2d,
+        Kernel::MaxPool2dBackward,
+        Kernel::MaxPool2dBackwardMask,
         Kernel::Relu,
         Kernel::ReluBackward,
         Kernel::BiasGrad,
@@ -156,10 +156,12 @@ impl Kernel {
             Kernel::Conv2dBackwardInputMaskM32 => {
                 s("conv2d.wgsl", "conv2d", &[("MODE", 1.0), ("MASK", 1.0), ("TM", 2.0)], GEMM)
             }
-            Kernel::MaxPool2 => s("pool.wgsl", "maxpool2", &[], &[(0, U), (1, R), (2, W)]),
-            Kernel::MaxPool2Backward => s("pool.wgsl", "maxpool2_backward", &[], &[(0, U), (1, R), (3, R), (4, W)]),
-            Kernel::MaxPool2BackwardMask => {
-                s("pool.wgsl", "maxpool2_backward", &[("MASK", 1.0)], &[(0, U), (1, R), (3, R), (4, W)])
+            Kernel::MaxPool2d => s("pool.wgsl", "max_pool2d", &[], &[(0, U), (1, R), (2, W)]),
+            Kernel::MaxPool2dBackward => {
+                s("pool.wgsl", "max_pool2d_backward", &[], &[(0, U), (1, R), (3, R), (4, W)])
+            }
+            Kernel::MaxPool2dBackwardMask => {
+                s("pool.wgsl", "max_pool2d_backward", &[("MASK", 1.0)], &[(0, U), (1, R), (3, R), (4, W)])
             }
             Kernel::Relu => s("elementwise.wgsl", "relu", &[], ELEM),
             Kernel::ReluBackward => s("elementwise.wgsl", "relu_backward", &[], &[(0, U), (1, R), (3, R), (2, W)]),

@@ -33,7 +33,7 @@ pub use buffer::{GpuIndices, GpuTensor};
 pub use context::{INSTALL_HINT, best_adapter, best_adapter_in, describe, is_software, list_adapters};
 pub use profiler::DispatchTime;
 
-use crate::backend::{Backend, StepParams};
+use crate::backend::{Backend, ConvGeom, PoolGeom, StepParams};
 use crate::{Error, Result};
 use buffer::{Res, byte_size};
 use context::Context;
@@ -483,12 +483,19 @@ impl Backend for GpuBackend {
         ops::gather::gather_batch(self, images, labels, order, x, y)
     }
 
-    fn conv2d(&mut self, x: &GpuTensor, w: &GpuTensor, b: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
-        ops::conv::forward(self, x, w, b, y, false)
+    fn conv2d(&mut self, x: &GpuTensor, w: &GpuTensor, b: &GpuTensor, geom: ConvGeom, y: &mut GpuTensor) -> Result<()> {
+        ops::conv::forward(self, x, w, b, geom, y, false)
     }
 
-    fn conv2d_relu(&mut self, x: &GpuTensor, w: &GpuTensor, b: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
-        ops::conv::forward(self, x, w, b, y, true)
+    fn conv2d_relu(
+        &mut self,
+        x: &GpuTensor,
+        w: &GpuTensor,
+        b: &GpuTensor,
+        geom: ConvGeom,
+        y: &mut GpuTensor,
+    ) -> Result<()> {
+        ops::conv::forward(self, x, w, b, geom, y, true)
     }
 
     fn conv2d_backward_input_relu(
@@ -496,13 +503,20 @@ impl Backend for GpuBackend {
         dy: &GpuTensor,
         w: &GpuTensor,
         mask: &GpuTensor,
+        geom: ConvGeom,
         dx: &mut GpuTensor,
     ) -> Result<()> {
-        ops::conv::backward_input(self, dy, w, Some(mask), dx)
+        ops::conv::backward_input(self, dy, w, Some(mask), geom, dx)
     }
 
-    fn maxpool2_backward_relu(&mut self, x: &GpuTensor, dy: &GpuTensor, dx: &mut GpuTensor) -> Result<()> {
-        ops::pool::backward(self, x, dy, dx, true)
+    fn max_pool2d_backward_relu(
+        &mut self,
+        x: &GpuTensor,
+        dy: &GpuTensor,
+        geom: PoolGeom,
+        dx: &mut GpuTensor,
+    ) -> Result<()> {
+        ops::pool::backward(self, x, dy, geom, dx, true)
     }
 
     fn linear_relu(&mut self, x: &GpuTensor, w: &GpuTensor, b: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
@@ -519,26 +533,33 @@ impl Backend for GpuBackend {
         ops::linear::backward_input(self, dy, w, Some(mask), dx)
     }
 
-    fn conv2d_backward_input(&mut self, dy: &GpuTensor, w: &GpuTensor, dx: &mut GpuTensor) -> Result<()> {
-        ops::conv::backward_input(self, dy, w, None, dx)
+    fn conv2d_backward_input(
+        &mut self,
+        dy: &GpuTensor,
+        w: &GpuTensor,
+        geom: ConvGeom,
+        dx: &mut GpuTensor,
+    ) -> Result<()> {
+        ops::conv::backward_input(self, dy, w, None, geom, dx)
     }
 
     fn conv2d_backward_weight(
         &mut self,
         x: &GpuTensor,
         dy: &GpuTensor,
+        geom: ConvGeom,
         dw: &mut GpuTensor,
         db: &mut GpuTensor,
     ) -> Result<()> {
-        ops::conv::backward_weight(self, x, dy, dw, db)
+        ops::conv::backward_weight(self, x, dy, geom, dw, db)
     }
 
-    fn maxpool2(&mut self, x: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
-        ops::pool::forward(self, x, y)
+    fn max_pool2d(&mut self, x: &GpuTensor, geom: PoolGeom, y: &mut GpuTensor) -> Result<()> {
+        ops::pool::forward(self, x, geom, y)
     }
 
-    fn maxpool2_backward(&mut self, x: &GpuTensor, dy: &GpuTensor, dx: &mut GpuTensor) -> Result<()> {
-        ops::pool::backward(self, x, dy, dx, false)
+    fn max_pool2d_backward(&mut self, x: &GpuTensor, dy: &GpuTensor, geom: PoolGeom, dx: &mut GpuTensor) -> Result<()> {
+        ops::pool::backward(self, x, dy, geom, dx, false)
     }
 
     fn relu(&mut self, x: &GpuTensor, y: &mut GpuTensor) -> Result<()> {

@@ -29,7 +29,8 @@ pub struct ReduceParams {
     pub _pad0: u32,
 }
 
-/// conv2d.wgsl: the conv's shape plus the implicit GEMM's m, n, k and split chunk.
+/// conv2d.wgsl: the conv's shape and geometry (kernel edge `ks`, stride, zero padding) plus the implicit
+/// GEMM's m, n, k and split chunk.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
 pub struct ConvParams {
@@ -40,14 +41,18 @@ pub struct ConvParams {
     pub cout: u32,
     pub ho: u32,
     pub wo: u32,
+    pub ks: u32,
+    pub stride: u32,
+    pub pad: u32,
     pub m: u32,
     pub n: u32,
     pub k: u32,
     pub k_chunk: u32,
     pub _pad0: u32,
+    pub _pad1: u32,
 }
 
-/// pool.wgsl: planes = N·C.
+/// pool.wgsl: planes = N·C, window `kernel`×`kernel` every `stride`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
 pub struct PoolParams {
@@ -56,9 +61,9 @@ pub struct PoolParams {
     pub w: u32,
     pub ho: u32,
     pub wo: u32,
+    pub kernel: u32,
+    pub stride: u32,
     pub _pad0: u32,
-    pub _pad1: u32,
-    pub _pad2: u32,
 }
 
 /// elementwise.wgsl, sgd.wgsl: number of elements.
@@ -125,8 +130,8 @@ pub fn layouts() -> Vec<Layout> {
         layout!(StepParams { lr, momentum, dampening, weight_decay, nesterov, init_momentum, batch_offset, loss_slot }),
         layout!(GemmParams { m, n, k, k_chunk }),
         layout!(ReduceParams { len, n, splits, _pad0 }),
-        layout!(ConvParams { batch, cin, h, w, cout, ho, wo, m, n, k, k_chunk, _pad0 }),
-        layout!(PoolParams { planes, h, w, ho, wo, _pad0, _pad1, _pad2 }),
+        layout!(ConvParams { batch, cin, h, w, cout, ho, wo, ks, stride, pad, m, n, k, k_chunk, _pad0, _pad1 }),
+        layout!(PoolParams { planes, h, w, ho, wo, kernel, stride, _pad0 }),
         layout!(ElemParams { len, _pad0, _pad1, _pad2 }),
         layout!(BiasGradParams { batch, channels, inner, _pad0 }),
         layout!(XentParams { n, l, _pad0, _pad1 }),

@@ -1,43 +1,64 @@
-//! 3×3 valid convolution through conv2d.wgsl (implicit GEMM); dw's long reduction is split (split-K).
+//! k×k convolution with stride and zero padding through conv2d.wgsl (implicit GEMM); dw's long reduction is
+//! split (split-K).
 
 use super::{TILE, check, rank, reduce_splits, splits, u};
+use crate::backend::ConvGeom;
 use crate::gpu::buffer::Res;
 use crate::gpu::kernels::Kernel;
 use crate::gpu::params::ConvParams;
 use crate::gpu::{GpuBackend, GpuTensor};
 use crate::{Error, Result};
 
-/// (N, C, H, W) of an input with H, W ≥ 3.
-fn dims(op: &'static str, x: &GpuTensor) -> Result<[usize; 4]> {
-    rank(op, "x", &x.shape, 4)?;
-    let d = [x.shape[0], x.shape[1], x.shape[2], x.shape[3]];
-    if d[2] < 3 || d[3] < 3 {
-        return Err(Error::shape(op, format!("input {:?} is smaller than the 3×3 kernel", x.shape)));
-    }
-    Ok(d)
+/// A convolution's sizes: input [n, c, h, w], weight [k, c, ks, ks], output [n, k, ho, wo].
+struct Dims {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    ks: usize,
+    ho: usize,
+    wo: usize,
 }
 
-fn params(
-    op: &str,
-    [n, c, h, w]: [usize; 4],
-    k: usize,
-    (gm, gn, gk): (usize, usize, usize),
-    chunk: usize,
-) -> Result<ConvParams> {
-    Ok(ConvParams {
-        batch: u(op, n)?,
-        cin: u(op, c)?,
-        h: u(op, h)?,
-        w: u(op, w)?,
-        cout: u(op, k)?,
-        ho: u(op, h - 2)?,
-        wo: u(op, w - 2)?,
-        m: u(op, gm)?,
-        n: u(op, gn)?,
-        k: u(op, gk)?,
-        k_chunk: u(op, chunk.max(1))?,
-        _pad0: 0,
-    })
+/// Check the input `x` (x or dx) and the weight `w` (w or dw) against `geom`, as the CPU backend does.
+fn dims(op: &'static str, x: &GpuTensor, w: &GpuTensor, geom: ConvGeom) -> Result<Dims> {
+    rank(op, "x", &x.shape, 4)?;
+    rank(op, "w", &w.shape, 4)?;
+    let [n, c, h, wd] = [x.shape[0], x.shape[1], x.shape[2], x.shape[3]];
+    let (k, ks) = (w.shape[0], w.shape[2]);
+    check(op, "w", &w.shape, &[k, c, ks, ks])?;
+    let (Some(ho), Some(wo)) = (geom.out_size(h, ks), geom.out_size(wd, ks)) else {
+        return Err(Error::shape(op, format!("a {ks}×{ks} kernel with {geom:?} does not fit input {:?}", x.shape)));
+    };
+    Ok(Dims { n, c, h, w: wd, k, ks, ho, wo })
+}
+
+impl Dims {
+    fn out_shape(&self) -> [usize; 4] {
+        [self.n, self.k, self.ho, self.wo]
+    }
+
+    fn params(&self, op: &str, geom: ConvGeom, (gm, gn, gk): (usize, usize, usize), chunk: usize) -> Result<ConvParams> {
+        Ok(ConvParams {
+            batch: u(op, self.n)?,
+            cin: u(op, self.c)?,
+            h: u(op, self.h)?,
+            w: u(op, self.w)?,
+            cout: u(op, self.k)?,
+            ho: u(op, self.ho)?,
+            wo: u(op, self.wo)?,
+            ks: u(op, self.ks)?,
+            stride: u(op, geom.stride)?,
+            pad: u(op, geom.padding)?,
+            m: u(op, gm)?,
+            n: u(op, gn)?,
+            k: u(op, gk)?,
+            k_chunk: u(op, chunk.max(1))?,
+            _pad0: 0,
+            _pad1: 0,
+        })
+    }
 }
 
 /// The kernel for an m×n product and its tile (rows, cols): the 32×128 tile when m ≤ 32 and n fills it
@@ -79,17 +100,16 @@ pub fn forward(
     x: &GpuTensor,
     w: &GpuTensor,
     b: &GpuTensor,
+    geom: ConvGeom,
     y: &mut GpuTensor,
     relu: bool,
 ) -> Result<()> {
     let op = if relu { "conv2d_relu" } else { "conv2d" };
-    let d @ [n, c, h, wd] = dims(op, x)?;
-    let k = *w.shape.first().unwrap_or(&0);
-    check(op, "w", &w.shape, &[k, c, 3, 3])?;
-    check(op, "b", &b.shape, &[k])?;
-    check(op, "y", &y.shape, &[n, k, h - 2, wd - 2])?;
-    let gemm = (k, n * (h - 2) * (wd - 2), c * 9);
-    let (pid, pbuf) = g.uniform(&params(op, d, k, gemm, gemm.2)?);
+    let d = dims(op, x, w, geom)?;
+    check(op, "b", &b.shape, &[d.k])?;
+    check(op, "y", &y.shape, &d.out_shape())?;
+    let gemm = (d.k, d.n * d.ho * d.wo, d.c * d.ks * d.ks);
+    let (pid, pbuf) = g.uniform(&d.params(op, geom, gemm, gemm.2)?);
     let (kern, bm, bn) = kernel(Mode::Forward, relu, gemm.0, gemm.1);
     let groups = grid(op, (bm, bn), gemm.0, gemm.1, 1)?;
     g.dispatch(kern, &[Res { id: pid, buffer: &pbuf }, w.res(), x.res(), b.res(), y.res()], groups, &y.label)
@@ -101,18 +121,17 @@ pub fn backward_input(
     dy: &GpuTensor,
     w: &GpuTensor,
     mask: Option<&GpuTensor>,
+    geom: ConvGeom,
     dx: &mut GpuTensor,
 ) -> Result<()> {
     let op = if mask.is_some() { "conv2d_backward_input_relu" } else { "conv2d_backward_input" };
-    let d @ [n, c, h, wd] = dims(op, dx)?;
-    let k = *w.shape.first().unwrap_or(&0);
-    check(op, "w", &w.shape, &[k, c, 3, 3])?;
-    check(op, "dy", &dy.shape, &[n, k, h - 2, wd - 2])?;
+    let d = dims(op, dx, w, geom)?;
+    check(op, "dy", &dy.shape, &d.out_shape())?;
     if let Some(m) = mask {
         check(op, "mask", &m.shape, &dx.shape)?;
     }
-    let gemm = (c, n * h * wd, k * 9);
-    let (pid, pbuf) = g.uniform(&params(op, d, k, gemm, gemm.2)?);
+    let gemm = (d.c, d.n * d.h * d.w, d.k * d.ks * d.ks);
+    let (pid, pbuf) = g.uniform(&d.params(op, geom, gemm, gemm.2)?);
     let (kern, bm, bn) = kernel(Mode::BackwardInput, mask.is_some(), gemm.0, gemm.1);
     let groups = grid(op, (bm, bn), gemm.0, gemm.1, 1)?;
     // Binding 3 is the bias in the forward; here it carries the mask (unread without one).
@@ -124,18 +143,17 @@ pub fn backward_weight(
     g: &mut GpuBackend,
     x: &GpuTensor,
     dy: &GpuTensor,
+    geom: ConvGeom,
     dw: &mut GpuTensor,
     db: &mut GpuTensor,
 ) -> Result<()> {
     let op = "conv2d_backward_weight";
-    let d @ [n, c, h, wd] = dims(op, x)?;
-    let k = *dw.shape.first().unwrap_or(&0);
-    check(op, "dw", &dw.shape, &[k, c, 3, 3])?;
-    check(op, "db", &db.shape, &[k])?;
-    check(op, "dy", &dy.shape, &[n, k, h - 2, wd - 2])?;
-    let (gm, gn, gk) = (k, c * 9, n * (h - 2) * (wd - 2));
+    let d = dims(op, x, dw, geom)?;
+    check(op, "db", &db.shape, &[d.k])?;
+    check(op, "dy", &dy.shape, &d.out_shape())?;
+    let (gm, gn, gk) = (d.k, d.c * d.ks * d.ks, d.n * d.ho * d.wo);
     let (s, chunk) = splits(gm, gn, gk);
-    let (pid, pbuf) = g.uniform(&params(op, d, k, (gm, gn, gk), if s == 1 { gk } else { chunk })?);
+    let (pid, pbuf) = g.uniform(&d.params(op, geom, (gm, gn, gk), if s == 1 { gk } else { chunk })?);
     let p = Res { id: pid, buffer: &pbuf };
     let (kern, bm, bn) = kernel(Mode::BackwardWeight, false, gm, gn);
     if s == 1 {
@@ -146,5 +164,5 @@ pub fn backward_weight(
         g.dispatch(kern, &[p, dy.res(), x.res(), x.res(), parts], grid(op, (bm, bn), gm, gn, s)?, &dw.label)?;
         reduce_splits(g, parts, super::Epilogue::None, dw.res(), gm * gn, gn, s, &dw.label)?;
     }
-    super::elementwise::bias_grad(g, dy, (n, k, (h - 2) * (wd - 2)), db)
+    super::elementwise::bias_grad(g, dy, (d.n, d.k, d.ho * d.wo), db)
 }

@@ -1,45 +1,60 @@
-//! 2×2 max-pool through pool.wgsl.
+//! Max-pool with any kernel and stride through pool.wgsl.
 
 use super::{check, rank, u};
-use crate::Result;
+use crate::backend::PoolGeom;
 use crate::gpu::buffer::Res;
 use crate::gpu::kernels::Kernel;
 use crate::gpu::params::PoolParams;
 use crate::gpu::{GpuBackend, GpuTensor};
+use crate::{Error, Result};
 
-fn params(op: &'static str, x: &GpuTensor) -> Result<PoolParams> {
+/// The parameters for input `x` and the output shape they imply (checked as the CPU backend does).
+fn params(op: &'static str, x: &GpuTensor, geom: PoolGeom) -> Result<(PoolParams, [usize; 4])> {
     rank(op, "x", &x.shape, 4)?;
     let [n, c, h, w] = [x.shape[0], x.shape[1], x.shape[2], x.shape[3]];
-    Ok(PoolParams {
+    let (Some(ho), Some(wo)) = (geom.out_size(h), geom.out_size(w)) else {
+        return Err(Error::shape(op, format!("{geom:?} does not fit input {:?}", x.shape)));
+    };
+    let p = PoolParams {
         planes: u(op, n * c)?,
         h: u(op, h)?,
         w: u(op, w)?,
-        ho: u(op, h / 2)?,
-        wo: u(op, w / 2)?,
-        ..Default::default()
-    })
+        ho: u(op, ho)?,
+        wo: u(op, wo)?,
+        kernel: u(op, geom.kernel)?,
+        stride: u(op, geom.stride)?,
+        _pad0: 0,
+    };
+    Ok((p, [n, c, ho, wo]))
 }
 
-pub fn forward(g: &mut GpuBackend, x: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
-    let p = params("maxpool2", x)?;
-    let s = &x.shape;
-    check("maxpool2", "y", &y.shape, &[s[0], s[1], s[2] / 2, s[3] / 2])?;
+pub fn forward(g: &mut GpuBackend, x: &GpuTensor, geom: PoolGeom, y: &mut GpuTensor) -> Result<()> {
+    let op = "max_pool2d";
+    let (p, out) = params(op, x, geom)?;
+    check(op, "y", &y.shape, &out)?;
     let (pid, pbuf) = g.uniform(&p);
     let groups = g.groups_1d(y.numel());
-    g.dispatch(Kernel::MaxPool2, &[Res { id: pid, buffer: &pbuf }, x.res(), y.res()], groups, &y.label)
+    g.dispatch(Kernel::MaxPool2d, &[Res { id: pid, buffer: &pbuf }, x.res(), y.res()], groups, &y.label)
 }
 
-/// Route dy to each window's winner; with `relu` (x being a ReLU output) only where x > 0.
-pub fn backward(g: &mut GpuBackend, x: &GpuTensor, dy: &GpuTensor, dx: &mut GpuTensor, relu: bool) -> Result<()> {
-    let op = if relu { "maxpool2_backward_relu" } else { "maxpool2_backward" };
-    let p = params(op, x)?;
-    let s = &x.shape;
-    check(op, "dy", &dy.shape, &[s[0], s[1], s[2] / 2, s[3] / 2])?;
-    check(op, "dx", &dx.shape, s)?;
+/// Route dy to each window's winner (summed where windows overlap); with `relu` (x being a ReLU output)
+/// only where x > 0.
+pub fn backward(
+    g: &mut GpuBackend,
+    x: &GpuTensor,
+    dy: &GpuTensor,
+    geom: PoolGeom,
+    dx: &mut GpuTensor,
+    relu: bool,
+) -> Result<()> {
+    let op = if relu { "max_pool2d_backward_relu" } else { "max_pool2d_backward" };
+    let (p, out) = params(op, x, geom)?;
+    check(op, "dy", &dy.shape, &out)?;
+    check(op, "dx", &dx.shape, &x.shape)?;
     let (pid, pbuf) = g.uniform(&p);
     let groups = g.groups_1d(dx.numel());
     g.dispatch(
-        if relu { Kernel::MaxPool2BackwardMask } else { Kernel::MaxPool2Backward },
+        if relu { Kernel::MaxPool2dBackwardMask } else { Kernel::MaxPool2dBackward },
         &[Res { id: pid, buffer: &pbuf }, x.res(), dy.res(), dx.res()],
         groups,
         &dx.label,
