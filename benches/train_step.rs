@@ -8,10 +8,11 @@
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use wgtrain::backend::{Backend, StepParams};
+use wgtrain::backend::Backend;
 use wgtrain::cpu::CpuBackend;
 use wgtrain::gpu::{self, GpuBackend};
-use wgtrain::nn::{Activations, DeviceData, PARAMS, SampleCnn};
+use wgtrain::nn::{Activations, DeviceData, PARAMS, SampleCnn, StepArgs};
+use wgtrain::optim::{SgdGroup, SgdHyper};
 
 const BATCH: usize = 128;
 const IMAGES: usize = 4 * BATCH;
@@ -44,14 +45,9 @@ fn bench_backend<B: Backend>(c: &mut Criterion, id: &str, b: &mut B) {
     };
     let mut step = 0usize;
     let mut one = |b: &mut B| {
-        let p = StepParams {
-            lr: 0.01,
-            momentum: 0.9,
-            init_momentum: u32::from(step == 0),
-            batch_offset: ((step % 4) * BATCH) as u32,
-            loss_slot: (step % 256) as u32,
-            ..Default::default()
-        };
+        let mut sgd = SgdHyper::default();
+        sgd.group[0] = SgdGroup { lr: 0.01, momentum: 0.9, init_momentum: u32::from(step == 0), ..Default::default() };
+        let p = StepArgs { batch_offset: (step % 4) * BATCH, loss_slot: step % 256, sgd };
         model.train_step(b, &mut act, &data, &mut losses, &p).expect("train step");
         b.read(&losses).expect("readback"); // waits for the GPU inside the timed region
         step += 1;

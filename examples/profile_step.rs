@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use wgtrain::backend::{Backend, StepParams};
+use wgtrain::backend::Backend;
 use wgtrain::gpu::GpuBackend;
-use wgtrain::nn::{Activations, DeviceData, PARAMS, SampleCnn};
+use wgtrain::nn::{Activations, DeviceData, PARAMS, SampleCnn, StepArgs};
+use wgtrain::optim::{SgdGroup, SgdHyper};
 
 struct Args {
     batch: usize,
@@ -51,14 +52,9 @@ fn main() -> Result<()> {
     let sync = g.zeros(&[1], "sync")?;
     let mut step = 0usize;
     let mut one = |g: &mut GpuBackend, model: &mut SampleCnn<GpuBackend>| -> Result<()> {
-        let p = StepParams {
-            lr: 0.01,
-            momentum: 0.9,
-            init_momentum: u32::from(step == 0),
-            batch_offset: ((step % batches) * a.batch) as u32,
-            loss_slot: (step % 256) as u32,
-            ..Default::default()
-        };
+        let mut sgd = SgdHyper::default();
+        sgd.group[0] = SgdGroup { lr: 0.01, momentum: 0.9, init_momentum: u32::from(step == 0), ..Default::default() };
+        let p = StepArgs { batch_offset: (step % batches) * a.batch, loss_slot: step % 256, sgd };
         step += 1;
         Ok(model.train_step(g, &mut act, &data, &mut losses, &p)?)
     };

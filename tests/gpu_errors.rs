@@ -4,7 +4,7 @@ mod gpu_common;
 
 use gpu_common::gpu_or_skip;
 use wgtrain::Error;
-use wgtrain::backend::{Backend, StepParams};
+use wgtrain::backend::Backend;
 use wgtrain::gpu::GpuBackend;
 use wgtrain::nn::Activations;
 
@@ -52,8 +52,8 @@ fn shape_mismatches_are_errors() {
     let labels = g.indices(&[1, 2], "labels").unwrap();
     let mut dz = g.zeros(&[2, 10], "dz").unwrap();
     let mut losses = g.zeros(&[4], "losses").unwrap();
-    g.begin_step(&StepParams { loss_slot: 4, ..Default::default() }).unwrap();
-    assert!(matches!(g.softmax_xent(&logits, &labels, &mut dz, &mut losses), Err(Error::Shape { .. })));
+    g.begin_step().unwrap();
+    assert!(matches!(g.softmax_xent(&logits, &labels, &mut dz, &mut losses, 4), Err(Error::Shape { .. })));
     g.end_step().unwrap();
     // The backend is still usable afterwards.
     assert_eq!(g.read(&t).unwrap(), vec![0.0; 3]);
@@ -68,7 +68,7 @@ fn lost_device_is_an_error_not_a_panic_or_hang() {
     assert_eq!(g.read(&y).unwrap(), vec![1.0, 0.0, 3.0]);
     g.destroy_device_for_test();
     let r = (|| -> wgtrain::Result<Vec<f32>> {
-        g.begin_step(&StepParams::default())?;
+        g.begin_step()?;
         g.relu(&x, &mut y)?;
         g.end_step()?;
         g.read(&y)

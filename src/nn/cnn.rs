@@ -1,12 +1,14 @@
 //! The sample CNN: conv 1→32 3×3, ReLU, conv 32→64 3×3, ReLU, maxpool 2, maxpool 2, flatten, fc 2304→128,
 //! ReLU, fc 128→10, mean softmax cross-entropy. Generic over the backend; one step records
-//! begin_step → gather → forward → loss → backward → 8 updates → end_step, with every buffer allocated once.
+//! begin_step → gather → forward → loss → backward → one multi-tensor SGD update → end_step, with every buffer
+//! allocated once (parameters, gradients and momentum buffers as packed sets).
 //! Every ReLU runs fused with its layer (`conv2d_relu`, `linear_relu`) and, backward, with the op whose output
 //! it masks (`conv2d_backward_input_relu`, `maxpool2_backward_relu`, `linear_backward_input_relu`): no
 //! pre-activation tensor is kept.
 
 use crate::Result;
-use crate::backend::{Backend, StepParams};
+use crate::backend::Backend;
+use crate::optim::SgdHyper;
 
 /// PyTorch `state_dict` names and shapes, in `model.parameters()` order.
 pub const PARAMS: [(&str, &[usize]); 8] = [
@@ -49,11 +51,25 @@ struct ActivationGrads<B: Backend> {
     da1: B::Tensor,
 }
 
-/// Parameters, their gradients and SGD momentum buffers, resident on the backend.
+/// Parameters, their gradients and SGD momentum buffers, resident on the backend as three packed sets of one
+/// layout (one update dispatch covers them all); every parameter is in SGD group 0.
 pub struct SampleCnn<B: Backend> {
     pub params: Vec<B::Tensor>,
     pub grads: Vec<B::Tensor>,
     pub momentum: Vec<B::Tensor>,
+    groups: Vec<u32>,
+    hyper: B::Uniform,
+    /// The update reads the gradient norm from here when clipping by norm (never, for now).
+    norms: B::Tensor,
+}
+
+/// What one training step takes besides the model and data: where its batch starts in the order, the loss
+/// slot it writes, and the SGD hyper-parameters (group 0; clipping off).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StepArgs {
+    pub batch_offset: usize,
+    pub loss_slot: usize,
+    pub sgd: SgdHyper,
 }
 
 impl<B: Backend> Activations<B> {
@@ -89,15 +105,17 @@ impl<B: Backend> Activations<B> {
 impl<B: Backend> SampleCnn<B> {
     /// Upload `weights` (in [`PARAMS`] order) and zero gradients and momentum buffers.
     pub fn new(b: &mut B, weights: &[Vec<f32>]) -> Result<Self> {
-        let mut params = Vec::new();
-        let mut grads = Vec::new();
-        let mut momentum = Vec::new();
-        for ((name, shape), w) in PARAMS.iter().zip(weights) {
-            params.push(b.tensor(w, shape, name)?);
-            grads.push(b.zeros(shape, &format!("{name}.grad"))?);
-            momentum.push(b.zeros(shape, &format!("{name}.momentum"))?);
+        let shapes: Vec<Vec<usize>> = PARAMS.iter().map(|(_, s)| s.to_vec()).collect();
+        let names = |suffix: &str| -> Vec<String> { PARAMS.iter().map(|(n, _)| format!("{n}{suffix}")).collect() };
+        let mut params = b.zeros_packed(&shapes, &names(""))?;
+        for (p, w) in params.iter_mut().zip(weights) {
+            b.write(p, w)?;
         }
-        Ok(SampleCnn { params, grads, momentum })
+        let grads = b.zeros_packed(&shapes, &names(".grad"))?;
+        let momentum = b.zeros_packed(&shapes, &names(".momentum"))?;
+        let hyper = b.uniform(std::mem::size_of::<SgdHyper>(), "sgd.hyper")?;
+        let norms = b.zeros(&[1], "grad_norm")?;
+        Ok(SampleCnn { params, grads, momentum, groups: vec![0; PARAMS.len()], hyper, norms })
     }
 
     /// Logits for the batch already in `a.x`.
@@ -127,25 +145,25 @@ impl<B: Backend> SampleCnn<B> {
         b.conv2d_backward_weight(&a.x, &g.da1, dw1, db1)
     }
 
-    /// One optimizer step on the batch `order[p.batch_offset ..][.. a.batch]`; the batch loss goes to
-    /// `losses[p.loss_slot]`. `a` must have been built with `train = true`.
+    /// One optimizer step on the batch `order[s.batch_offset ..][.. a.batch]`; the batch loss goes to
+    /// `losses[s.loss_slot]`. `a` must have been built with `train = true`.
     pub fn train_step(
         &mut self,
         b: &mut B,
         a: &mut Activations<B>,
         data: &DeviceData<B>,
         losses: &mut B::Tensor,
-        p: &StepParams,
+        s: &StepArgs,
     ) -> Result<()> {
-        b.begin_step(p)?;
-        b.gather_batch(&data.images, &data.labels, &data.order, &mut a.x, &mut a.y)?;
+        // Written before the step's ops: on the GPU the write then needs no submit of its own.
+        b.write_uniform(&mut self.hyper, bytemuck::bytes_of(&s.sgd))?;
+        b.begin_step()?;
+        b.gather_batch(&data.images, &data.labels, &data.order, s.batch_offset, &mut a.x, &mut a.y)?;
         self.forward(b, a)?;
         let g = a.grads.as_mut().ok_or_else(not_training)?;
-        b.softmax_xent(&a.logits, &a.y, &mut g.dlogits, losses)?;
+        b.softmax_xent(&a.logits, &a.y, &mut g.dlogits, losses, s.loss_slot)?;
         self.backward(b, a)?;
-        for ((w, g), m) in self.params.iter_mut().zip(&self.grads).zip(&mut self.momentum) {
-            b.sgd_update(w, g, m)?;
-        }
+        b.sgd_update(&mut self.params, &self.grads, &mut self.momentum, &self.groups, &self.hyper, &self.norms)?;
         b.end_step()
     }
 
@@ -158,8 +176,8 @@ impl<B: Backend> SampleCnn<B> {
         acc: &mut B::Tensor,
         offset: u32,
     ) -> Result<()> {
-        b.begin_step(&StepParams { batch_offset: offset, ..Default::default() })?;
-        b.gather_batch(&data.images, &data.labels, &data.order, &mut a.x, &mut a.y)?;
+        b.begin_step()?;
+        b.gather_batch(&data.images, &data.labels, &data.order, offset as usize, &mut a.x, &mut a.y)?;
         self.forward(b, a)?;
         b.eval_accumulate(&a.logits, &a.y, acc)?;
         b.end_step()

@@ -4,4 +4,4 @@ pub mod cnn;
 pub mod init;
 pub mod weights;
 
-pub use cnn::{Activations, DeviceData, PARAMS, SampleCnn};
+pub use cnn::{Activations, DeviceData, PARAMS, SampleCnn, StepArgs};

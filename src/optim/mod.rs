@@ -1,6 +1,12 @@
-//! Optimizer hyper-parameters. The update itself is a backend op ([`crate::backend::Backend::sgd_update`]),
-//! written out exactly as `torch.optim.SGD` defines it; the learning rate and momentum here are the values
-//! before any schedule, which the scheduler then drives step by step.
+//! Optimizer hyper-parameters. The update itself is a backend op ([`crate::backend::Backend::sgd_update`],
+//! [`crate::backend::Backend::adam_update`]), written out exactly as `torch.optim.SGD`/`Adam`/`AdamW` define it;
+//! the learning rate and momentum here are the values before any schedule, which the scheduler then drives step
+//! by step. [`hyper`] holds the per-step blocks the update ops read.
+
+pub(crate) mod check;
+pub mod hyper;
+
+pub use hyper::{AdamGroup, AdamHyper, ClipParams, MAX_GROUPS, SgdGroup, SgdHyper};
 
 /// `torch.optim.SGD(lr, momentum, dampening, weight_decay, nesterov)`.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -1,6 +1,6 @@
 //! The training loop: data → forward → loss → backward → update → scheduler → metrics.
 //!
-//! The scheduler runs on the host and hands each step its `lr`/`momentum` through [`StepParams`]; losses stay
+//! The scheduler runs on the host and hands each step its `lr`/`momentum` through an [`SgdHyper`]; losses stay
 //! on the backend in a ring of [`LOSS_RING`] slots and are read back in bulk, so a GPU step never waits.
 
 pub mod metrics;
@@ -11,9 +11,9 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use crate::backend::{Backend, StepParams};
-use crate::nn::{Activations, DeviceData, SampleCnn};
-use crate::optim::Sgd;
+use crate::backend::Backend;
+use crate::nn::{Activations, DeviceData, SampleCnn, StepArgs};
+use crate::optim::{Sgd, SgdGroup, SgdHyper};
 use crate::schedule::Scheduler;
 use crate::{Error, Result};
 pub use metrics::{Event, MetricsLog};
@@ -117,16 +117,17 @@ pub fn train<B: Backend>(
         }
         let (lr, momentum) = (scheduler.lr(), scheduler.momentum());
         let sgd = &setup.sgd;
-        let p = StepParams {
+        let mut hyper = SgdHyper::default();
+        hyper.group[0] = SgdGroup {
             lr: lr as f32,
             momentum: momentum as f32,
             dampening: sgd.dampening as f32,
             weight_decay: sgd.weight_decay as f32,
             nesterov: u32::from(sgd.nesterov),
             init_momentum: u32::from(!momentum_started),
-            batch_offset: (in_epoch * bs) as u32,
-            loss_slot: pending.len() as u32,
+            ..Default::default()
         };
+        let p = StepArgs { batch_offset: in_epoch * bs, loss_slot: pending.len(), sgd: hyper };
         momentum_started |= momentum != 0.0;
         let step_start = Instant::now();
         model.train_step(backend, &mut act, &train, &mut losses, &p)?;
