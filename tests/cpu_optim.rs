@@ -104,8 +104,8 @@ fn sgd_groups_with_clipping_follow_hand_formulas() {
     let (mut want_p, mut want_b) = (p0.clone(), vec![vec![0.0f32; 3], vec![0.0], vec![0.0; 2]]);
     for s in 0..3 {
         be.grad_norm(&g, &mut norms, 1).unwrap();
-        let mut h = SgdHyper::default();
-        h.clip = ClipParams { max_norm, value, use_norm: 1, use_value: 1, norm_slot: 1, ..Default::default() };
+        let clip = ClipParams { max_norm, value, use_norm: 1, use_value: 1, norm_slot: 1, ..Default::default() };
+        let mut h = SgdHyper { clip, ..Default::default() };
         for (k, gr) in group.iter().enumerate() {
             h.group[k] = SgdGroup { lr: gr.lr * (1.0 + s as f32), init_momentum: (s == 0) as u32, ..*gr };
         }
@@ -120,12 +120,12 @@ fn sgd_groups_with_clipping_follow_hand_formulas() {
             for i in 0..p0[t].len() {
                 let mut d = (g0[t][i] * coef).clamp(-value, value);
                 if gr.weight_decay != 0.0 {
-                    d = d + gr.weight_decay * want_p[t][i];
+                    d += gr.weight_decay * want_p[t][i];
                 }
                 let b = &mut want_b[t][i];
                 *b = if s == 0 { d } else { gr.momentum * *b + (1.0 - gr.dampening) * d };
                 d = if gr.nesterov != 0 { d + gr.momentum * *b } else { *b };
-                want_p[t][i] = want_p[t][i] - gr.lr * d;
+                want_p[t][i] -= gr.lr * d;
             }
         }
         assert_eq!(read_all(&mut be, &p), want_p, "params after step {s}");
@@ -157,20 +157,16 @@ struct HandAdam {
 
 impl HandAdam {
     fn step(&mut self, g0: &[f32], a: &AdamGroup, decoupled: bool, amsgrad: bool, coef: Option<f32>) {
-        for i in 0..self.p.len() {
-            let mut g = coef.map_or(g0[i], |c| g0[i] * c);
+        for (i, &gi) in g0.iter().enumerate() {
+            let mut g = coef.map_or(gi, |c| gi * c);
             if decoupled {
-                self.p[i] = self.p[i] * a.decay_factor;
+                self.p[i] *= a.decay_factor;
             } else {
-                g = g + a.weight_decay * self.p[i];
+                g += a.weight_decay * self.p[i];
             }
             // torch.lerp with weight 1 − beta1: below 0.5 from the start, else from the end.
             let w = 1.0 - a.beta1;
-            self.m[i] = if w < 0.5 {
-                self.m[i] + w * (g - self.m[i])
-            } else {
-                g - (g - self.m[i]) * (1.0 - w)
-            };
+            self.m[i] = if w < 0.5 { self.m[i] + w * (g - self.m[i]) } else { g - (g - self.m[i]) * (1.0 - w) };
             self.v[i] = a.beta2 * self.v[i] + ((1.0 - a.beta2) * g) * g;
             let v = if amsgrad {
                 self.vmax[i] = self.vmax[i].max(self.v[i]);
@@ -178,7 +174,7 @@ impl HandAdam {
             } else {
                 self.v[i]
             };
-            self.p[i] = self.p[i] - (a.step_size * self.m[i]) / (v.sqrt() / a.bias_correction2_sqrt + a.eps);
+            self.p[i] -= (a.step_size * self.m[i]) / (v.sqrt() / a.bias_correction2_sqrt + a.eps);
         }
     }
 }

@@ -186,7 +186,12 @@ fn grad_norm_matches_cpu() {
         [(&[1], 1.0), (&[7, 45 * 65, 1], 1.0), (&[3 * 4096 + 5, 300, 0], 1e-3), (&[600_000, 13], 10.0), (&[5], 0.0)];
     for (i, (sizes, scale)) in cases.into_iter().enumerate() {
         // Untouched slot 1 stays −1 exactly.
-        compare!(&mut g, format!("grad_norm {sizes:?}"), [Tolerance::new(0.0, NORM_REL)], norm_case(sizes, scale, i as u64));
+        compare!(
+            &mut g,
+            format!("grad_norm {sizes:?}"),
+            [Tolerance::new(0.0, NORM_REL)],
+            norm_case(sizes, scale, i as u64)
+        );
     }
 }
 
@@ -299,7 +304,10 @@ fn sgd_update_matches_cpu_with_groups_and_clipping() {
         compare!(&mut g, what, tols, sgd_case(&sizes, &groups, &sgd_groups(), clip, true, 50 + i as u64));
     }
     // Plain SGD in every group, without momentum buffers.
-    let plain: Vec<SgdGroup> = sgd_groups().iter().map(|h| SgdGroup { lr: h.lr, weight_decay: h.weight_decay, ..Default::default() }).collect();
+    let plain: Vec<SgdGroup> = sgd_groups()
+        .iter()
+        .map(|h| SgdGroup { lr: h.lr, weight_decay: h.weight_decay, ..Default::default() })
+        .collect();
     let mut tols = sgd_tols(sizes.len(), Clip::Value(0.3));
     tols.drain(sizes.len()..2 * sizes.len());
     compare!(&mut g, "sgd without momentum", tols, sgd_case(&sizes, &groups, &plain, Clip::Value(0.3), false, 60));
@@ -343,7 +351,12 @@ fn adam_case<B: Backend>(
     let mut u = b.uniform(std::mem::size_of::<AdamHyper>(), "adam").unwrap();
     for s in 0..STEPS {
         write_grads(b, &mut g, sizes, seed + 10 * s as u64);
-        let mut h = AdamHyper { clip: clip.params(), amsgrad: amsgrad as u32, decoupled: decoupled as u32, ..Default::default() };
+        let mut h = AdamHyper {
+            clip: clip.params(),
+            amsgrad: amsgrad as u32,
+            decoupled: decoupled as u32,
+            ..Default::default()
+        };
         for (k, spec) in specs.iter().enumerate() {
             h.group[k] = adam_group(spec, s as i32 + 1);
         }
@@ -394,7 +407,12 @@ fn adam_update_matches_cpu_in_every_mode() {
     for (i, (decoupled, amsgrad, clip)) in modes.into_iter().enumerate() {
         let what = format!("adam decoupled={decoupled} amsgrad={amsgrad} {clip:?}");
         let tols = adam_tols(sizes.len(), amsgrad, clip, 5e-2);
-        compare!(&mut g, what, tols, adam_case(&sizes, &groups, &adam_specs(), decoupled, amsgrad, clip, 70 + i as u64));
+        compare!(
+            &mut g,
+            what,
+            tols,
+            adam_case(&sizes, &groups, &adam_specs(), decoupled, amsgrad, clip, 70 + i as u64)
+        );
     }
 }
 

@@ -26,9 +26,9 @@ pub fn update(h: &AdamGroup, decoupled: bool, clip: &Clip, param: &mut [f32], gr
         let mut g = clip.apply(g0);
         if h.weight_decay != 0.0 {
             if decoupled {
-                *p = *p * h.decay_factor;
+                *p *= h.decay_factor;
             } else {
-                g = g + h.weight_decay * *p;
+                g += h.weight_decay * *p;
             }
         }
         let ea = lerp(exp_avg[i], g, w1);
@@ -43,6 +43,6 @@ pub fn update(h: &AdamGroup, decoupled: bool, clip: &Clip, param: &mut [f32], gr
             v = mx[i];
         }
         let denom = v.sqrt() / h.bias_correction2_sqrt + h.eps;
-        *p = *p - (h.step_size * ea) / denom;
+        *p -= (h.step_size * ea) / denom;
     }
 }

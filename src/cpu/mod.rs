@@ -43,7 +43,7 @@ impl CpuBackend {
         if chunks == 0 {
             return Err(Error::Usage("the CPU backend needs at least one batch chunk".into()));
         }
-        Ok(CpuBackend { batch_chunks: chunks, ..Self::default() })
+        Ok(CpuBackend { batch_chunks: chunks })
     }
 }
 

@@ -15,9 +15,10 @@ pub(super) fn grad_norm(grads: &[CpuTensor], norms: &mut CpuTensor, slot: usize)
         return Err(Error::shape(op, "no gradients given"));
     }
     let slots = norms.data.len();
-    let dst = norms.data.get_mut(slot).ok_or_else(|| {
-        Error::shape(op, format!("norm slot {slot} is outside the {slots}-entry norm buffer"))
-    })?;
+    let dst = norms
+        .data
+        .get_mut(slot)
+        .ok_or_else(|| Error::shape(op, format!("norm slot {slot} is outside the {slots}-entry norm buffer")))?;
     *dst = global_norm(grads.iter().map(|g| g.data.as_slice()));
     Ok(())
 }

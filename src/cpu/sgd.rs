@@ -12,7 +12,7 @@ pub fn update(h: &SgdGroup, clip: &Clip, param: &mut [f32], grad: &[f32], mut bu
     for (i, (p, &g0)) in param.iter_mut().zip(grad).enumerate() {
         let mut g = clip.apply(g0);
         if wd != 0.0 {
-            g = g + wd * *p;
+            g += wd * *p;
         }
         if mu != 0.0
             && let Some(b) = buf.as_deref_mut().map(|b| &mut b[i])
@@ -20,6 +20,6 @@ pub fn update(h: &SgdGroup, clip: &Clip, param: &mut [f32], grad: &[f32], mut bu
             *b = if h.init_momentum != 0 { g } else { mu * *b + (1.0 - damp) * g };
             g = if h.nesterov != 0 { g + mu * *b } else { *b };
         }
-        *p = *p - lr * g;
+        *p -= lr * g;
     }
 }

@@ -75,7 +75,7 @@ impl GpuBackend {
 
     pub(crate) fn new_uniform(&mut self, bytes: usize, label: &str) -> Result<GpuUniform> {
         crate::optim::check::check_uniform_size(label, bytes)?;
-        if bytes as u64 > u64::from(self.ctx.limits.max_uniform_buffer_binding_size) {
+        if bytes as u64 > self.ctx.limits.max_uniform_buffer_binding_size {
             return Err(Error::DeviceLimit(format!(
                 "uniform `{label}` of {bytes} bytes exceeds the device's {}",
                 self.ctx.limits.max_uniform_buffer_binding_size

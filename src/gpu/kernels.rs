@@ -182,12 +182,9 @@ impl Kernel {
             Kernel::GradNormFinish => s("grad_norm.wgsl", "grad_norm_finish", &[], &[(0, U), (3, U), (4, R), (5, W)]),
             // hyper, segments, norms, param, grad, then the state buffers.
             Kernel::SgdUpdate => s("sgd.wgsl", "sgd_update", &[], &[(0, U), (1, R), (2, R), (3, W), (4, R), (5, W)]),
-            Kernel::AdamUpdate => s(
-                "adam.wgsl",
-                "adam_update",
-                &[],
-                &[(0, U), (1, R), (2, R), (3, W), (4, R), (5, W), (6, W), (7, W)],
-            ),
+            Kernel::AdamUpdate => {
+                s("adam.wgsl", "adam_update", &[], &[(0, U), (1, R), (2, R), (3, W), (4, R), (5, W), (6, W), (7, W)])
+            }
         }
     }
 

@@ -305,7 +305,8 @@ impl GpuBackend {
                 .zip(bufs)
                 .map(|(&(binding, _), r)| {
                     let (offset, size) = views.get(&r.id).map_or((0, None), |&(o, s)| (o, wgpu::BufferSize::new(s)));
-                    let resource = wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: r.buffer, offset, size });
+                    let resource =
+                        wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: r.buffer, offset, size });
                     wgpu::BindGroupEntry { binding, resource }
                 })
                 .collect();

@@ -35,7 +35,14 @@ impl GpuBackend {
             let id = self.new_id();
             self.views.insert(id, (offset, size));
             let pack = Some(PackRef { id: pack, index, count, bytes: end });
-            out.push(GpuTensor { buffer: buffer.clone(), offset, pack, shape: shape.clone(), id, label: label.clone() });
+            out.push(GpuTensor {
+                buffer: buffer.clone(),
+                offset,
+                pack,
+                shape: shape.clone(),
+                id,
+                label: label.clone(),
+            });
         }
         Ok(out)
     }
@@ -64,7 +71,12 @@ impl GpuBackend {
         bytes.clear();
         let mut wgs = 0usize;
         for (t, &group) in set.iter().zip(groups) {
-            let seg = Segment { offset: u(op, (t.offset / 4) as usize)?, len: u(op, t.numel())?, group, first_wg: u(op, wgs)? };
+            let seg = Segment {
+                offset: u(op, (t.offset / 4) as usize)?,
+                len: u(op, t.numel())?,
+                group,
+                first_wg: u(op, wgs)?,
+            };
             bytes.extend_from_slice(bytemuck::bytes_of(&seg));
             wgs += t.numel().div_ceil(WG);
         }
@@ -89,7 +101,10 @@ impl GpuBackend {
 /// The whole buffer of the packed set `set`, which must be every tensor of one `zeros_packed` call, in order.
 pub(crate) fn whole_pack<'a>(op: &'static str, what: &str, set: &'a [GpuTensor]) -> Result<(PackRef, Res<'a>)> {
     let not_packed = || {
-        Error::shape(op, format!("{what} must be one whole packed set (all the tensors of one zeros_packed call, in order)"))
+        Error::shape(
+            op,
+            format!("{what} must be one whole packed set (all the tensors of one zeros_packed call, in order)"),
+        )
     };
     let first = set.first().ok_or_else(not_packed)?;
     let p = first.pack.ok_or_else(not_packed)?;

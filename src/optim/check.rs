@@ -28,6 +28,7 @@ pub(crate) struct StateSet<'a, T> {
 /// Checks every update op makes: grads and each state set match the parameters tensor by tensor (same shapes:
 /// packed sets of one layout), one group index below [`MAX_GROUPS`] per parameter, and the norm slot inside
 /// `norms` when clipping by norm.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn check_update<B: Backend>(
     b: &B,
     op: &'static str,

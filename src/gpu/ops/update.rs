@@ -1,13 +1,13 @@
 //! Multi-tensor optimizer updates through sgd.wgsl and adam.wgsl: one dispatch per call for every tensor of
 //! the packed set, hyper-parameters from the optimizer's uniform, the segment table cached by content.
 
+use crate::Result;
 use crate::gpu::buffer::{GpuUniform, Res};
 use crate::gpu::kernels::Kernel;
 use crate::gpu::packed::{same_layout, whole_pack};
 use crate::gpu::{GpuBackend, GpuTensor, WG};
 use crate::optim::check::{StateSet, check_sgd_buffers, check_update, read_hyper};
 use crate::optim::{AdamHyper, SgdHyper};
-use crate::Result;
 
 /// A state set to bind: the whole pack, or the placeholder when the set is empty (and unused by the kernel).
 fn state<'a>(
@@ -95,7 +95,9 @@ pub fn adam_update(
     let m = state(op, "exp_avg", params, s.exp_avg, &placeholder)?;
     let v = state(op, "exp_avg_sq", params, s.exp_avg_sq, &placeholder)?;
     // Without amsgrad a given max_exp_avg_sq set is left alone, as PyTorch never creates it then.
-    let vmax = if amsgrad { state(op, "max_exp_avg_sq", params, s.max_exp_avg_sq, &placeholder)? } else {
+    let vmax = if amsgrad {
+        state(op, "max_exp_avg_sq", params, s.max_exp_avg_sq, &placeholder)?
+    } else {
         Res { id: placeholder.0, buffer: &placeholder.1 }
     };
     let ((sid, sbuf), wgs) = g.segment_table(op, params, groups)?;
