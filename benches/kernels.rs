@@ -11,9 +11,10 @@
 use std::time::Duration;
 
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime};
-use wgtrain::backend::{Backend, ConvGeom, PoolGeom, StepParams};
+use wgtrain::backend::{Backend, ConvGeom, PoolGeom};
 use wgtrain::cpu::CpuBackend;
 use wgtrain::gpu::{self, GpuBackend};
+use wgtrain::optim::{SgdGroup, SgdHyper};
 
 fn batch() -> usize {
     std::env::var("WGTRAIN_BENCH_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(32)
@@ -118,19 +119,26 @@ fn bench_backend<B: Backend>(c: &mut Criterion, id: &str, b: &mut B) {
     let logits = filled(b, &[n, 10], 1);
     let labels = b.indices(&(0..n as u32).map(|i| i % 10).collect::<Vec<_>>(), "labels").unwrap();
     let (mut dlogits, mut losses) = (filled(b, &[n, 10], 2), filled(b, &[4], 3));
-    // softmax_xent and sgd read the per-step uniform, so each runs as its own one-op step.
-    let sp = StepParams { lr: 1e-3, momentum: 0.9, ..Default::default() };
     time(&mut g, "softmax_xent", Throughput::Bytes((4 * n * 10 * 2 + 4 * n) as u64), b, &sync, &mut |b| {
-        b.begin_step(&sp).unwrap();
-        b.softmax_xent(&logits, &labels, &mut dlogits, &mut losses).unwrap();
-        b.end_step().unwrap();
+        b.softmax_xent(&logits, &labels, &mut dlogits, &mut losses, 0).unwrap();
     });
-    let shape = [128, 2304];
-    let (mut p, grad, mut buf) = (filled(b, &shape, 1), filled(b, &shape, 2), filled(b, &shape, 3));
+    // The multi-tensor update over a one-tensor packed set (fc1's weights), momentum on.
+    let shape = vec![128, 2304];
+    let packed = |b: &mut B, name: &str, seed: u32| {
+        let mut t = b.zeros_packed(std::slice::from_ref(&shape), &[name.to_string()]).unwrap();
+        let f = filled(b, &shape, seed);
+        let v = b.read(&f).unwrap();
+        b.write(&mut t[0], &v).unwrap();
+        t
+    };
+    let (mut p, grad, mut buf) = (packed(b, "p", 1), packed(b, "grad", 2), packed(b, "buf", 3));
+    let mut sgd = SgdHyper::default();
+    sgd.group[0] = SgdGroup { lr: 1e-3, momentum: 0.9, ..Default::default() };
+    let mut hyper = b.uniform(std::mem::size_of::<SgdHyper>(), "hyper").unwrap();
+    b.write_uniform(&mut hyper, bytemuck::bytes_of(&sgd)).unwrap();
+    let norms = b.zeros(&[1], "norms").unwrap();
     time(&mut g, "sgd.fc1_weight", Throughput::Bytes((4 * 128 * 2304 * 5) as u64), b, &sync, &mut |b| {
-        b.begin_step(&sp).unwrap();
-        b.sgd_update(&mut p, &grad, &mut buf).unwrap();
-        b.end_step().unwrap();
+        b.sgd_update(&mut p, &grad, &mut buf, &[0], &hyper, &norms).unwrap();
     });
     g.finish();
 }

@@ -1,5 +1,5 @@
 // Batch gather from the resident dataset: x[i,:] = images[order[batch_offset + i], :], y[i] = labels[…].
-// batch_offset comes from the per-step uniform, so the dataset is uploaded once and a step never copies
+// batch_offset comes from the backend's cursor uniform, so the dataset is uploaded once and a step never copies
 // from the host. Indices are clamped (the host validates batch_offset; a bad order value cannot read
 // outside the dataset).
 
@@ -10,21 +10,18 @@ struct GatherParams {
     order_len: u32,
 }
 
-struct StepParams {
-    lr: f32,
-    momentum: f32,
-    dampening: f32,
-    weight_decay: f32,
-    nesterov: u32,
-    init_momentum: u32,
+// The backend's cursor uniform: op arguments that change every step without creating a buffer per value.
+struct Cursor {
     batch_offset: u32,
     loss_slot: u32,
+    norm_slot: u32,
+    _pad0: u32,
 }
 
 override WG: u32 = 256u;
 
 @group(0) @binding(0) var<uniform> p: GatherParams;
-@group(0) @binding(1) var<uniform> step: StepParams;
+@group(0) @binding(1) var<uniform> cursor: Cursor;
 @group(0) @binding(2) var<storage, read> images: array<f32>;
 @group(0) @binding(3) var<storage, read> labels: array<u32>;
 @group(0) @binding(4) var<storage, read> order: array<u32>;
@@ -36,7 +33,7 @@ fn gather_batch(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     let i = gid.x + gid.y * nwg.x * WG;
     if (i >= p.batch * p.dim) { return; }
     let r = i / p.dim;
-    let src = min(order[min(step.batch_offset + r, p.order_len - 1u)], p.rows - 1u);
+    let src = min(order[min(cursor.batch_offset + r, p.order_len - 1u)], p.rows - 1u);
     x[i] = images[src * p.dim + i % p.dim];
     if (i % p.dim == 0u) { y[r] = labels[src]; }
 }

@@ -3,7 +3,7 @@
 // Numerically stable: every row is shifted by its maximum before exp, so exp never overflows and
 // logsumexp = m + log Σ exp(z − m). The batch mean needs a reduction over rows, so both entries run as a
 // single workgroup (N is a batch, L = 10): a strided loop over rows, then a fixed-order tree, so the loss
-// is deterministic. The loss goes to losses[step.loss_slot], read back in bulk by the host.
+// is deterministic. The loss goes to losses[cursor.loss_slot], read back in bulk by the host.
 
 struct XentParams {
     n: u32,
@@ -12,21 +12,18 @@ struct XentParams {
     _pad1: u32,
 }
 
-struct StepParams {
-    lr: f32,
-    momentum: f32,
-    dampening: f32,
-    weight_decay: f32,
-    nesterov: u32,
-    init_momentum: u32,
+// The backend's cursor uniform: op arguments that change every step without creating a buffer per value.
+struct Cursor {
     batch_offset: u32,
     loss_slot: u32,
+    norm_slot: u32,
+    _pad0: u32,
 }
 
 const WG: u32 = 256u;
 
 @group(0) @binding(0) var<uniform> p: XentParams;
-@group(0) @binding(1) var<uniform> step: StepParams;
+@group(0) @binding(1) var<uniform> cursor: Cursor;
 @group(0) @binding(2) var<storage, read> logits: array<f32>;
 @group(0) @binding(3) var<storage, read> labels: array<u32>;
 @group(0) @binding(4) var<storage, read_write> dlogits: array<f32>;
@@ -77,7 +74,7 @@ fn softmax_xent(@builtin(local_invocation_id) lid: vec3<u32>) {
     part[lid.x] = total;
     hits[lid.x] = 0u;
     reduce(lid.x);
-    if (lid.x == 0u) { losses[step.loss_slot] = part[0] / nf; }
+    if (lid.x == 0u) { losses[cursor.loss_slot] = part[0] / nf; }
 }
 
 // acc[0] += Σ_n (logsumexp(z_n) − z_n[y_n]), acc[1] += #{n : argmax z_n = y_n} (first maximum wins).

@@ -8,34 +8,7 @@
 //! Layout is NCHW, row-major, f32, as in PyTorch. Shapes below use N = batch, C = in channels,
 //! K = out channels, H×W = spatial size, I/O = linear in/out features, L = classes.
 
-use bytemuck::{Pod, Zeroable};
-
 use crate::Result;
-
-/// Values that change every step, written once before the step's ops (on the GPU: one `queue.write_buffer`
-/// into a uniform before the step's submit, so the scheduler never forces a pipeline rebuild or a readback).
-///
-/// Mirrored field for field by `struct StepParams` in the WGSL files that read it.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
-pub struct StepParams {
-    /// Learning rate used by this step's update (PyTorch casts the Python float to f32 too).
-    pub lr: f32,
-    /// SGD momentum μ (0 disables the buffer, as in PyTorch).
-    pub momentum: f32,
-    /// SGD dampening.
-    pub dampening: f32,
-    /// L2 weight decay added to the gradient.
-    pub weight_decay: f32,
-    /// 1 for Nesterov momentum.
-    pub nesterov: u32,
-    /// 1 when the momentum buffers have never been written: PyTorch sets `buf = g` on its first use.
-    pub init_momentum: u32,
-    /// Index into the order tensor of this step's first example (see [`Backend::gather_batch`]).
-    pub batch_offset: u32,
-    /// Slot of the loss buffer that [`Backend::softmax_xent`] writes this step's mean loss into.
-    pub loss_slot: u32,
-}
 
 /// Convolution geometry. The kernel is square, k×k, taken from the weight's shape [K,C,k,k].
 /// Output size per spatial dim: Ho = (H + 2·padding − k) / stride + 1 (floor); needs H + 2·padding ≥ k, stride ≥ 1.
@@ -84,6 +57,9 @@ impl PoolGeom {
 pub trait Backend {
     type Tensor;
     type Indices;
+    /// A small block of bytes the host rewrites every step (an optimizer's hyper-parameters): a uniform buffer on
+    /// the GPU, a byte vector on the CPU. Its layout is one of the `#[repr(C)]` structs of [`crate::optim::hyper`].
+    type Uniform;
 
     /// Human-readable name, e.g. `cpu` or `NVIDIA H100 (Vulkan)`.
     fn name(&self) -> String;
@@ -103,18 +79,32 @@ pub trait Backend {
     /// The shape of a tensor.
     fn shape<'a>(&self, t: &'a Self::Tensor) -> &'a [usize];
 
-    /// Start a step: make `p` visible to every op recorded until [`Backend::end_step`].
-    fn begin_step(&mut self, p: &StepParams) -> Result<()>;
+    /// Tensors of the given shapes allocated back to back in one allocation (zero-filled; on the GPU one
+    /// buffer, each tensor a view at a 256-byte-aligned offset, the gaps zero forever). Multi-tensor ops
+    /// ([`Backend::grad_norm`], [`Backend::sgd_update`], [`Backend::adam_update`]) take packed sets — all the
+    /// tensors of one call, in order — so they cover every tensor in one or two dispatches; two packed sets made
+    /// from the same shapes have the same layout. `labels` names each tensor (same length as `shapes`).
+    fn zeros_packed(&mut self, shapes: &[Vec<usize>], labels: &[String]) -> Result<Vec<Self::Tensor>>;
+    /// A uniform of `bytes` bytes (a positive multiple of 16), zero-filled.
+    fn uniform(&mut self, bytes: usize, label: &str) -> Result<Self::Uniform>;
+    /// Overwrite a uniform with `bytes` (exactly its size); takes effect before any op recorded after this call,
+    /// like [`Backend::write`].
+    fn write_uniform(&mut self, u: &mut Self::Uniform, bytes: &[u8]) -> Result<()>;
+
+    /// Start a step (on the GPU: one encoder and one pass for every op until [`Backend::end_step`]).
+    fn begin_step(&mut self) -> Result<()>;
     /// Finish a step: on the GPU, one submit and no wait.
     fn end_step(&mut self) -> Result<()>;
 
-    /// `x[i,:] = images[order[p.batch_offset + i], :]`, `y[i] = labels[order[p.batch_offset + i]]`,
-    /// for i < B. images [M, D], labels [M], order [≥ batch_offset + B], x [B, D], y [B].
+    /// `x[i,:] = images[order[offset + i], :]`, `y[i] = labels[order[offset + i]]`, for i < B.
+    /// images [M, D], labels [M], order [≥ offset + B], x [B, D], y [B].
+    #[allow(clippy::too_many_arguments)]
     fn gather_batch(
         &mut self,
         images: &Self::Tensor,
         labels: &Self::Indices,
         order: &Self::Indices,
+        offset: usize,
         x: &mut Self::Tensor,
         y: &mut Self::Indices,
     ) -> Result<()>;
@@ -227,29 +217,76 @@ pub trait Backend {
 
     /// Fused softmax cross-entropy, mean over the batch:
     /// `loss = (1/N)·Σ_n (logsumexp(z[n,:]) − z[n,y_n])`, `dz[n,l] = (softmax(z[n,:])_l − [l = y_n]) / N`.
-    /// Writes `loss` to `losses[p.loss_slot]`. logits [N,L], labels [N] (< L), dlogits [N,L], losses [S].
+    /// Writes `loss` to `losses[slot]`. logits [N,L], labels [N] (< L), dlogits [N,L], losses [S], slot < S.
     fn softmax_xent(
         &mut self,
         logits: &Self::Tensor,
         labels: &Self::Indices,
         dlogits: &mut Self::Tensor,
         losses: &mut Self::Tensor,
+        slot: usize,
     ) -> Result<()>;
     /// Evaluation counters: `acc[0] += Σ_n (logsumexp(z[n,:]) − z[n,y_n])`,
     /// `acc[1] += #{n : argmax_l z[n,l] = y_n}` (first maximum wins ties). logits [N,L], labels [N], acc [2].
     fn eval_accumulate(&mut self, logits: &Self::Tensor, labels: &Self::Indices, acc: &mut Self::Tensor) -> Result<()>;
 
-    /// One parameter's update exactly as `torch.optim.SGD`, hyper-parameters from the current [`StepParams`]:
+    /// Global L2 norm of a packed set of gradients: `norms[slot] = sqrt(Σ_t Σ_i grads[t][i]²)` (what
+    /// `torch.nn.utils.clip_grad_norm_` measures, before clipping). The CPU accumulates in f64 and stores f32.
+    /// grads: a whole packed set (not empty); norms [S], slot < S.
+    fn grad_norm(&mut self, grads: &[Self::Tensor], norms: &mut Self::Tensor, slot: usize) -> Result<()>;
+
+    /// `torch.optim.SGD` over a packed set, parameter t in group `groups[t]` (< [`crate::optim::MAX_GROUPS`]),
+    /// hyper-parameters from `hyper` (an [`crate::optim::SgdHyper`]), gradients clipped first as `hyper.clip`
+    /// says, reading the norm from `norms[hyper.clip.norm_slot]`:
     /// ```text
-    /// g = grad + weight_decay·param
-    /// if momentum ≠ 0:
-    ///     buf = g                                   (init_momentum = 1)
-    ///     buf = momentum·buf + (1 − dampening)·g    (otherwise)
-    ///     g = g + momentum·buf  if nesterov  else buf
+    /// g = grad
+    /// if clip.use_norm:  g = g · min(1, max_norm · (1 / (norm + 1e-6)))   (f32, as clip_grad_norm_ computes it)
+    /// if clip.use_value: g = clamp(g, −clip.value, clip.value)            (as clip_grad_value_)
+    /// if weight_decay ≠ 0: g = g + weight_decay·param
+    /// if momentum ≠ 0:  buf = g (init_momentum = 1)  or  momentum·buf + (1 − dampening)·g;
+    ///                   g = g + momentum·buf (nesterov)  or  buf
     /// param = param − lr·g
     /// ```
-    /// param, grad and buf have the same number of elements.
-    fn sgd_update(&mut self, param: &mut Self::Tensor, grad: &Self::Tensor, buf: &mut Self::Tensor) -> Result<()>;
+    /// params, grads and bufs are packed sets of one layout, one entry of `groups` per parameter; `bufs` may be
+    /// empty when no group has momentum. The gradient tensors are not modified.
+    #[allow(clippy::too_many_arguments)]
+    fn sgd_update(
+        &mut self,
+        params: &mut [Self::Tensor],
+        grads: &[Self::Tensor],
+        bufs: &mut [Self::Tensor],
+        groups: &[u32],
+        hyper: &Self::Uniform,
+        norms: &Self::Tensor,
+    ) -> Result<()>;
+
+    /// `torch.optim.Adam` (decoupled = 0) / `AdamW` (decoupled = 1), single-tensor (non-foreach) formulation, at
+    /// the step whose bias corrections `hyper` (an [`crate::optim::AdamHyper`]) carries, after the same clipping
+    /// as [`Backend::sgd_update`]. f32 arithmetic in this order:
+    /// ```text
+    /// if weight_decay ≠ 0:
+    ///     if decoupled: param = param · decay_factor
+    ///     else:         g = g + weight_decay·param
+    /// exp_avg    = lerp(exp_avg, g, 1 − beta1)     (torch.lerp: exp_avg + w·(g − exp_avg) for w < 0.5,
+    ///                                               else g − (g − exp_avg)·(1 − w))
+    /// exp_avg_sq = beta2·exp_avg_sq + ((1 − beta2)·g)·g
+    /// if amsgrad: max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq); v = max_exp_avg_sq  else v = exp_avg_sq
+    /// denom = sqrt(v) / bias_correction2_sqrt + eps
+    /// param = param − (step_size · exp_avg) / denom
+    /// ```
+    /// All sets are packed sets of one layout; `max_exp_avg_sq` may be empty unless `hyper.amsgrad = 1`.
+    #[allow(clippy::too_many_arguments)]
+    fn adam_update(
+        &mut self,
+        params: &mut [Self::Tensor],
+        grads: &[Self::Tensor],
+        exp_avg: &mut [Self::Tensor],
+        exp_avg_sq: &mut [Self::Tensor],
+        max_exp_avg_sq: &mut [Self::Tensor],
+        groups: &[u32],
+        hyper: &Self::Uniform,
+        norms: &Self::Tensor,
+    ) -> Result<()>;
 }
 
 /// Number of elements of a shape.

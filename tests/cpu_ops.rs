@@ -1,9 +1,9 @@
 //! CPU reference ops through the `Backend` trait on odd shapes and batch 1: conv against a direct
-//! quadruple loop, pooling tie rule, SGD against torch.optim.SGD's formula step by step, shape errors.
+//! quadruple loop, pooling tie rule, shape errors. (The optimizer ops: `cpu_optim.rs`.)
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use wgtrain::backend::{Backend, ConvGeom, PoolGeom, StepParams};
+use wgtrain::backend::{Backend, ConvGeom, PoolGeom};
 use wgtrain::cpu::CpuBackend;
 use wgtrain::tolerance::Tolerance;
 
@@ -213,39 +213,6 @@ fn maxpool_overlapping_windows_accumulate() {
 }
 
 #[test]
-fn sgd_follows_torch_formula_over_steps() {
-    let mut be = CpuBackend::new();
-    for (nesterov, dampening) in [(false, 0.0), (true, 0.0), (false, 0.3)] {
-        let (mut p0, g0) = (vec![0.5f32, -1.0, 2.0], [0.1f32, 0.2, -0.3]);
-        let mut p = be.tensor(&p0, &[3], "p").unwrap();
-        let g = be.tensor(&g0, &[3], "g").unwrap();
-        let mut buf = be.zeros(&[3], "buf").unwrap();
-        let mut b0 = [0.0f32; 3];
-        for (s, lr) in [0.1f32, 0.05, 0.2].into_iter().enumerate() {
-            let sp = StepParams {
-                lr,
-                momentum: 0.9,
-                dampening,
-                weight_decay: 0.01,
-                nesterov: nesterov as u32,
-                init_momentum: (s == 0) as u32,
-                ..Default::default()
-            };
-            be.begin_step(&sp).unwrap();
-            be.sgd_update(&mut p, &g, &mut buf).unwrap();
-            for i in 0..3 {
-                let d = g0[i] + 0.01 * p0[i];
-                b0[i] = if s == 0 { d } else { 0.9 * b0[i] + (1.0 - dampening) * d };
-                let step = if nesterov { d + 0.9 * b0[i] } else { b0[i] };
-                p0[i] -= lr * step;
-            }
-            // Same f32 operations in the same order: bit-identical.
-            assert_eq!(be.read(&p).unwrap(), p0, "step {s}, nesterov {nesterov}, dampening {dampening}");
-        }
-    }
-}
-
-#[test]
 fn linear_on_batch1_and_odd_sizes() {
     let mut be = CpuBackend::new();
     for (n, i, o) in [(1, 1, 1), (1, 45, 65), (7, 13, 10)] {
@@ -277,7 +244,7 @@ fn shape_errors_are_errors_not_panics() {
     let logits = be.zeros(&[2, 3], "z").unwrap();
     let mut dz = be.zeros(&[2, 3], "dz").unwrap();
     let mut losses = be.zeros(&[1], "l").unwrap();
-    let err = be.softmax_xent(&logits, &vec![0, 3], &mut dz, &mut losses).unwrap_err().to_string();
+    let err = be.softmax_xent(&logits, &vec![0, 3], &mut dz, &mut losses, 0).unwrap_err().to_string();
     assert!(err.contains("label 3"), "{err}");
 }
 

@@ -4,9 +4,9 @@ mod gpu_common;
 
 use gpu_common::gpu_or_skip;
 use wgtrain::Error;
-use wgtrain::backend::{Backend, ConvGeom, PoolGeom, StepParams};
+use wgtrain::backend::{Backend, ConvGeom, PoolGeom};
 use wgtrain::gpu::GpuBackend;
-use wgtrain::nn::Activations;
+use wgtrain::nn::Model;
 
 #[test]
 fn unknown_adapter_name_is_no_adapter_listing_what_exists() {
@@ -31,7 +31,9 @@ fn batch_beyond_device_limits_is_device_limit() {
     let per_image = 64 * 24 * 24 * 4;
     let batch = (max / per_image + 1) as usize;
     if max <= 1 << 30 {
-        let Err(e) = Activations::new(&mut g, batch, true) else { panic!("batch {batch} fit a {max}-byte limit") };
+        let weights = wgtrain::nn::init::pytorch_default(&wgtrain::nn::PARAMS, 0);
+        let model = Model::new(&mut g, &wgtrain::nn::sample_cnn(), &weights).unwrap();
+        let Err(e) = model.activations(&mut g, batch, true) else { panic!("batch {batch} fit a {max}-byte limit") };
         assert!(matches!(e, Error::DeviceLimit(_)) && e.to_string().contains("conv2"), "{e}");
     } else {
         eprintln!("skipping the sample-CNN part: max buffer {max} bytes would need a batch of {batch}");
@@ -72,8 +74,8 @@ fn shape_mismatches_are_errors() {
     let labels = g.indices(&[1, 2], "labels").unwrap();
     let mut dz = g.zeros(&[2, 10], "dz").unwrap();
     let mut losses = g.zeros(&[4], "losses").unwrap();
-    g.begin_step(&StepParams { loss_slot: 4, ..Default::default() }).unwrap();
-    assert!(matches!(g.softmax_xent(&logits, &labels, &mut dz, &mut losses), Err(Error::Shape { .. })));
+    g.begin_step().unwrap();
+    assert!(matches!(g.softmax_xent(&logits, &labels, &mut dz, &mut losses, 4), Err(Error::Shape { .. })));
     g.end_step().unwrap();
     // The backend is still usable afterwards.
     assert_eq!(g.read(&t).unwrap(), vec![0.0; 3]);
@@ -88,7 +90,7 @@ fn lost_device_is_an_error_not_a_panic_or_hang() {
     assert_eq!(g.read(&y).unwrap(), vec![1.0, 0.0, 3.0]);
     g.destroy_device_for_test();
     let r = (|| -> wgtrain::Result<Vec<f32>> {
-        g.begin_step(&StepParams::default())?;
+        g.begin_step()?;
         g.relu(&x, &mut y)?;
         g.end_step()?;
         g.read(&y)

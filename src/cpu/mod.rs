@@ -1,14 +1,17 @@
 //! The CPU reference backend: plain Rust over slices, the living definition of every op in
 //! [`crate::backend::Backend`]. The same generic functions run in f64 for the gradient checks.
 
+pub mod adam;
+pub mod clip;
 pub mod conv;
 pub mod dense;
 pub mod loss;
+mod optim;
 pub mod pool;
 pub mod real;
 pub mod sgd;
 
-use crate::backend::{Backend, ConvGeom, PoolGeom, StepParams, numel};
+use crate::backend::{Backend, ConvGeom, PoolGeom, numel};
 use crate::{Error, Result};
 
 /// A host tensor: values and shape.
@@ -20,13 +23,12 @@ pub struct CpuTensor {
 
 /// Reference backend; ops run immediately when recorded.
 pub struct CpuBackend {
-    step: StepParams,
     batch_chunks: usize,
 }
 
 impl Default for CpuBackend {
     fn default() -> Self {
-        CpuBackend { step: StepParams::default(), batch_chunks: conv::BATCH_CHUNKS }
+        CpuBackend { batch_chunks: conv::BATCH_CHUNKS }
     }
 }
 
@@ -41,7 +43,7 @@ impl CpuBackend {
         if chunks == 0 {
             return Err(Error::Usage("the CPU backend needs at least one batch chunk".into()));
         }
-        Ok(CpuBackend { batch_chunks: chunks, ..Self::default() })
+        Ok(CpuBackend { batch_chunks: chunks })
     }
 }
 
@@ -124,6 +126,7 @@ fn check_labels(op: &'static str, labels: &[u32], n: usize, classes: usize) -> R
 impl Backend for CpuBackend {
     type Tensor = CpuTensor;
     type Indices = Vec<u32>;
+    type Uniform = Vec<u8>;
 
     fn name(&self) -> String {
         "cpu".into()
@@ -162,8 +165,24 @@ impl Backend for CpuBackend {
         &t.shape
     }
 
-    fn begin_step(&mut self, p: &StepParams) -> Result<()> {
-        self.step = *p;
+    // Packing is a GPU concern (one buffer, one dispatch); on the CPU a packed set is plain tensors.
+    fn zeros_packed(&mut self, shapes: &[Vec<usize>], labels: &[String]) -> Result<Vec<CpuTensor>> {
+        expect_len("zeros_packed", "labels", labels.len(), shapes.len())?;
+        shapes.iter().zip(labels).map(|(s, l)| self.zeros(s, l)).collect()
+    }
+
+    fn uniform(&mut self, bytes: usize, label: &str) -> Result<Vec<u8>> {
+        crate::optim::check::check_uniform_size(label, bytes)?;
+        Ok(vec![0; bytes])
+    }
+
+    fn write_uniform(&mut self, u: &mut Vec<u8>, bytes: &[u8]) -> Result<()> {
+        expect_len("write_uniform", "bytes", bytes.len(), u.len())?;
+        u.copy_from_slice(bytes);
+        Ok(())
+    }
+
+    fn begin_step(&mut self) -> Result<()> {
         Ok(())
     }
 
@@ -176,6 +195,7 @@ impl Backend for CpuBackend {
         images: &CpuTensor,
         labels: &Vec<u32>,
         order: &Vec<u32>,
+        offset: usize,
         x: &mut CpuTensor,
         y: &mut Vec<u32>,
     ) -> Result<()> {
@@ -184,7 +204,7 @@ impl Backend for CpuBackend {
         let d = images.data.len().checked_div(m).unwrap_or(0);
         expect_len(op, "x", x.data.len(), b * d)?;
         expect_len(op, "labels", labels.len(), m)?;
-        let start = self.step.batch_offset as usize;
+        let start = offset;
         let rows = order.get(start..start + b).ok_or_else(|| {
             Error::shape(op, format!("order has {} entries, batch needs [{start}, {})", order.len(), start + b))
         })?;
@@ -336,6 +356,7 @@ impl Backend for CpuBackend {
         labels: &Vec<u32>,
         dlogits: &mut CpuTensor,
         losses: &mut CpuTensor,
+        slot: usize,
     ) -> Result<()> {
         let op = "softmax_xent";
         let &[n, l] = logits.shape.as_slice() else {
@@ -343,7 +364,6 @@ impl Backend for CpuBackend {
         };
         check_labels(op, labels, n, l)?;
         expect_len(op, "dlogits", dlogits.data.len(), n * l)?;
-        let slot = self.step.loss_slot as usize;
         if slot >= losses.data.len() {
             return Err(Error::shape(
                 op,
@@ -367,19 +387,34 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn sgd_update(&mut self, param: &mut CpuTensor, grad: &CpuTensor, buf: &mut CpuTensor) -> Result<()> {
-        expect_len("sgd_update", "grad", grad.data.len(), param.data.len())?;
-        expect_len("sgd_update", "momentum buffer", buf.data.len(), param.data.len())?;
-        let p = &self.step;
-        let h = sgd::SgdHyper {
-            lr: p.lr,
-            momentum: p.momentum,
-            dampening: p.dampening,
-            weight_decay: p.weight_decay,
-            nesterov: p.nesterov != 0,
-            init_momentum: p.init_momentum != 0,
-        };
-        sgd::update(&h, &mut param.data, &grad.data, &mut buf.data);
-        Ok(())
+    fn grad_norm(&mut self, grads: &[CpuTensor], norms: &mut CpuTensor, slot: usize) -> Result<()> {
+        optim::grad_norm(grads, norms, slot)
+    }
+
+    fn sgd_update(
+        &mut self,
+        params: &mut [CpuTensor],
+        grads: &[CpuTensor],
+        bufs: &mut [CpuTensor],
+        groups: &[u32],
+        hyper: &Vec<u8>,
+        norms: &CpuTensor,
+    ) -> Result<()> {
+        optim::sgd_update(self, params, grads, bufs, groups, hyper, norms)
+    }
+
+    fn adam_update(
+        &mut self,
+        params: &mut [CpuTensor],
+        grads: &[CpuTensor],
+        exp_avg: &mut [CpuTensor],
+        exp_avg_sq: &mut [CpuTensor],
+        max_exp_avg_sq: &mut [CpuTensor],
+        groups: &[u32],
+        hyper: &Vec<u8>,
+        norms: &CpuTensor,
+    ) -> Result<()> {
+        let moments = optim::AdamSets { exp_avg, exp_avg_sq, max_exp_avg_sq };
+        optim::adam_update(self, params, grads, moments, groups, hyper, norms)
     }
 }

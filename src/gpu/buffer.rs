@@ -1,16 +1,31 @@
-//! Device tensors and the one readback path.
+//! Device tensors, uniforms, and the one readback path.
 //!
-//! Every tensor is one storage buffer (STORAGE | COPY_SRC | COPY_DST) that lives as long as the tensor.
-//! `id` is unique for the backend's lifetime (never reused), so bind groups can be cached by buffer id.
+//! A tensor is a storage buffer (STORAGE | COPY_SRC | COPY_DST) that lives as long as the tensor, or a view into
+//! one shared buffer when made by `zeros_packed`: then `offset` is the view's byte offset (a multiple of the
+//! device's storage-offset alignment, 256) and `pack` says which packed set it belongs to. `id` is unique for the
+//! backend's lifetime (never reused, views included), so bind groups can be cached by tensor id.
 
 /// An f32 tensor resident on the GPU. Not `Clone`: two handles to one buffer would defeat the `&mut`
 /// aliasing rules the [`Backend`](crate::backend::Backend) ops rely on.
 #[derive(Debug)]
 pub struct GpuTensor {
     pub(crate) buffer: wgpu::Buffer,
+    /// Byte offset of the tensor in `buffer` (0 unless packed).
+    pub(crate) offset: u64,
+    pub(crate) pack: Option<PackRef>,
     pub(crate) shape: Vec<usize>,
     pub(crate) id: u64,
     pub(crate) label: String,
+}
+
+/// Where a packed view sits in its set: the set's whole buffer is bound under `id` by the multi-tensor ops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PackRef {
+    pub id: u64,
+    pub index: usize,
+    pub count: usize,
+    /// Size of the whole buffer.
+    pub bytes: u64,
 }
 
 /// A u32 tensor (labels, orders) resident on the GPU.
@@ -22,6 +37,16 @@ pub struct GpuIndices {
     pub(crate) label: String,
 }
 
+/// A uniform the host rewrites ([`Backend::write_uniform`](crate::backend::Backend::write_uniform)); `host` is
+/// the last value written, for the argument checks that depend on it (amsgrad, momentum).
+#[derive(Debug)]
+pub struct GpuUniform {
+    pub(crate) buffer: wgpu::Buffer,
+    pub(crate) id: u64,
+    pub(crate) host: Vec<u8>,
+    pub(crate) label: String,
+}
+
 impl GpuTensor {
     pub fn numel(&self) -> usize {
         self.shape.iter().product()
@@ -29,6 +54,7 @@ impl GpuTensor {
     pub fn label(&self) -> &str {
         &self.label
     }
+    /// The binding of this tensor; a view's byte range is looked up by id when its bind group is built.
     pub(crate) fn res(&self) -> Res<'_> {
         Res { id: self.id, buffer: &self.buffer }
     }
@@ -49,7 +75,14 @@ impl GpuIndices {
     }
 }
 
-/// A buffer to bind, with the id its bind groups are cached under.
+impl GpuUniform {
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+}
+
+/// A buffer to bind, with the id its bind groups are cached under. Bound whole, unless the id is a packed view's
+/// (the backend keeps the byte range of every view by id, so no launcher needs to know about packing).
 #[derive(Clone, Copy)]
 pub(crate) struct Res<'a> {
     pub id: u64,

@@ -9,9 +9,11 @@ use crate::{Error, Result};
 /// Every WGSL file the code loads, with its source. `tests/naga_shaders.rs` checks this equals the set of
 /// files in `shaders/`, so neither side can drift.
 pub const SHADERS: &[(&str, &str)] = &[
+    ("adam.wgsl", include_str!("../../shaders/adam.wgsl")),
     ("conv2d.wgsl", include_str!("../../shaders/conv2d.wgsl")),
     ("elementwise.wgsl", include_str!("../../shaders/elementwise.wgsl")),
     ("gather.wgsl", include_str!("../../shaders/gather.wgsl")),
+    ("grad_norm.wgsl", include_str!("../../shaders/grad_norm.wgsl")),
     ("matmul.wgsl", include_str!("../../shaders/matmul.wgsl")),
     ("pool.wgsl", include_str!("../../shaders/pool.wgsl")),
     ("sgd.wgsl", include_str!("../../shaders/sgd.wgsl")),
@@ -71,7 +73,12 @@ pub enum Kernel {
     BiasGrad,
     SoftmaxXent,
     EvalAccumulate,
+    /// Squares summed per workgroup over a whole packed buffer, then the one-workgroup sum and sqrt.
+    GradNormPartials,
+    GradNormFinish,
+    /// One dispatch updating every tensor of a packed set.
     SgdUpdate,
+    AdamUpdate,
 }
 
 /// Everything needed to build a kernel's pipeline and bind its buffers.
@@ -119,7 +126,10 @@ impl Kernel {
         Kernel::BiasGrad,
         Kernel::SoftmaxXent,
         Kernel::EvalAccumulate,
+        Kernel::GradNormPartials,
+        Kernel::GradNormFinish,
         Kernel::SgdUpdate,
+        Kernel::AdamUpdate,
     ];
 
     pub fn spec(self) -> Spec {
@@ -170,7 +180,13 @@ impl Kernel {
                 s("softmax_xent.wgsl", "softmax_xent", &[], &[(0, U), (1, U), (2, R), (3, R), (4, W), (5, W)])
             }
             Kernel::EvalAccumulate => s("softmax_xent.wgsl", "eval_accumulate", &[], &[(0, U), (2, R), (3, R), (6, W)]),
-            Kernel::SgdUpdate => s("sgd.wgsl", "sgd_update", &[], &[(0, U), (1, U), (2, W), (3, R), (4, W)]),
+            Kernel::GradNormPartials => s("grad_norm.wgsl", "grad_norm_partials", &[], &[(0, U), (1, R), (2, W)]),
+            Kernel::GradNormFinish => s("grad_norm.wgsl", "grad_norm_finish", &[], &[(0, U), (3, U), (4, R), (5, W)]),
+            // hyper, segments, norms, param, grad, then the state buffers.
+            Kernel::SgdUpdate => s("sgd.wgsl", "sgd_update", &[], &[(0, U), (1, R), (2, R), (3, W), (4, R), (5, W)]),
+            Kernel::AdamUpdate => {
+                s("adam.wgsl", "adam_update", &[], &[(0, U), (1, R), (2, R), (3, W), (4, R), (5, W), (6, W), (7, W)])
+            }
         }
     }
 

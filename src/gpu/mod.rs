@@ -6,20 +6,26 @@
 //! `write`) submits. `read` is the only readback: it submits pending work, copies into a MAP_READ staging
 //! buffer and waits for that copy.
 //!
-//! Ordering hazard: `queue.write_buffer` (used by `begin_step`, `write`, `write_indices`) lands at the start
-//! of the *next* submit, i.e. before every dispatch of that submit, not at its place among the ops. So
-//! `begin_step` and `write` first submit any dispatches already recorded; the new values are then seen by
-//! exactly the ops recorded after the call, as the trait promises. A normal step records nothing before
-//! `begin_step` and writes nothing inside, so it still makes one submit.
+//! Ordering hazard: `queue.write_buffer` (used by `write`, `write_indices`, `write_uniform` and the cursor)
+//! lands at the start of the *next* submit, i.e. before every dispatch of that submit, not at its place among
+//! the ops. So `write` first submits any dispatches already recorded, and `write_uniform` and the cursor (the
+//! gather offset, loss slot and norm slot, see `cursor.rs`) do so when a recorded op reads what they overwrite;
+//! the new values are then seen by exactly the ops recorded after the call, as the trait promises. A normal
+//! step writes its optimizer uniform before `begin_step` and changes each cursor field once, so it still makes
+//! one submit ([`GpuBackend::submissions`] counts them).
 //!
 //! Nothing is allocated after the first step: pipelines, uniform parameter buffers (cached by content),
-//! split-K scratch buffers (cached by size) and bind groups (cached by kernel + buffer ids) are created
-//! on first use and reused; [`GpuBackend::allocations`] counts every creation so a test can check this.
+//! split-K scratch buffers (cached by size), segment tables (cached by content) and bind groups (cached by
+//! kernel + buffer ids) are created on first use and reused; [`GpuBackend::allocations`] counts every creation
+//! so a test can check this. Tensors made by `zeros_packed` are views of one buffer, bound with their byte range
+//! (kept in `views` by tensor id).
 
 mod buffer;
 mod context;
+mod cursor;
 pub mod kernels;
 mod ops;
+mod packed;
 pub mod params;
 mod profiler;
 
@@ -29,22 +35,26 @@ use std::time::Duration;
 use bytemuck::Pod;
 use wgpu::util::DeviceExt;
 
-pub use buffer::{GpuIndices, GpuTensor};
+pub use buffer::{GpuIndices, GpuTensor, GpuUniform};
 pub use context::{INSTALL_HINT, best_adapter, best_adapter_in, describe, is_software, list_adapters};
 pub use profiler::DispatchTime;
 
-use crate::backend::{Backend, ConvGeom, PoolGeom, StepParams};
+use crate::backend::{Backend, ConvGeom, PoolGeom};
 use crate::{Error, Result};
 use buffer::{Res, byte_size};
 use context::Context;
+use cursor::CursorState;
 use kernels::{Kernel, Kernels};
 use profiler::Profiler;
 
 /// Bind groups kept before the cache is cleared (see `dispatch`).
 const MAX_BIND_GROUPS: usize = 4096;
 
-/// Id of the per-step uniform in bind-group keys (tensor ids start above it).
-const STEP_ID: u64 = 1;
+/// Id of the cursor uniform in bind-group keys (tensor ids start above it).
+const CURSOR_ID: u64 = 1;
+
+/// Threads per workgroup of the 1-D kernels (elementwise, updates, reductions).
+pub(crate) const WG: usize = 256;
 
 /// The GPU backend. See the module docs for the recording model.
 pub struct GpuBackend {
@@ -53,8 +63,17 @@ pub struct GpuBackend {
     bind_groups: HashMap<(Kernel, Vec<u64>), wgpu::BindGroup>,
     uniforms: HashMap<Vec<u8>, (u64, wgpu::Buffer)>,
     scratch: HashMap<u64, (u64, wgpu::Buffer)>,
-    step_buf: wgpu::Buffer,
-    step: StepParams,
+    /// Segment tables of the update kernels, by content.
+    tables: HashMap<Vec<u8>, (u64, wgpu::Buffer)>,
+    /// Host scratch for building a segment table without allocating.
+    table_bytes: Vec<u8>,
+    placeholder: Option<(u64, wgpu::Buffer)>,
+    /// Byte range (offset, size) of every packed view, by tensor id.
+    views: HashMap<u64, (u64, u64)>,
+    cursor: CursorState,
+    /// Ids of the host-written uniforms read by ops recorded since the last submit.
+    bound_uniforms: Vec<u64>,
+    submits: u64,
     in_step: bool,
     encoder: Option<wgpu::CommandEncoder>,
     pass: Option<wgpu::ComputePass<'static>>,
@@ -79,26 +98,26 @@ impl GpuBackend {
     }
 
     fn with_context(ctx: Context) -> Result<GpuBackend> {
-        let step_buf = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("step_params"),
-            size: std::mem::size_of::<StepParams>() as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let cursor = CursorState::new(&ctx.device);
         Ok(GpuBackend {
             ctx,
             kernels: Kernels::default(),
             bind_groups: HashMap::new(),
             uniforms: HashMap::new(),
             scratch: HashMap::new(),
-            step_buf,
-            step: StepParams::default(),
+            tables: HashMap::new(),
+            table_bytes: Vec::new(),
+            placeholder: None,
+            views: HashMap::new(),
+            cursor,
+            bound_uniforms: Vec::new(),
+            submits: 0,
             in_step: false,
             encoder: None,
             pass: None,
             staging: None,
             profiler: None,
-            next_id: STEP_ID + 1,
+            next_id: CURSOR_ID + 1,
             created: 1,
             timeout: Duration::from_secs(600),
         })
@@ -118,6 +137,11 @@ impl GpuBackend {
     /// training step.
     pub fn allocations(&self) -> u64 {
         self.created
+    }
+
+    /// Number of command buffers submitted so far (a training step is one).
+    pub fn submissions(&self) -> u64 {
+        self.submits
     }
 
     /// How long [`Backend::read`] waits for the GPU before reporting an error instead of hanging.
@@ -148,7 +172,7 @@ impl GpuBackend {
             enc.resolve_query_set(&set, 0..used, &resolve, 0);
         }
         self.encoder = Some(enc);
-        let bytes = self.read_bytes(&resolve, u64::from(used) * 8)?;
+        let bytes = self.read_bytes(&resolve, 0, u64::from(used) * 8)?;
         let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes);
         Ok(self.profiler.as_mut().map(|p| p.finish(&ticks)).unwrap_or_default())
     }
@@ -217,7 +241,7 @@ impl GpuBackend {
         }
         // New buffers are zeroed by wgpu, so `zeros` needs no write.
         let id = self.new_id();
-        Ok(GpuTensor { buffer, shape: shape.to_vec(), id, label: label.to_string() })
+        Ok(GpuTensor { buffer, offset: 0, pack: None, shape: shape.to_vec(), id, label: label.to_string() })
     }
 
     /// A uniform holding `v`, created once per distinct content (per-layer shapes), then reused.
@@ -249,10 +273,6 @@ impl GpuBackend {
         Ok((id, buffer))
     }
 
-    fn step_res(&self) -> Res<'_> {
-        Res { id: STEP_ID, buffer: &self.step_buf }
-    }
-
     /// Record one dispatch of `k` with `bufs` bound in the order of the kernel's binding list.
     fn dispatch(&mut self, k: Kernel, bufs: &[Res<'_>], groups: [u32; 3], label: &str) -> Result<()> {
         if groups.contains(&0) {
@@ -278,11 +298,17 @@ impl GpuBackend {
                 log::debug!("bind-group cache full ({MAX_BIND_GROUPS}); clearing it");
                 self.bind_groups.clear();
             }
+            let views = &self.views;
             let entries: Vec<wgpu::BindGroupEntry> = spec
                 .bindings
                 .iter()
                 .zip(bufs)
-                .map(|(&(binding, _), r)| wgpu::BindGroupEntry { binding, resource: r.buffer.as_entire_binding() })
+                .map(|(&(binding, _), r)| {
+                    let (offset, size) = views.get(&r.id).map_or((0, None), |&(o, s)| (o, wgpu::BufferSize::new(s)));
+                    let resource =
+                        wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: r.buffer, offset, size });
+                    wgpu::BindGroupEntry { binding, resource }
+                })
                 .collect();
             let bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some(&format!("{label} ({})", k.label())),
@@ -336,11 +362,15 @@ impl GpuBackend {
     fn submit(&mut self) -> Result<Option<wgpu::SubmissionIndex>> {
         self.pass = None; // ends the pass; the encoder can be finished after this
         let idx = self.encoder.take().map(|enc| self.ctx.queue.submit([enc.finish()]));
+        if idx.is_some() {
+            self.note_submitted();
+        }
         self.ctx.take_error()?;
         Ok(idx)
     }
 
-    fn read_bytes(&mut self, src: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+    /// `bytes` bytes of `src` from byte `offset` (a multiple of 4).
+    fn read_bytes(&mut self, src: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
         if bytes == 0 {
             return Ok(Vec::new());
         }
@@ -362,8 +392,9 @@ impl GpuBackend {
             Some(e) => e,
             None => self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") }),
         };
-        enc.copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
+        enc.copy_buffer_to_buffer(src, offset, &staging, 0, bytes);
         let idx = self.ctx.queue.submit([enc.finish()]);
+        self.note_submitted();
         self.ctx.take_error()?;
         let (tx, rx) = std::sync::mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, 0..bytes, move |r| {
@@ -397,6 +428,7 @@ impl Drop for GpuBackend {
 impl Backend for GpuBackend {
     type Tensor = GpuTensor;
     type Indices = GpuIndices;
+    type Uniform = GpuUniform;
 
     fn name(&self) -> String {
         format!("{} ({:?})", self.ctx.info.name, self.ctx.info.backend)
@@ -429,7 +461,7 @@ impl Backend for GpuBackend {
         // Submit earlier dispatches first: they must not see this write (see the module docs).
         self.submit()?;
         if !data.is_empty() {
-            self.ctx.queue.write_buffer(&dst.buffer, 0, bytemuck::cast_slice(data));
+            self.ctx.queue.write_buffer(&dst.buffer, dst.offset, bytemuck::cast_slice(data));
         }
         Ok(())
     }
@@ -449,7 +481,7 @@ impl Backend for GpuBackend {
     }
 
     fn read(&mut self, src: &GpuTensor) -> Result<Vec<f32>> {
-        let bytes = self.read_bytes(&src.buffer.clone(), (src.numel() * 4) as u64)?;
+        let bytes = self.read_bytes(&src.buffer.clone(), src.offset, (src.numel() * 4) as u64)?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
@@ -457,11 +489,21 @@ impl Backend for GpuBackend {
         &t.shape
     }
 
-    fn begin_step(&mut self, p: &StepParams) -> Result<()> {
-        // Work recorded before this call must run with the previous values: submit it first.
+    fn zeros_packed(&mut self, shapes: &[Vec<usize>], labels: &[String]) -> Result<Vec<GpuTensor>> {
+        self.new_packed(shapes, labels)
+    }
+
+    fn uniform(&mut self, bytes: usize, label: &str) -> Result<GpuUniform> {
+        self.new_uniform(bytes, label)
+    }
+
+    fn write_uniform(&mut self, u: &mut GpuUniform, bytes: &[u8]) -> Result<()> {
+        self.write_uniform_bytes(u, bytes)
+    }
+
+    fn begin_step(&mut self) -> Result<()> {
+        // Work recorded before the step goes in its own submit, so the step's is the step alone.
         self.submit()?;
-        self.ctx.queue.write_buffer(&self.step_buf, 0, bytemuck::bytes_of(p));
-        self.step = *p;
         self.in_step = true;
         Ok(())
     }
@@ -477,10 +519,11 @@ impl Backend for GpuBackend {
         images: &GpuTensor,
         labels: &GpuIndices,
         order: &GpuIndices,
+        offset: usize,
         x: &mut GpuTensor,
         y: &mut GpuIndices,
     ) -> Result<()> {
-        ops::gather::gather_batch(self, images, labels, order, x, y)
+        ops::gather::gather_batch(self, images, labels, order, offset, x, y)
     }
 
     fn conv2d(&mut self, x: &GpuTensor, w: &GpuTensor, b: &GpuTensor, geom: ConvGeom, y: &mut GpuTensor) -> Result<()> {
@@ -594,15 +637,43 @@ impl Backend for GpuBackend {
         labels: &GpuIndices,
         dlogits: &mut GpuTensor,
         losses: &mut GpuTensor,
+        slot: usize,
     ) -> Result<()> {
-        ops::xent::softmax_xent(self, logits, labels, dlogits, losses)
+        ops::xent::softmax_xent(self, logits, labels, dlogits, losses, slot)
     }
 
     fn eval_accumulate(&mut self, logits: &GpuTensor, labels: &GpuIndices, acc: &mut GpuTensor) -> Result<()> {
         ops::xent::eval_accumulate(self, logits, labels, acc)
     }
 
-    fn sgd_update(&mut self, param: &mut GpuTensor, grad: &GpuTensor, buf: &mut GpuTensor) -> Result<()> {
-        ops::sgd::sgd_update(self, param, grad, buf)
+    fn grad_norm(&mut self, grads: &[GpuTensor], norms: &mut GpuTensor, slot: usize) -> Result<()> {
+        ops::grad_norm::grad_norm(self, grads, norms, slot)
+    }
+
+    fn sgd_update(
+        &mut self,
+        params: &mut [GpuTensor],
+        grads: &[GpuTensor],
+        bufs: &mut [GpuTensor],
+        groups: &[u32],
+        hyper: &GpuUniform,
+        norms: &GpuTensor,
+    ) -> Result<()> {
+        ops::update::sgd_update(self, params, grads, bufs, groups, hyper, norms)
+    }
+
+    fn adam_update(
+        &mut self,
+        params: &mut [GpuTensor],
+        grads: &[GpuTensor],
+        exp_avg: &mut [GpuTensor],
+        exp_avg_sq: &mut [GpuTensor],
+        max_exp_avg_sq: &mut [GpuTensor],
+        groups: &[u32],
+        hyper: &GpuUniform,
+        norms: &GpuTensor,
+    ) -> Result<()> {
+        let sets = ops::update::AdamSets { exp_avg, exp_avg_sq, max_exp_avg_sq };
+        ops::update::adam_update(self, params, grads, sets, groups, hyper, norms)
     }
 }

@@ -7,7 +7,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-pub use crate::backend::StepParams;
+pub use crate::optim::hyper::{AdamGroup, AdamHyper, ClipParams, SgdGroup, SgdHyper};
 
 /// matmul.wgsl `matmul`: C[M,N] = op(A)·op(B); workgroup z reduces k in [z·k_chunk, (z+1)·k_chunk).
 #[repr(C)]
@@ -66,7 +66,7 @@ pub struct PoolParams {
     pub _pad0: u32,
 }
 
-/// elementwise.wgsl, sgd.wgsl: number of elements.
+/// elementwise.wgsl: number of elements.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
 pub struct ElemParams {
@@ -106,6 +106,39 @@ pub struct GatherParams {
     pub order_len: u32,
 }
 
+/// gather.wgsl, softmax_xent.wgsl, grad_norm.wgsl: the backend's cursor, op arguments that change every step
+/// (see `gpu::cursor`). One field per argument, so writing one never disturbs an op that reads another.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
+pub struct Cursor {
+    pub batch_offset: u32,
+    pub loss_slot: u32,
+    pub norm_slot: u32,
+    pub _pad0: u32,
+}
+
+/// grad_norm.wgsl: `len` f32 values in the packed buffer, reduced by `partials` workgroups.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
+pub struct NormParams {
+    pub len: u32,
+    pub partials: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+}
+
+/// sgd.wgsl, adam.wgsl (a storage array, one per tensor of a packed set): tensor t is elements
+/// `[offset, offset + len)` of the pack, in parameter group `group`, updated by workgroups
+/// `[first_wg, first_wg + ⌈len / 256⌉)`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
+pub struct Segment {
+    pub offset: u32,
+    pub len: u32,
+    pub group: u32,
+    pub first_wg: u32,
+}
+
 /// A Rust struct's layout as the WGSL side must reproduce it: name, size, and (field, offset) pairs.
 #[derive(Clone, Debug)]
 pub struct Layout {
@@ -124,10 +157,17 @@ macro_rules! layout {
     };
 }
 
-/// Every uniform struct the shaders declare, for the layout test.
+/// Every parameter struct the shaders declare (uniforms and the segment table), for the layout test.
 pub fn layouts() -> Vec<Layout> {
     vec![
-        layout!(StepParams { lr, momentum, dampening, weight_decay, nesterov, init_momentum, batch_offset, loss_slot }),
+        layout!(Cursor { batch_offset, loss_slot, norm_slot, _pad0 }),
+        layout!(NormParams { len, partials, _pad0, _pad1 }),
+        layout!(Segment { offset, len, group, first_wg }),
+        layout!(ClipParams { max_norm, value, use_norm, use_value, norm_slot, _pad0, _pad1, _pad2 }),
+        layout!(SgdGroup { lr, momentum, dampening, weight_decay, nesterov, init_momentum, _pad0, _pad1 }),
+        layout!(SgdHyper { clip, group }),
+        layout!(AdamGroup { lr, beta1, beta2, eps, weight_decay, step_size, bias_correction2_sqrt, decay_factor }),
+        layout!(AdamHyper { clip, amsgrad, decoupled, _pad0, _pad1, group }),
         layout!(GemmParams { m, n, k, k_chunk }),
         layout!(ReduceParams { len, n, splits, _pad0 }),
         layout!(ConvParams { batch, cin, h, w, cout, ho, wo, ks, stride, pad, m, n, k, k_chunk, _pad0, _pad1 }),

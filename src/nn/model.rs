@@ -36,6 +36,8 @@ struct Step {
     masks_input: bool,
     /// Activation shape (per example) of the output.
     out_shape: Vec<usize>,
+    /// Name of the output tensor: the layer's own (`conv2`, `fc1`) or its kind and index (`pool4`).
+    label: String,
 }
 
 /// Parameters and gradients on the backend, and the op sequence of the architecture.
@@ -122,7 +124,14 @@ impl<B: Backend> Model<B> {
             if node != Node::Relu {
                 shape = arch.shapes[i].clone();
             }
-            steps.push(Step { node, masks_input, out_shape: shape.clone() });
+            let label = match node {
+                Node::Conv { weight, .. } | Node::Linear { weight, .. } => {
+                    arch.params[weight].name.trim_end_matches(".weight").to_string()
+                }
+                Node::Pool { .. } => format!("pool{i}"),
+                Node::Relu => format!("relu{i}"),
+            };
+            steps.push(Step { node, masks_input, out_shape: shape.clone(), label });
         }
         Ok(Model { arch: arch.clone(), params, grads, steps, fixed_bias, fixed_bias_grad })
     }
@@ -131,15 +140,15 @@ impl<B: Backend> Model<B> {
     pub fn activations(&self, b: &mut B, batch: usize, train: bool) -> Result<Activations<B>> {
         let with_batch = |s: &[usize]| -> Vec<usize> { std::iter::once(batch).chain(s.iter().copied()).collect() };
         let mut acts = vec![b.zeros(&with_batch(&self.arch.input), "batch.x")?];
-        for (i, s) in self.steps.iter().enumerate() {
-            acts.push(b.zeros(&with_batch(&s.out_shape), &format!("act{i}"))?);
+        for s in &self.steps {
+            acts.push(b.zeros(&with_batch(&s.out_shape), &s.label)?);
         }
         let grads = if train {
             let mut g = Vec::with_capacity(self.steps.len());
             // grads[0] would be the gradient at the batch, which nothing needs: a 1-element placeholder.
             g.push(b.zeros(&[1], "d.unused")?);
-            for (i, s) in self.steps.iter().enumerate().take(self.steps.len() - 1) {
-                g.push(b.zeros(&with_batch(&s.out_shape), &format!("d.act{i}"))?);
+            for s in self.steps.iter().take(self.steps.len() - 1) {
+                g.push(b.zeros(&with_batch(&s.out_shape), &format!("d.{}", s.label))?);
             }
             Some(g)
         } else {

@@ -169,7 +169,7 @@ impl Architecture {
             };
             let bad = |what: String, msg: String| Err(Error::Model(format!("{what}: {msg}")));
             let pname = |name: &Option<String>| name.clone().unwrap_or_else(|| i.to_string());
-            let mut add = |params: &mut Vec<ParamSpec>, name: String, shape: Vec<usize>| -> Result<usize> {
+            let add = |params: &mut Vec<ParamSpec>, name: String, shape: Vec<usize>| -> Result<usize> {
                 if params.iter().any(|p| p.name == name) {
                     return Err(Error::Model(format!("{}: parameter name {name} is used twice", at(&None))));
                 }

@@ -5,6 +5,7 @@
 //! A new optimizer touches its file here (state, uniform), its op (trait + CPU + one `.wgsl`), and the CLI's
 //! `--optimizer` list — nothing in the model or the loop.
 
+pub(crate) mod check;
 pub mod config;
 pub mod hyper;
 pub mod optimizer;

@@ -2,6 +2,7 @@
 
 use super::u;
 use crate::gpu::buffer::Res;
+use crate::gpu::cursor::Field;
 use crate::gpu::kernels::Kernel;
 use crate::gpu::params::GatherParams;
 use crate::gpu::{GpuBackend, GpuIndices, GpuTensor};
@@ -12,6 +13,7 @@ pub fn gather_batch(
     images: &GpuTensor,
     labels: &GpuIndices,
     order: &GpuIndices,
+    off: usize,
     x: &mut GpuTensor,
     y: &mut GpuIndices,
 ) -> Result<()> {
@@ -31,18 +33,20 @@ pub fn gather_batch(
             format!("{} labels for {m} images, y holds {} for a batch of {b}", labels.len, y.len),
         ));
     }
-    let off = g.step.batch_offset as usize;
-    if off + b > order.len {
-        return Err(Error::shape(op, format!("batch [{off}, {}) outside the order of length {}", off + b, order.len)));
+    if off.checked_add(b).is_none_or(|end| end > order.len) {
+        return Err(Error::shape(
+            op,
+            format!("batch [{off}, {}) outside the order of length {}", off.saturating_add(b), order.len),
+        ));
     }
     if b == 0 || d == 0 {
         return Ok(());
     }
     let p = GatherParams { batch: u(op, b)?, dim: u(op, d)?, rows: u(op, m)?, order_len: u(op, order.len)? };
+    let (cid, cbuf) = g.cursor(Field::BatchOffset, off, op)?;
     let (pid, pbuf) = g.uniform(&p);
-    let step_buf = g.step_res().buffer.clone();
-    let step = Res { id: crate::gpu::STEP_ID, buffer: &step_buf };
     let groups = g.groups_1d(b * d);
-    let bufs = [Res { id: pid, buffer: &pbuf }, step, images.res(), labels.res(), order.res(), x.res(), y.res()];
+    let cursor = Res { id: cid, buffer: &cbuf };
+    let bufs = [Res { id: pid, buffer: &pbuf }, cursor, images.res(), labels.res(), order.res(), x.res(), y.res()];
     g.dispatch(Kernel::GatherBatch, &bufs, groups, &x.label)
 }

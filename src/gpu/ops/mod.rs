@@ -3,9 +3,10 @@
 pub mod conv;
 pub mod elementwise;
 pub mod gather;
+pub mod grad_norm;
 pub mod linear;
 pub mod pool;
-pub mod sgd;
+pub mod update;
 pub mod xent;
 
 use super::GpuBackend;

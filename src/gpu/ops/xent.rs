@@ -2,6 +2,7 @@
 
 use super::{check, rank, u};
 use crate::gpu::buffer::Res;
+use crate::gpu::cursor::Field;
 use crate::gpu::kernels::Kernel;
 use crate::gpu::params::XentParams;
 use crate::gpu::{GpuBackend, GpuIndices, GpuTensor};
@@ -25,13 +26,12 @@ pub fn softmax_xent(
     labels: &GpuIndices,
     dlogits: &mut GpuTensor,
     losses: &mut GpuTensor,
+    slot: usize,
 ) -> Result<()> {
     let op = "softmax_xent";
     let p = params(op, logits, labels)?;
     check(op, "dlogits", &dlogits.shape, &logits.shape)?;
-    // The slot is only known on the host through the step parameters; check it here because the shader
-    // cannot report an out-of-range write.
-    let slot = g.step.loss_slot as usize;
+    // Checked here because the shader cannot report an out-of-range write.
     if slot >= losses.numel() {
         return Err(Error::shape(
             op,
@@ -41,10 +41,10 @@ pub fn softmax_xent(
     if p.n == 0 {
         return Ok(());
     }
+    let (cid, cbuf) = g.cursor(Field::LossSlot, slot, op)?;
     let (pid, pbuf) = g.uniform(&p);
-    let step_buf = g.step_res().buffer.clone();
-    let step = Res { id: crate::gpu::STEP_ID, buffer: &step_buf };
-    let bufs = [Res { id: pid, buffer: &pbuf }, step, logits.res(), labels.res(), dlogits.res(), losses.res()];
+    let cursor = Res { id: cid, buffer: &cbuf };
+    let bufs = [Res { id: pid, buffer: &pbuf }, cursor, logits.res(), labels.res(), dlogits.res(), losses.res()];
     g.dispatch(Kernel::SoftmaxXent, &bufs, [1, 1, 1], &dlogits.label)
 }
 

@@ -1,0 +1,36 @@
+//! The global gradient norm through grad_norm.wgsl: partial sums of squares over the whole packed gradient
+//! buffer, then one workgroup adds them in a fixed order and writes the square root into `norms[slot]`.
+
+use super::u;
+use crate::gpu::buffer::Res;
+use crate::gpu::cursor::Field;
+use crate::gpu::kernels::Kernel;
+use crate::gpu::packed::whole_pack;
+use crate::gpu::params::NormParams;
+use crate::gpu::{GpuBackend, GpuTensor, WG};
+use crate::{Error, Result};
+
+/// Values each workgroup of the first pass reduces (grad_norm.wgsl: WG threads × ITEMS).
+const PER_WORKGROUP: usize = WG * 16;
+
+pub fn grad_norm(g: &mut GpuBackend, grads: &[GpuTensor], norms: &mut GpuTensor, slot: usize) -> Result<()> {
+    let op = "grad_norm";
+    if grads.is_empty() {
+        return Err(Error::shape(op, "no gradients given"));
+    }
+    if slot >= norms.numel() {
+        return Err(Error::shape(op, format!("norm slot {slot} but `{}` holds {} norms", norms.label, norms.numel())));
+    }
+    let (pack, grads) = whole_pack(op, "grads", grads)?;
+    let len = (pack.bytes / 4) as usize;
+    let partials = len.div_ceil(PER_WORKGROUP);
+    // Before recording: a flush for a changed slot must not split the two passes.
+    let (cid, cbuf) = g.cursor(Field::NormSlot, slot, op)?;
+    let (pid, pbuf) = g.uniform(&NormParams { len: u(op, len)?, partials: u(op, partials)?, _pad0: 0, _pad1: 0 });
+    let (sid, sbuf) = g.scratch((partials * 4) as u64)?;
+    let (params, scratch) = (Res { id: pid, buffer: &pbuf }, Res { id: sid, buffer: &sbuf });
+    let grid = g.groups_1d(partials * WG);
+    g.dispatch(Kernel::GradNormPartials, &[params, grads, scratch], grid, &norms.label)?;
+    let cursor = Res { id: cid, buffer: &cbuf };
+    g.dispatch(Kernel::GradNormFinish, &[params, cursor, scratch, norms.res()], [1, 1, 1], &norms.label)
+}

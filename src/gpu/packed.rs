@@ -1,0 +1,125 @@
+//! Packed sets: several tensors as views of one buffer, so a multi-tensor op binds the whole buffer once and
+//! covers every tensor in one dispatch. Views start at multiples of the storage-offset alignment (256 bytes);
+//! the gaps are zero at creation and no op writes them (views are bound with their own byte range), so a
+//! reduction over the whole buffer (the gradient norm) may include them.
+
+use super::buffer::{GpuTensor, PackRef, Res, byte_size};
+use super::ops::u;
+use super::params::Segment;
+use super::{GpuBackend, WG};
+use crate::backend::numel;
+use crate::{Error, Result};
+
+impl GpuBackend {
+    pub(crate) fn new_packed(&mut self, shapes: &[Vec<usize>], labels: &[String]) -> Result<Vec<GpuTensor>> {
+        if labels.len() != shapes.len() {
+            return Err(Error::shape("zeros_packed", format!("{} shapes but {} labels", shapes.len(), labels.len())));
+        }
+        let (Some(first), Some(last)) = (labels.first(), labels.last()) else { return Ok(Vec::new()) };
+        // Both are powers of two, so the larger is a multiple of the smaller.
+        let align = 256u64.max(u64::from(self.ctx.limits.min_storage_buffer_offset_alignment));
+        let mut ranges = Vec::with_capacity(shapes.len());
+        let mut end = 0u64;
+        for s in shapes {
+            let offset = end.next_multiple_of(align);
+            let size = byte_size(numel(s));
+            ranges.push((offset, size));
+            end = offset + size;
+        }
+        let label = if shapes.len() == 1 { first.clone() } else { format!("{first}…{last}") };
+        let buffer = self.storage(end, &label, "packed tensors")?;
+        let pack = self.new_id();
+        let count = shapes.len();
+        let mut out = Vec::with_capacity(count);
+        for (index, ((shape, label), &(offset, size))) in shapes.iter().zip(labels).zip(&ranges).enumerate() {
+            let id = self.new_id();
+            self.views.insert(id, (offset, size));
+            let pack = Some(PackRef { id: pack, index, count, bytes: end });
+            out.push(GpuTensor {
+                buffer: buffer.clone(),
+                offset,
+                pack,
+                shape: shape.clone(),
+                id,
+                label: label.clone(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// A constant storage buffer holding `bytes`, created once per distinct content (segment tables).
+    fn table(&mut self, bytes: &[u8], label: &str) -> Result<(u64, wgpu::Buffer)> {
+        if let Some((id, b)) = self.tables.get(bytes) {
+            return Ok((*id, b.clone()));
+        }
+        let buffer = self.storage(bytes.len() as u64, label, "segment table")?;
+        self.ctx.queue.write_buffer(&buffer, 0, bytes);
+        let id = self.new_id();
+        self.tables.insert(bytes.to_vec(), (id, buffer.clone()));
+        Ok((id, buffer))
+    }
+
+    /// The segment table of a packed set (tensor t in group `groups[t]`) and the number of workgroups of
+    /// [`WG`] threads that cover it. Built in a reused host buffer, so a steady-state step allocates nothing.
+    pub(crate) fn segment_table(
+        &mut self,
+        op: &str,
+        set: &[GpuTensor],
+        groups: &[u32],
+    ) -> Result<((u64, wgpu::Buffer), usize)> {
+        let mut bytes = std::mem::take(&mut self.table_bytes);
+        bytes.clear();
+        let mut wgs = 0usize;
+        for (t, &group) in set.iter().zip(groups) {
+            let seg = Segment {
+                offset: u(op, (t.offset / 4) as usize)?,
+                len: u(op, t.numel())?,
+                group,
+                first_wg: u(op, wgs)?,
+            };
+            bytes.extend_from_slice(bytemuck::bytes_of(&seg));
+            wgs += t.numel().div_ceil(WG);
+        }
+        let table = self.table(&bytes, "segments");
+        self.table_bytes = bytes;
+        Ok((table?, wgs))
+    }
+
+    /// A small storage buffer bound where a kernel declares a state set that this call does not use (SGD
+    /// without momentum, Adam without amsgrad); the kernel never touches it.
+    pub(crate) fn placeholder(&mut self) -> Result<(u64, wgpu::Buffer)> {
+        if let Some(p) = &self.placeholder {
+            return Ok(p.clone());
+        }
+        let buffer = self.storage(16, "unused_state", "placeholder")?;
+        let p = (self.new_id(), buffer);
+        self.placeholder = Some(p.clone());
+        Ok(p)
+    }
+}
+
+/// The whole buffer of the packed set `set`, which must be every tensor of one `zeros_packed` call, in order.
+pub(crate) fn whole_pack<'a>(op: &'static str, what: &str, set: &'a [GpuTensor]) -> Result<(PackRef, Res<'a>)> {
+    let not_packed = || {
+        Error::shape(
+            op,
+            format!("{what} must be one whole packed set (all the tensors of one zeros_packed call, in order)"),
+        )
+    };
+    let first = set.first().ok_or_else(not_packed)?;
+    let p = first.pack.ok_or_else(not_packed)?;
+    let whole = set.len() == p.count
+        && set.iter().enumerate().all(|(i, t)| t.pack.is_some_and(|q| q.id == p.id && q.index == i));
+    if !whole {
+        return Err(not_packed());
+    }
+    Ok((p, Res { id: p.id, buffer: &first.buffer }))
+}
+
+/// `b` has the layout of `a` (its tensors at the same offsets), so one segment table serves both.
+pub(crate) fn same_layout(op: &'static str, what: &str, a: &[GpuTensor], b: &[GpuTensor]) -> Result<()> {
+    if a.iter().zip(b).any(|(x, y)| x.offset != y.offset) {
+        return Err(Error::shape(op, format!("{what} are packed with another layout than the parameters")));
+    }
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! The per-step hyper-parameter blocks of the multi-tensor update ops ([`crate::backend::Backend::sgd_update`],
+//! [`crate::backend::Backend::adam_update`]): `#[repr(C)]` so the host writes them with one
+//! `write_uniform(bytemuck::bytes_of(&hyper))`, mirrored field for field by the WGSL structs of the same names in
+//! `shaders/sgd.wgsl` and `shaders/adam.wgsl` (checked by `tests/naga_layout.rs`). Every struct is a multiple of
+//! 16 bytes, as uniform buffers and arrays of structs in them require.
+//!
+//! Values that PyTorch computes in Python floats (f64) from the step count and the learning rate — Adam's
+//! `step_size`, `bias_correction2_sqrt`, AdamW's `decay_factor` — are computed by the host in f64 and stored
+//! rounded to f32, which is what PyTorch's kernels receive as well.
+
+use bytemuck::{Pod, Zeroable};
+
+/// Parameter groups an update can address (param groups beyond this are refused by the CLI).
+pub const MAX_GROUPS: usize = 8;
+
+/// Gradient clipping applied inside the update, before the optimizer's own arithmetic:
+/// `use_norm` as `torch.nn.utils.clip_grad_norm_(max_norm)` with the global norm read from
+/// `norms[norm_slot]` (written by [`crate::backend::Backend::grad_norm`]), then `use_value` as
+/// `torch.nn.utils.clip_grad_value_(value)`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct ClipParams {
+    pub max_norm: f32,
+    pub value: f32,
+    pub use_norm: u32,
+    pub use_value: u32,
+    pub norm_slot: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
+}
+
+/// One `torch.optim.SGD` parameter group. `init_momentum = 1` on the group's first step with momentum
+/// (PyTorch creates the buffer as a copy of the gradient then).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct SgdGroup {
+    pub lr: f32,
+    pub momentum: f32,
+    pub dampening: f32,
+    pub weight_decay: f32,
+    pub nesterov: u32,
+    pub init_momentum: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+}
+
+/// The uniform of [`crate::backend::Backend::sgd_update`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct SgdHyper {
+    pub clip: ClipParams,
+    pub group: [SgdGroup; MAX_GROUPS],
+}
+
+/// One `torch.optim.Adam`/`AdamW` parameter group at step t (1-based):
+/// `step_size = lr / (1 − beta1^t)`, `bias_correction2_sqrt = sqrt(1 − beta2^t)`,
+/// `decay_factor = 1 − lr·weight_decay` (AdamW), all computed on the host in f64.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct AdamGroup {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+    pub step_size: f32,
+    pub bias_correction2_sqrt: f32,
+    pub decay_factor: f32,
+}
+
+/// The uniform of [`crate::backend::Backend::adam_update`]: `decoupled = 1` is AdamW, `amsgrad = 1` keeps the
+/// running maximum of `exp_avg_sq`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct AdamHyper {
+    pub clip: ClipParams,
+    pub amsgrad: u32,
+    pub decoupled: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+    pub group: [AdamGroup; MAX_GROUPS],
+}
