@@ -69,7 +69,9 @@ fn conv_layer<B: Backend>(g: &mut Group, layer: &str, b: &mut B, sync: &B::Tenso
     let mut dx = filled(b, &[n, c, h, h], 6);
     let (mut dw, mut db) = (filled(b, &[k, c, 3, 3], 7), filled(b, &[k], 8));
     let flop = Throughput::Elements((2 * n * k * c * 9 * (h - 2) * (h - 2)) as u64);
-    time(g, &format!("{layer}.forward"), flop.clone(), b, sync, &mut |b| b.conv2d(&x, &w, &bias, ConvGeom::UNIT, &mut y).unwrap());
+    time(g, &format!("{layer}.forward"), flop.clone(), b, sync, &mut |b| {
+        b.conv2d(&x, &w, &bias, ConvGeom::UNIT, &mut y).unwrap()
+    });
     time(g, &format!("{layer}.backward_input"), flop.clone(), b, sync, &mut |b| {
         b.conv2d_backward_input(&dy, &w, ConvGeom::UNIT, &mut dx).unwrap()
     });

@@ -62,8 +62,23 @@ fn layer_list_from_a_file_trains_to_a_sensible_accuracy() {
     let weights = dir.path().join("w.safetensors");
     let model = format!("@{}", file.display());
     let out = wgtrain(&[
-        "train", "--backend", "cpu", "--model", &model, "--optimizer", "adamw", "--lr", "0.005", "--limit-train",
-        "3000", "--limit-test", "1000", "--batch-size", "32", "--save-weights", weights.to_str().unwrap(),
+        "train",
+        "--backend",
+        "cpu",
+        "--model",
+        &model,
+        "--optimizer",
+        "adamw",
+        "--lr",
+        "0.005",
+        "--limit-train",
+        "3000",
+        "--limit-test",
+        "1000",
+        "--batch-size",
+        "32",
+        "--save-weights",
+        weights.to_str().unwrap(),
     ]);
     let acc = accuracy(&assert_ok(&out));
     // 93 AdamW steps on a 3k-image subset: a working model reaches ~90%; a broken gradient stays near 10%.
@@ -77,8 +92,24 @@ fn layer_list_from_a_file_trains_to_a_sensible_accuracy() {
 #[test]
 fn lenet5_with_adamw_and_param_groups_trains() {
     let out = wgtrain(&[
-        "train", "--backend", "cpu", "--model", "lenet5", "--optimizer", "adamw", "--lr", "0.002", "--limit-train",
-        "3000", "--limit-test", "1000", "--batch-size", "32", "--clip-grad-norm", "1.0", "--param-groups",
+        "train",
+        "--backend",
+        "cpu",
+        "--model",
+        "lenet5",
+        "--optimizer",
+        "adamw",
+        "--lr",
+        "0.002",
+        "--limit-train",
+        "3000",
+        "--limit-test",
+        "1000",
+        "--batch-size",
+        "32",
+        "--clip-grad-norm",
+        "1.0",
+        "--param-groups",
         r#"[{"params": ["*.bias"], "weight_decay": 0}, {"params": ["c*"], "lr": 0.003}]"#,
     ]);
     let acc = accuracy(&assert_ok(&out));
@@ -89,13 +120,21 @@ fn lenet5_with_adamw_and_param_groups_trains() {
 fn bad_layer_lists_name_the_layer() {
     let list = |layers: &str| format!(r#"{{"layers": [{layers}]}}"#);
     let cases: [(String, &[&str]); 7] = [
-        (list(r#"{"type": "flatten"}, {"type": "linear", "name": "out", "out_features": 7}"#), &["layer 1", "10 classes"]),
         (
-            list(r#"{"type": "conv2d", "name": "big", "out_channels": 4, "kernel_size": 31}, {"type": "flatten"}, {"type": "linear", "out_features": 10}"#),
+            list(r#"{"type": "flatten"}, {"type": "linear", "name": "out", "out_features": 7}"#),
+            &["layer 1", "10 classes"],
+        ),
+        (
+            list(
+                r#"{"type": "conv2d", "name": "big", "out_channels": 4, "kernel_size": 31}, {"type": "flatten"}, {"type": "linear", "out_features": 10}"#,
+            ),
             &["layer 0 (big)", "kernel 31", "28×28"],
         ),
         (list(r#"{"type": "linear", "name": "fc", "out_features": 10}"#), &["layer 0 (fc)", "flatten"]),
-        (list(r#"{"type": "flatten"}, {"type": "conv2d", "out_channels": 4, "kernel_size": 3}"#), &["layer 1", "[C,H,W]"]),
+        (
+            list(r#"{"type": "flatten"}, {"type": "conv2d", "out_channels": 4, "kernel_size": 3}"#),
+            &["layer 1", "[C,H,W]"],
+        ),
         (list(r#"{"type": "max_pool2d", "kernel_size": 0}"#), &["layer 0", "at least 1"]),
         (list(r#"{"type": "dropout"}"#), &["dropout"]),
         (list(r#"{"type": "flatten", "extra": 1}"#), &["extra"]),

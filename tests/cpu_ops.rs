@@ -58,8 +58,12 @@ fn grid4(a: usize, b: usize, c: usize, d: usize) -> impl Iterator<Item = (usize,
 fn check_conv_direct(be: &mut CpuBackend, cv: Conv, seed: u64) {
     let Conv { n, c, h, w, k, ks, geom } = cv;
     let (ho, wo) = cv.out();
-    let (x, wt, b, dy) =
-        (rand_vec(seed, n * c * h * w), rand_vec(seed + 1, k * c * ks * ks), rand_vec(seed + 2, k), rand_vec(seed + 3, n * k * ho * wo));
+    let (x, wt, b, dy) = (
+        rand_vec(seed, n * c * h * w),
+        rand_vec(seed + 1, k * c * ks * ks),
+        rand_vec(seed + 2, k),
+        rand_vec(seed + 3, n * k * ho * wo),
+    );
     let (mut y, mut dx, mut dw) = (vec![0.0f64; dy.len()], vec![0.0f64; x.len()], vec![0.0f64; wt.len()]);
     // Output (n, k, i, j) sits at index ((n·K + k)·Ho + i)·Wo + j, so its channel is (index / (Ho·Wo)) mod K.
     let chan = |i: usize| i / (ho * wo) % k;
@@ -120,8 +124,8 @@ fn conv2d_with_stride_padding_and_kernel_size_matches_direct_loops() {
         Conv { n: 2, c: 3, h: 10, w: 9, k: 4, ks: 5, geom: g(2, 2) },
         Conv { n: 3, c: 2, h: 8, w: 11, k: 2, ks: 1, geom: g(1, 3) }, // padding wider than the kernel
         Conv { n: 1, c: 2, h: 9, w: 13, k: 3, ks: 2, geom: g(3, 0) }, // stride > kernel: skipped inputs
-        Conv { n: 2, c: 1, h: 3, w: 2, k: 2, ks: 4, geom: g(1, 1) }, // kernel larger than the input
-        Conv { n: 5, c: 4, h: 6, w: 6, k: 3, ks: 7, geom: g(4, 3) }, // 2×2 outputs of big windows
+        Conv { n: 2, c: 1, h: 3, w: 2, k: 2, ks: 4, geom: g(1, 1) },  // kernel larger than the input
+        Conv { n: 5, c: 4, h: 6, w: 6, k: 3, ks: 7, geom: g(4, 3) },  // 2×2 outputs of big windows
     ];
     for (i, cv) in cases.into_iter().enumerate() {
         check_conv_direct(&mut be, cv, 100 + 10 * i as u64);
@@ -158,9 +162,7 @@ fn conv2d_geometry_errors_are_shape_errors() {
     assert!(err(be.max_pool2d(&x, PoolGeom { kernel: 3, stride: 1 }, &mut p)).contains("max_pool2d"));
     be.max_pool2d(&x, PoolGeom { kernel: 3, stride: 2 }, &mut p).unwrap();
     let mut dx_bad = be.zeros(&[1, 2, 5, 5], "dx").unwrap();
-    assert!(
-        err(be.max_pool2d_backward(&x, &p, PoolGeom { kernel: 3, stride: 2 }, &mut dx_bad)).contains("dx")
-    );
+    assert!(err(be.max_pool2d_backward(&x, &p, PoolGeom { kernel: 3, stride: 2 }, &mut dx_bad)).contains("dx"));
 }
 
 #[test]

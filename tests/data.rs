@@ -215,7 +215,10 @@ fn load_dir_count_mismatch_and_wrong_size() {
     let mut files = mnist_files(2, 2);
     files[0].1 = images_idx(2, 27, 28, |_| 0);
     write_dir(dir.path(), &files);
-    assert_contains(&err_msg(load_dir(dir.path())), &["t10k-images-idx3-ubyte", "28×28", "train-images-idx3-ubyte", "27×28"]);
+    assert_contains(
+        &err_msg(load_dir(dir.path())),
+        &["t10k-images-idx3-ubyte", "28×28", "train-images-idx3-ubyte", "27×28"],
+    );
 
     // Any size loads when both splits agree (Fashion-MNIST, KMNIST, or 32×32 data).
     let dir = tempfile::tempdir().unwrap();

@@ -305,12 +305,7 @@ fn fused_relu_ops_match_cpu() {
     {
         let [ty, tdx, ..] = conv.tols();
         let tols = [ty, tdx, EXACT, sum_tol(lin.1 + 1), sum_tol(lin.2)];
-        compare!(
-            &mut g,
-            format!("fused {conv:?} {pool:?} {lin:?}"),
-            tols,
-            fused_case(conv, pool, lin, 40 + i as u64)
-        );
+        compare!(&mut g, format!("fused {conv:?} {pool:?} {lin:?}"), tols, fused_case(conv, pool, lin, 40 + i as u64));
     }
 }
 

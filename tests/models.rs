@@ -34,8 +34,13 @@ fn presets_and_lists_carry_pytorchs_names() {
             list => serde_json::from_value(list.clone()).unwrap(),
         };
         let a = Architecture::new(&spec, [1, 28, 28], 10).unwrap();
-        let mut want: Vec<String> =
-            j["group_params"].as_array().unwrap().iter().flat_map(|g| g.as_array().unwrap().clone()).map(|v| v.as_str().unwrap().to_string()).collect();
+        let mut want: Vec<String> = j["group_params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|g| g.as_array().unwrap().clone())
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
         let mut got = names(&a);
         want.sort();
         got.sort();

@@ -117,7 +117,9 @@ pub fn run(args: LrFindArgs) -> Result<()> {
     }
     match report.stopped_at_lr {
         Some(lr) => eprintln!("stopped at lr {lr:.3e}: the smoothed loss exceeded {}× its minimum", args.diverge),
-        None => eprintln!("ran all {} steps without diverging (raise --end-lr to see where it does)", report.steps.len()),
+        None => {
+            eprintln!("ran all {} steps without diverging (raise --end-lr to see where it does)", report.steps.len())
+        }
     }
     match report.suggestion {
         Some(lr) => println!("suggested lr: {lr:e} ({})", report.method),

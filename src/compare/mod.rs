@@ -52,8 +52,7 @@ pub struct Shared<'a> {
 
 /// Train once on `backend` with per-step timing.
 pub fn run_one<B: Backend>(backend: &mut B, label: Label, setup: &TrainSetup, shared: &Shared<'_>) -> Result<Row> {
-    let mut session =
-        Session::new(backend, shared.arch, shared.weights, shared.optim, &setup.train, setup.batch_size)?;
+    let mut session = Session::new(backend, shared.arch, shared.weights, shared.optim, &setup.train, setup.batch_size)?;
     let mut sched = shared.scheduler.clone();
     let mut log = MetricsLog::new(None);
     let report = train::train(backend, &mut session, setup, &mut sched, &mut log, &mut |_, _, _| {})?;

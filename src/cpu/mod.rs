@@ -279,7 +279,14 @@ impl Backend for CpuBackend {
     }
 
     // The fused ops are the unfused ones in sequence, applied in place: the reference stays obvious.
-    fn conv2d_relu(&mut self, x: &CpuTensor, w: &CpuTensor, b: &CpuTensor, geom: ConvGeom, y: &mut CpuTensor) -> Result<()> {
+    fn conv2d_relu(
+        &mut self,
+        x: &CpuTensor,
+        w: &CpuTensor,
+        b: &CpuTensor,
+        geom: ConvGeom,
+        y: &mut CpuTensor,
+    ) -> Result<()> {
         self.conv2d(x, w, b, geom, y)?;
         dense::relu_in_place(&mut y.data);
         Ok(())

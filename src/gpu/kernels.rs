@@ -167,9 +167,7 @@ impl Kernel {
                 s("conv2d.wgsl", "conv2d", &[("MODE", 1.0), ("MASK", 1.0), ("TM", 2.0)], GEMM)
             }
             Kernel::MaxPool2d => s("pool.wgsl", "max_pool2d", &[], &[(0, U), (1, R), (2, W)]),
-            Kernel::MaxPool2dBackward => {
-                s("pool.wgsl", "max_pool2d_backward", &[], &[(0, U), (1, R), (3, R), (4, W)])
-            }
+            Kernel::MaxPool2dBackward => s("pool.wgsl", "max_pool2d_backward", &[], &[(0, U), (1, R), (3, R), (4, W)]),
             Kernel::MaxPool2dBackwardMask => {
                 s("pool.wgsl", "max_pool2d_backward", &[("MASK", 1.0)], &[(0, U), (1, R), (3, R), (4, W)])
             }

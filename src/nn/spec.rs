@@ -120,7 +120,34 @@ impl ModelSpec {
                 PRESETS.join(", ")
             )));
         };
-        serde_json::from_str(&text).map_err(|e| Error::Model(format!("not a valid layer list: {e}")))
+        ModelSpec::from_json(&text)
+    }
+
+    /// A layer list from JSON. Unknown keys are refused naming the layer (serde cannot deny them inside an
+    /// internally tagged enum, so they are checked on the raw value first).
+    pub fn from_json(text: &str) -> Result<ModelSpec> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| Error::Model(format!("not valid JSON: {e}")))?;
+        if let Some(layers) = value.get("layers").and_then(|l| l.as_array()) {
+            for (i, layer) in layers.iter().enumerate() {
+                let Some(obj) = layer.as_object() else { continue };
+                let allowed: &[&str] = match obj.get("type").and_then(|t| t.as_str()) {
+                    Some("conv2d") => &["type", "name", "out_channels", "kernel_size", "stride", "padding", "bias"],
+                    Some("max_pool2d") => &["type", "kernel_size", "stride"],
+                    Some("relu" | "flatten") => &["type"],
+                    Some("linear") => &["type", "name", "out_features", "bias"],
+                    _ => continue, // serde names the unknown or missing type
+                };
+                if let Some(k) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+                    return Err(Error::Model(format!(
+                        "layer {i}: unknown key \"{k}\" for {} (allowed: {})",
+                        obj["type"],
+                        allowed[1..].join(", ")
+                    )));
+                }
+            }
+        }
+        serde_json::from_value(value).map_err(|e| Error::Model(format!("not a valid layer list: {e}")))
     }
 }
 
@@ -179,7 +206,10 @@ impl Architecture {
             let layer = match l {
                 LayerSpec::Conv2d { name, out_channels, kernel_size, stride, padding, bias } => {
                     let &[c, h, w] = shape.as_slice() else {
-                        return bad(at(name), format!("conv2d needs a [C,H,W] input, got {shape:?} (after a flatten?)"));
+                        return bad(
+                            at(name),
+                            format!("conv2d needs a [C,H,W] input, got {shape:?} (after a flatten?)"),
+                        );
                     };
                     if *out_channels == 0 || *kernel_size == 0 || *stride == 0 {
                         return bad(at(name), "out_channels, kernel_size and stride must be at least 1".into());
@@ -192,7 +222,8 @@ impl Architecture {
                         );
                     };
                     let n = pname(name);
-                    let weight = add(&mut params, format!("{n}.weight"), vec![*out_channels, c, *kernel_size, *kernel_size])?;
+                    let weight =
+                        add(&mut params, format!("{n}.weight"), vec![*out_channels, c, *kernel_size, *kernel_size])?;
                     let bias = bias.then(|| add(&mut params, format!("{n}.bias"), vec![*out_channels])).transpose()?;
                     shape = vec![*out_channels, ho, wo];
                     Layer::Conv { geom, weight, bias }

@@ -216,6 +216,20 @@ impl OptimConfig {
 
     fn resolve(&self, s: &GroupSpec, g: usize) -> Result<GroupHyper> {
         let b = &self.base;
+        let foreign: &[(&str, bool)] = match self.kind {
+            OptimizerKind::Sgd => &[("betas", s.betas.is_some()), ("eps", s.eps.is_some())],
+            _ => &[
+                ("momentum", s.momentum.is_some()),
+                ("dampening", s.dampening.is_some()),
+                ("nesterov", s.nesterov.is_some()),
+            ],
+        };
+        if let Some((key, _)) = foreign.iter().find(|(_, given)| *given) {
+            return Err(Error::Usage(format!(
+                "--param-groups: group {g} sets \"{key}\", which --optimizer {} does not have",
+                self.kind.name()
+            )));
+        }
         let h = GroupHyper {
             lr: s.lr.unwrap_or(b.lr),
             weight_decay: s.weight_decay.unwrap_or(b.weight_decay),

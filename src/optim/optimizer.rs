@@ -30,7 +30,13 @@ pub struct Optimizer<B: Backend> {
 
 impl<B: Backend> Optimizer<B> {
     /// Zeroed state for parameters named `names` with shapes `shapes` (parameter order).
-    pub fn new(b: &mut B, config: &OptimConfig, groups: Groups, names: &[String], shapes: &[Vec<usize>]) -> Result<Self> {
+    pub fn new(
+        b: &mut B,
+        config: &OptimConfig,
+        groups: Groups,
+        names: &[String],
+        shapes: &[Vec<usize>],
+    ) -> Result<Self> {
         let set = |b: &mut B, suffix: &str| -> Result<Vec<B::Tensor>> {
             let labels: Vec<String> = names.iter().map(|n| format!("{n}.{suffix}")).collect();
             b.zeros_packed(shapes, &labels)
@@ -120,7 +126,13 @@ impl<B: Backend> Optimizer<B> {
     }
 
     /// Record the update of every parameter (after backward and the gradient norm).
-    pub fn update(&mut self, b: &mut B, params: &mut [B::Tensor], grads: &[B::Tensor], norms: &B::Tensor) -> Result<()> {
+    pub fn update(
+        &mut self,
+        b: &mut B,
+        params: &mut [B::Tensor],
+        grads: &[B::Tensor],
+        norms: &B::Tensor,
+    ) -> Result<()> {
         let of = &self.groups.of;
         match &mut self.state {
             State::Sgd { momentum_buffer } => b.sgd_update(params, grads, momentum_buffer, of, &self.uniform, norms),

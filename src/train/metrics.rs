@@ -23,8 +23,18 @@ pub enum Event {
         loss: f32,
         grad_norm: f32,
     },
-    Eval { step: usize, epoch: usize, test_loss: f64, test_accuracy: f64 },
-    Val { step: usize, epoch: usize, val_loss: f64, val_accuracy: f64 },
+    Eval {
+        step: usize,
+        epoch: usize,
+        test_loss: f64,
+        test_accuracy: f64,
+    },
+    Val {
+        step: usize,
+        epoch: usize,
+        val_loss: f64,
+        val_accuracy: f64,
+    },
 }
 
 /// Collects events and persists them to the optional metrics file.

@@ -5,8 +5,8 @@
 
 use crate::Result;
 use crate::backend::Backend;
-use crate::nn::{Architecture, Model};
 use crate::nn::model::Activations;
+use crate::nn::{Architecture, Model};
 use crate::optim::{OptimConfig, Optimizer};
 use crate::schedule::Group;
 

@@ -39,7 +39,13 @@ impl Dims {
         [self.n, self.k, self.ho, self.wo]
     }
 
-    fn params(&self, op: &str, geom: ConvGeom, (gm, gn, gk): (usize, usize, usize), chunk: usize) -> Result<ConvParams> {
+    fn params(
+        &self,
+        op: &str,
+        geom: ConvGeom,
+        (gm, gn, gk): (usize, usize, usize),
+        chunk: usize,
+    ) -> Result<ConvParams> {
         Ok(ConvParams {
             batch: u(op, self.n)?,
             cin: u(op, self.c)?,
