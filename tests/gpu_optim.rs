@@ -8,13 +8,13 @@
 //!   thread and another tree; the tests stay under 2²⁰ values so that is 1), the CPU in f64. All terms are
 //!   positive, so the relative error of the sum is at most (16 + 1 + 8 + 1 + 8)·u = 34u, half that after the
 //!   square root, plus WGSL's sqrt (≤ 3 ulp): [`NORM_REL`] = 24u;
-//! - a clipped gradient inherits the norm's error and WGSL's division (2.5 ulp): CLIP_REL = NORM_REL + 4u;
+//! - a clipped gradient inherits the norm's error and WGSL's division (2.5 ulp): `Clip::rel` = NORM_REL + 4u;
 //! - SGD: ≤ 5 roundings per element, any a·b + c possibly fused on the GPU: rel 8u of the parameter, plus
 //!   per step lr·|g|·(clip error + 8u) absolute;
 //! - Adam: exp_avg is a lerp (≤ 3 roundings of values ≤ max|g|), exp_avg_sq a sum of positive terms (relative
 //!   error ≤ 2·clip error + 8u per step), and the update step_size·m/denom involves sqrt (3 ulp) and two
-//!   divisions (2.5 ulp each): its relative error stays below clip error + 24u, and its size below
-//!   4·step_size for gradients in [−1, 1].
+//!   divisions (2.5 ulp each): its relative error stays below 3·clip error + 32u (v carries twice the clip error,
+//!   halved by the root), and its size, lr·m̂/(√v̂ + eps), below 4·lr for gradients in [−1, 1].
 mod gpu_common;
 
 use gpu_common::{gpu_or_skip, rand_vec};
