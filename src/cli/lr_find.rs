@@ -197,10 +197,13 @@ fn csv(r: &Report) -> String {
 
 /// Loss and smoothed loss against log₁₀ lr, each suggestion as a vertical marker spanning the loss range.
 fn chart(r: &Report, args: &LrFindArgs) -> Chart {
+    // The exploding tail would flatten everything else: show values up to `diverge` × the smoothed minimum.
+    let best = r.steps.iter().map(|p| p.smoothed).filter(|v| v.is_finite()).fold(f64::INFINITY, f64::min);
+    let cap = if best.is_finite() { args.diverge * best } else { f64::INFINITY };
     let pts = |f: fn(&Point) -> f64| -> Vec<(f64, f64)> {
-        r.steps.iter().filter(|p| f(p).is_finite()).map(|p| (p.lr.log10(), f(p))).collect()
+        r.steps.iter().filter(|p| f(p).is_finite() && f(p) <= cap).map(|p| (p.lr.log10(), f(p))).collect()
     };
-    let finite = r.steps.iter().flat_map(|p| [p.loss, p.smoothed]).filter(|v| v.is_finite());
+    let finite = r.steps.iter().flat_map(|p| [p.loss, p.smoothed]).filter(|v| v.is_finite() && *v <= cap);
     let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
     let mut series = vec![
         Series { label: "loss".into(), points: pts(|p| p.loss) },
@@ -223,7 +226,7 @@ fn chart(r: &Report, args: &LrFindArgs) -> Chart {
             r.stopped_at_lr.map(|lr| format!(", stopped at {lr:.2e}")).unwrap_or_default()
         )),
         x_label: "log10(learning rate)".into(),
-        panels: vec![Panel { y_label: "training loss".into(), series, weight: 1 }],
+        panels: vec![Panel { y_label: format!("training loss (up to {}× the minimum)", args.diverge), series, weight: 1 }],
         size: (1000, 600),
     }
 }
