@@ -101,6 +101,16 @@ pub struct RunArgs {
     /// Clamp every gradient element to [−X, X] before the update, after any norm clip (clip_grad_value_).
     #[arg(long, allow_negative_numbers = true)]
     pub clip_grad_value: Option<f64>,
+    /// Stop after N epochs without improvement of the monitored loss (validation loss with --val-split, else the
+    /// epoch's mean training loss).
+    #[arg(long)]
+    pub early_stop_patience: Option<usize>,
+    /// The smallest fall of the monitored loss that counts as an improvement [default: 0].
+    #[arg(long, allow_negative_numbers = true)]
+    pub early_stop_min_delta: Option<f64>,
+    /// Save (and report) the weights of the epoch with the best monitored loss instead of the last.
+    #[arg(long)]
+    pub restore_best: bool,
     /// Learning-rate schedule as JSON (docs/schedules.md section 6) or @FILE.
     #[arg(long)]
     pub schedule: Option<String>,
@@ -115,6 +125,24 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Chosen::Cpu(mut b) => run_on(&mut b, &args.run).map(|_| ()),
         Chosen::Gpu(mut b) => run_on(b.as_mut(), &args.run).map(|_| ()),
     }
+}
+
+/// `--early-stop-*` / `--restore-best` as the loop's rule (None when neither is given).
+fn early_stop(args: &RunArgs) -> Result<Option<train::EarlyStop>> {
+    if args.early_stop_patience == Some(0) {
+        return Err(Error::Usage("--early-stop-patience must be at least 1".into()));
+    }
+    let min_delta = args.early_stop_min_delta.unwrap_or(0.0);
+    if !(min_delta.is_finite() && min_delta >= 0.0) {
+        return Err(Error::Usage(format!("--early-stop-min-delta must be a finite number ≥ 0 (got {min_delta})")));
+    }
+    if args.early_stop_min_delta.is_some() && args.early_stop_patience.is_none() {
+        return Err(Error::Usage("--early-stop-min-delta needs --early-stop-patience".into()));
+    }
+    if args.early_stop_patience.is_none() && !args.restore_best {
+        return Ok(None);
+    }
+    Ok(Some(train::EarlyStop { patience: args.early_stop_patience, min_delta, restore_best: args.restore_best }))
 }
 
 /// `B1,B2` for `--betas`.
@@ -253,6 +281,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared> {
         shuffle: !args.no_shuffle,
         seed: args.seed,
         sync_each_step: false,
+        early_stop: early_stop(args)?,
     };
     Ok(Prepared { setup, scheduler, arch, optim, weights, source })
 }

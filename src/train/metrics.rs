@@ -35,6 +35,8 @@ pub enum Event {
         val_loss: f64,
         val_accuracy: f64,
     },
+    /// Early stopping ended the run after `epoch`; `restored`: the saved weights are `best_epoch`'s.
+    EarlyStop { step: usize, epoch: usize, best_epoch: Option<usize>, best_loss: Option<f64>, restored: bool },
 }
 
 /// Collects events and persists them to the optional metrics file.

@@ -5,6 +5,7 @@
 //! uniform; losses and gradient norms stay on the backend in rings of [`LOSS_RING`] slots and are read back in
 //! bulk, so a GPU step never waits.
 
+pub mod early_stop;
 pub mod metrics;
 pub mod step;
 
@@ -19,6 +20,7 @@ use crate::nn::Model;
 use crate::nn::model::Activations;
 use crate::schedule::Scheduler;
 use crate::{Error, Result};
+pub use early_stop::{EarlyStop, EarlyStopState, Verdict};
 pub use metrics::{Event, MetricsLog};
 pub use step::{DeviceData, HostSplit, LOSS_RING, Session};
 
@@ -36,6 +38,7 @@ pub struct TrainSetup {
     pub seed: u64,
     /// Wait for each step and time it (for `compare`); normal training never waits inside an epoch.
     pub sync_each_step: bool,
+    pub early_stop: Option<EarlyStop>,
 }
 
 /// Where the run ended.
@@ -48,6 +51,9 @@ pub struct TrainReport {
     pub weights: Vec<Vec<f32>>,
     /// Wall time of each step including its readback, when `sync_each_step` was set.
     pub step_ms: Vec<f64>,
+    /// Early stopping: the epoch after which the rule stopped the run, and the best epoch.
+    pub stopped_after_epoch: Option<usize>,
+    pub best_epoch: Option<usize>,
 }
 
 /// Progress callback: (steps done, total steps, last known loss).
@@ -98,6 +104,10 @@ pub fn train<B: Backend>(
     let mut test_result = None;
     let mut t0 = Instant::now();
     let mut step_ms = Vec::new();
+    let mut stopping = EarlyStopState::default();
+    let mut best_weights: Option<Vec<Vec<f32>>> = None;
+    let mut stopped_after_epoch = None;
+    let mut test_at_best = None;
 
     for s in 0..setup.steps {
         let epoch = s / spe;
@@ -146,40 +156,75 @@ pub fn train<B: Backend>(
                 let (val_loss, val_accuracy) = v.run(backend, &session.model)?;
                 log.push(Event::Val { step: done, epoch, val_loss, val_accuracy });
             }
+            // Plateau schedules and early stopping watch the validation loss, else the epoch's mean training loss.
+            let monitored = match log.events.iter().rev().find_map(|e| match e {
+                Event::Val { val_loss, .. } => Some(*val_loss),
+                _ => None,
+            }) {
+                Some(v) if val.is_some() => v,
+                _ => epoch_loss.0 / epoch_loss.1.max(1) as f64,
+            };
             if scheduler.needs_metric() {
-                let metric = match log.events.iter().rev().find_map(|e| match e {
-                    Event::Val { val_loss, .. } => Some(*val_loss),
-                    _ => None,
-                }) {
-                    Some(v) if val.is_some() => v,
-                    _ => epoch_loss.0 / epoch_loss.1.max(1) as f64,
-                };
-                scheduler.step_metric(metric)?;
+                scheduler.step_metric(monitored)?;
             }
             epoch_loss = (0.0, 0);
+            let mut stop = false;
+            if let Some(rule) = &setup.early_stop {
+                match stopping.observe(rule, epoch, monitored) {
+                    Verdict::Improved if rule.restore_best => best_weights = Some(session.model.read_weights(backend)?),
+                    Verdict::Stop => stop = true,
+                    _ => {}
+                }
+            }
             if let Some(t) = test.as_mut() {
                 let (test_loss, test_accuracy) = t.run(backend, &session.model)?;
                 log.push(Event::Eval { step: done, epoch, test_loss, test_accuracy });
                 test_result = Some((test_loss, test_accuracy));
+                if stopping.best_epoch == Some(epoch) {
+                    test_at_best = test_result;
+                }
+            }
+            if stop {
+                log.push(Event::EarlyStop {
+                    step: done,
+                    epoch,
+                    best_epoch: stopping.best_epoch,
+                    best_loss: stopping.best,
+                    restored: setup.early_stop.is_some_and(|r| r.restore_best),
+                });
+                stopped_after_epoch = Some(epoch);
             }
             log.flush()?;
             t0 = Instant::now();
+            if stop {
+                break;
+            }
         }
     }
-    let weights = session.model.read_weights(backend)?;
+    let steps_done = stopped_after_epoch.map_or(setup.steps, |e| ((e + 1) * spe).min(setup.steps));
+    // With --restore-best the result is the best epoch's weights, and its test figures with them.
+    let weights = match best_weights {
+        Some(w) => {
+            test_result = test_at_best.or(test_result);
+            w
+        }
+        None => session.model.read_weights(backend)?,
+    };
     let names = session.model.names();
     if let Some((name, _)) = names.iter().zip(&weights).find(|(_, w)| w.iter().any(|x| !x.is_finite())) {
-        return Err(Error::NonFiniteWeights { name: name.clone(), steps: setup.steps });
+        return Err(Error::NonFiniteWeights { name: name.clone(), steps: steps_done });
     }
     let secs = train_time.as_secs_f64().max(1e-9);
     Ok(TrainReport {
-        steps: setup.steps,
+        steps: steps_done,
         final_loss: last_loss,
         test: test_result,
         train_time,
-        images_per_s: (setup.steps * bs) as f64 / secs,
+        images_per_s: (steps_done * bs) as f64 / secs,
         weights,
         step_ms,
+        stopped_after_epoch,
+        best_epoch: stopping.best_epoch,
     })
 }
 
