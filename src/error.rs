@@ -43,6 +43,9 @@ pub enum Error {
         "loss became non-finite ({loss}) at step {step} with learning rate {lr}; stopping before any weights are saved"
     )]
     NonFinite { step: usize, lr: f64, loss: f32 },
+    /// The loss exploded past the run's divergence limit (sweeps), though still finite.
+    #[error("loss {loss} at step {step} (learning rate {lr}) exceeds the divergence limit (first loss {first})")]
+    Diverged { step: usize, lr: f64, loss: f32, first: f32 },
     /// Training ended with NaN/inf in a parameter although every loss was finite.
     #[error("parameter {name} holds non-finite values after {steps} steps; not saving weights")]
     NonFiniteWeights { name: String, steps: usize },

@@ -11,6 +11,7 @@
 //! - [`schedule`]: learning-rate schedulers, PyTorch-exact;
 //! - [`lrfind`]: the learning-rate range test's smoothing and suggestions;
 //! - [`train`]: the loop, which owns the step, and metrics;
+//! - [`sweep`]: grid and random search specs, trial ranking, plots;
 //! - [`util`]: small shared helpers (atomic file writes).
 
 pub mod backend;
@@ -25,6 +26,7 @@ pub mod nn;
 pub mod optim;
 pub mod plot;
 pub mod schedule;
+pub mod sweep;
 pub mod tolerance;
 pub mod train;
 pub mod util;

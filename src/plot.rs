@@ -20,8 +20,30 @@ static FONT_BYTES: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
 pub const FONT: &str = "sans-serif";
 
 /// Colours for successive series of a panel (matplotlib's first four, readable on white).
-pub const PALETTE: [RGBColor; 4] =
-    [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44), RGBColor(255, 127, 14)];
+/// matplotlib's tab10 (blue, red, green, orange first, as before) then tab20's lighter tones: twenty distinct
+/// colours, so a sweep's twenty curves stay apart.
+pub const PALETTE: [RGBColor; 20] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+    RGBColor(174, 199, 232),
+    RGBColor(255, 152, 150),
+    RGBColor(152, 223, 138),
+    RGBColor(255, 187, 120),
+    RGBColor(197, 176, 213),
+    RGBColor(196, 156, 148),
+    RGBColor(247, 182, 210),
+    RGBColor(199, 199, 199),
+    RGBColor(219, 219, 141),
+    RGBColor(158, 218, 229),
+];
 
 /// One curve: `(x, y)` points in drawing order.
 #[derive(Clone, Debug, Default)]
@@ -308,11 +330,12 @@ fn draw_panel<DB: DrawingBackend>(
         let color = PALETTE[i % PALETTE.len()];
         let drawn = chart.draw_series(LineSeries::new(
             s.points.iter().copied().filter(|p| p.1.is_finite()),
-            // Earlier series drawn wider, so curves that coincide (compare's backends) all stay visible.
+            // With a few series, earlier ones are drawn wider, so curves that coincide (compare's backends) all stay
+            // visible; with many (a sweep) every line is thin.
             ShapeStyle {
                 color: color.to_rgba(),
                 filled: false,
-                stroke_width: 2 + 2 * (panel.series.len() - 1 - i) as u32,
+                stroke_width: if panel.series.len() <= 4 { 2 + 2 * (panel.series.len() - 1 - i) as u32 } else { 2 },
             },
         ))?;
         if legend {

@@ -7,6 +7,7 @@ pub mod compare;
 pub mod devices;
 pub mod lr_find;
 pub mod schedule;
+pub mod sweep;
 pub mod train;
 
 #[derive(Parser, Debug)]
@@ -30,6 +31,8 @@ pub enum Command {
     Schedule(schedule::ScheduleArgs),
     /// The learning-rate range test: train with an exponentially growing lr and suggest one.
     LrFind(Box<lr_find::LrFindArgs>),
+    /// Train one run per configuration of a grid or random search and rank them.
+    Sweep(Box<sweep::SweepArgs>),
     /// List the GPU adapters wgpu finds and say which `--backend auto` would pick.
     Devices(devices::DevicesArgs),
 }
@@ -50,6 +53,7 @@ pub fn main() -> i32 {
         Command::Schedule(a) => schedule::run(a),
         Command::Devices(a) => devices::run(a),
         Command::LrFind(a) => lr_find::run(*a),
+        Command::Sweep(a) => sweep::run(*a),
     };
     match result {
         Ok(()) => 0,

@@ -20,8 +20,10 @@ pub struct TrainArgs {
     pub run: RunArgs,
 }
 
-/// Every `train` option except the backend choice (shared with `compare`).
-#[derive(clap::Args, Debug, Clone)]
+/// Every `train` option except the backend choice (shared with `compare`, `lr-find` and `sweep`). Serializable
+/// under the long option names with underscores, which is how `sweep` specs address them.
+#[derive(clap::Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RunArgs {
     /// Directory with the MNIST IDX files (raw or .gz); default: the embedded subset.
     #[arg(long)]
@@ -282,6 +284,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared> {
         seed: args.seed,
         sync_each_step: false,
         early_stop: early_stop(args)?,
+        diverge_factor: None,
     };
     Ok(Prepared { setup, scheduler, arch, optim, weights, source })
 }

@@ -39,6 +39,9 @@ pub struct TrainSetup {
     /// Wait for each step and time it (for `compare`); normal training never waits inside an epoch.
     pub sync_each_step: bool,
     pub early_stop: Option<EarlyStop>,
+    /// Stop with [`Error::Diverged`] at the first step whose loss exceeds this many times the first step's
+    /// (sweeps use it: an exploding trial is over long before its loss overflows to infinity).
+    pub diverge_factor: Option<f64>,
 }
 
 /// Where the run ended.
@@ -108,6 +111,7 @@ pub fn train<B: Backend>(
     let mut best_weights: Option<Vec<Vec<f32>>> = None;
     let mut stopped_after_epoch = None;
     let mut test_at_best = None;
+    let mut first_loss: Option<f32> = None;
 
     for s in 0..setup.steps {
         let epoch = s / spe;
@@ -138,6 +142,13 @@ pub fn train<B: Backend>(
                 if !loss.is_finite() {
                     log.flush()?;
                     return Err(Error::NonFinite { step, lr, loss });
+                }
+                first_loss.get_or_insert(loss);
+                if let (Some(f), Some(first)) = (setup.diverge_factor, first_loss)
+                    && loss as f64 > f * first as f64
+                {
+                    log.flush()?;
+                    return Err(Error::Diverged { step, lr, loss, first });
                 }
                 epoch_loss = (epoch_loss.0 + loss as f64, epoch_loss.1 + 1);
                 last_loss = loss;
