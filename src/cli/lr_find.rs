@@ -85,7 +85,7 @@ fn validate(a: &LrFindArgs) -> Result<()> {
     if !(0.0..1.0).contains(&a.smoothing) {
         return bad(format!("--smoothing must be in [0, 1) (got {})", a.smoothing));
     }
-    if !(a.diverge > 1.0) {
+    if a.diverge.is_nan() || a.diverge <= 1.0 {
         return bad(format!("--diverge must be greater than 1 (got {})", a.diverge));
     }
     if a.run.schedule.is_some() {
