@@ -204,3 +204,20 @@ fn param_groups_lrs_and_grad_norm_are_in_the_metrics() {
         assert!(n.is_finite() && n > 0.0, "{s}");
     }
 }
+
+#[test]
+fn train_plot_draws_the_run_and_bad_plot_paths_fail_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("run.svg");
+    let out = wgtrain(&[
+        "train", "--backend", "cpu", "--limit-train", "256", "--val-split", "64", "--limit-test", "100", "--epochs", "2",
+        "--batch-size", "32", "--plot", svg.to_str().unwrap(),
+    ]);
+    assert_ok(&out);
+    let text = std::fs::read_to_string(&svg).unwrap();
+    for label in ["batch loss", "learning rate", "gradient norm", "accuracy per epoch", "validation", "test"] {
+        assert!(text.contains(label), "the figure lacks {label}");
+    }
+    let out = wgtrain(&["train", "--plot", dir.path().join("run.jpg").to_str().unwrap()]);
+    assert_fails(&out, &["run.jpg"]);
+}

@@ -18,6 +18,10 @@ pub struct TrainArgs {
     pub backend: BackendArgs,
     #[command(flatten)]
     pub run: RunArgs,
+    /// Draw the run's curves (loss raw and smoothed, lr per group, momentum, gradient norm, per-epoch validation
+    /// and test loss and accuracy) to FILE.png or FILE.svg.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
 }
 
 /// Every `train` option except the backend choice (shared with `compare`, `lr-find` and `sweep`). Serializable
@@ -122,11 +126,21 @@ pub struct RunArgs {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    let chosen = backend_choice::choose(&args.backend)?;
-    match chosen {
-        Chosen::Cpu(mut b) => run_on(&mut b, &args.run).map(|_| ()),
-        Chosen::Gpu(mut b) => run_on(b.as_mut(), &args.run).map(|_| ()),
+    // Output paths are checked before any work, so a finished run is never lost to a bad name.
+    if let Some(p) = &args.plot {
+        crate::plot::format_of(p)?;
     }
+    let chosen = backend_choice::choose(&args.backend)?;
+    let plot = args.plot.as_deref();
+    match chosen {
+        Chosen::Cpu(mut b) => train_on(&mut b, &args.run, plot).map(|_| ()),
+        Chosen::Gpu(mut b) => train_on(b.as_mut(), &args.run, plot).map(|_| ()),
+    }
+}
+
+/// A preset's name, or "a layer list" for JSON / @FILE models (titles stay short).
+fn short_model(model: &str) -> &str {
+    if model.starts_with('{') { "a layer list" } else { model.trim_start_matches('@') }
 }
 
 /// `--early-stop-*` / `--restore-best` as the loop's rule (None when neither is given).
@@ -291,6 +305,11 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared> {
 
 /// Run a prepared training on one backend, with a progress bar on a terminal and a one-line summary.
 pub fn run_on<B: Backend>(backend: &mut B, args: &RunArgs) -> Result<TrainReport> {
+    train_on(backend, args, None)
+}
+
+/// [`run_on`], drawing the run's curves to `plot` at the end (also when it diverged: that figure explains why).
+pub fn train_on<B: Backend>(backend: &mut B, args: &RunArgs, plot: Option<&std::path::Path>) -> Result<TrainReport> {
     let Prepared { setup, mut scheduler, arch, optim, weights, source } = prepare(args)?;
     let mut session = Session::new(backend, &arch, &weights, &optim, &setup.train, setup.batch_size)?;
     let mut log = MetricsLog::new(args.metrics.clone());
@@ -316,6 +335,10 @@ pub fn run_on<B: Backend>(backend: &mut B, args: &RunArgs) -> Result<TrainReport
     let report = train::train(backend, &mut session, &setup, &mut scheduler, &mut log, &mut progress);
     if let Some(bar) = &bar {
         bar.finish_and_clear();
+    }
+    if let Some(path) = plot {
+        let title = format!("wgtrain train: {} with {}", short_model(&args.model), args.optimizer);
+        train::plot::draw(path, &log.events, &title)?;
     }
     let report = report?;
     if let Some(path) = &args.save_weights {

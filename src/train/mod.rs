@@ -7,6 +7,7 @@
 
 pub mod early_stop;
 pub mod metrics;
+pub mod plot;
 pub mod step;
 
 use std::time::{Duration, Instant};
