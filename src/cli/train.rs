@@ -9,7 +9,8 @@ use crate::data::{self, Mnist};
 use crate::nn::{self, Architecture, ModelSpec};
 use crate::optim::{GroupHyper, GroupSpec, OptimConfig, OptimizerKind};
 use crate::schedule::{ScheduleConfig, Scheduler};
-use crate::train::{self, HostSplit, MetricsLog, Session, TrainReport, TrainSetup};
+use crate::cli::resume::Plan;
+use crate::train::{self, HostSplit, TrainReport, TrainSetup};
 use crate::{Error, Result};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -20,8 +21,8 @@ pub struct TrainArgs {
     pub run: RunArgs,
 }
 
-/// Every `train` option except the backend choice (shared with `compare`).
-#[derive(clap::Args, Debug, Clone)]
+/// Every `train` option except the backend choice (shared with `compare`). Serialized into checkpoints.
+#[derive(clap::Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RunArgs {
     /// Directory with the MNIST IDX files (raw or .gz); default: the embedded subset.
     #[arg(long)]
@@ -107,9 +108,27 @@ pub struct RunArgs {
     /// Write per-step and per-epoch metrics as JSON Lines.
     #[arg(long)]
     pub metrics: Option<PathBuf>,
+    /// Save checkpoints into DIR/step-NNNNNNNN/ after every epoch and at the end of the run (see --checkpoint-every).
+    #[arg(long)]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Also save a checkpoint every N optimizer steps.
+    #[arg(long)]
+    pub checkpoint_every: Option<usize>,
+    /// Keep the newest K checkpoints.
+    #[arg(long, default_value_t = 3)]
+    pub keep_checkpoints: usize,
+    /// Continue the run whose newest complete checkpoint is in DIR, with its options (options given again must
+    /// agree; --steps/--epochs may extend it).
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// The option ids given on the command line (filled by `run`; --resume refuses those that contradict).
+    #[arg(skip)]
+    #[serde(skip)]
+    pub explicit: Vec<String>,
 }
 
-pub fn run(args: TrainArgs) -> Result<()> {
+pub fn run(mut args: TrainArgs) -> Result<()> {
+    args.run.explicit = super::resume::explicit_options("train");
     let chosen = backend_choice::choose(&args.backend)?;
     match chosen {
         Chosen::Cpu(mut b) => run_on(&mut b, &args.run).map(|_| ()),
@@ -133,6 +152,7 @@ pub struct Prepared {
     pub optim: OptimConfig,
     pub weights: Vec<Vec<f32>>,
     pub source: String,
+    pub spec: ModelSpec,
 }
 
 /// The optimizer as the options describe it; options of the other optimizer family are refused, not ignored.
@@ -240,6 +260,8 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared> {
         Some(test.take(n))
     };
     let weights = match &args.init {
+        // A resumed run takes its weights from the checkpoint.
+        _ if args.resume.is_some() => Vec::new(),
         Some(path) => nn::weights::load(path, &arch.param_shapes())?,
         None => nn::init::pytorch_default(&arch.param_shapes(), args.seed),
     };
@@ -254,14 +276,14 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared> {
         seed: args.seed,
         sync_each_step: false,
     };
-    Ok(Prepared { setup, scheduler, arch, optim, weights, source })
+    Ok(Prepared { setup, scheduler, arch, optim, weights, source, spec })
 }
 
 /// Run a prepared training on one backend, with a progress bar on a terminal and a one-line summary.
 pub fn run_on<B: Backend>(backend: &mut B, args: &RunArgs) -> Result<TrainReport> {
-    let Prepared { setup, mut scheduler, arch, optim, weights, source } = prepare(args)?;
-    let mut session = Session::new(backend, &arch, &weights, &optim, &setup.train, setup.batch_size)?;
-    let mut log = MetricsLog::new(args.metrics.clone());
+    let Plan { args, prepared, mut session, mut log, start, mut checkpointer } = super::resume::begin(backend, args)?;
+    let Prepared { setup, mut scheduler, arch, source, .. } = prepared;
+    let args = &args;
     log::info!("training on {} with {source}", backend.name());
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(setup.steps as u64);
@@ -281,7 +303,16 @@ pub fn run_on<B: Backend>(backend: &mut B, args: &RunArgs) -> Result<TrainReport
             }
         }
     };
-    let report = train::train(backend, &mut session, &setup, &mut scheduler, &mut log, &mut progress);
+    let report = train::train_from(
+        backend,
+        &mut session,
+        &setup,
+        &mut scheduler,
+        &mut log,
+        &mut progress,
+        start.as_ref(),
+        checkpointer.as_mut(),
+    );
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
