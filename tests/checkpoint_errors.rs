@@ -11,8 +11,21 @@ use ckpt_common::{MODEL, checkpoints, wgtrain};
 
 fn base() -> Vec<String> {
     [
-        "--backend", "cpu", "--model", MODEL, "--limit-train", "128", "--batch-size", "32", "--no-eval",
-        "--optimizer", "sgd", "--momentum", "0.9", "--param-groups", r#"[{"params":["*.bias"],"weight_decay":0}]"#,
+        "--backend",
+        "cpu",
+        "--model",
+        MODEL,
+        "--limit-train",
+        "128",
+        "--batch-size",
+        "32",
+        "--no-eval",
+        "--optimizer",
+        "sgd",
+        "--momentum",
+        "0.9",
+        "--param-groups",
+        r#"[{"params":["*.bias"],"weight_decay":0}]"#,
     ]
     .map(String::from)
     .to_vec()
@@ -30,7 +43,10 @@ fn saved() -> (tempfile::TempDir, PathBuf, PathBuf) {
 }
 
 fn resume(ck: &Path, extra: &[&str]) -> Output {
-    wgtrain(&[], &[&["train", "--backend", "cpu", "--resume", ck.to_str().unwrap(), "--steps", "5"][..], extra].concat())
+    wgtrain(
+        &[],
+        &[&["train", "--backend", "cpu", "--resume", ck.to_str().unwrap(), "--steps", "5"][..], extra].concat(),
+    )
 }
 
 #[track_caller]
@@ -142,7 +158,10 @@ fn another_parameter_group_layout() {
 fn contradicting_options_and_lengths() {
     let (_d, ck, _) = saved();
     let out = resume(&ck, &["--batch-size", "16", "--seed", "4"]);
-    assert_refused(&out, &["--batch-size 16 contradicts the checkpoint's 32", "--seed 4 contradicts the checkpoint's 0"]);
+    assert_refused(
+        &out,
+        &["--batch-size 16 contradicts the checkpoint's 32", "--seed 4 contradicts the checkpoint's 0"],
+    );
     // Giving a saved value again is no contradiction.
     let out = resume(&ck, &["--batch-size", "32", "--momentum", "0.9"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

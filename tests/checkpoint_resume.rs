@@ -15,10 +15,30 @@ use rand::{RngExt, SeedableRng};
 /// test evaluation after every epoch (so the metrics file has eval lines to keep or drop).
 fn sgd_onecycle() -> Vec<String> {
     let v = [
-        "--backend", "cpu", "--model", MODEL, "--limit-train", "256", "--batch-size", "32", "--limit-test", "100",
-        "--seed", "7", "--optimizer", "sgd", "--lr", "0.05", "--momentum", "0.9", "--weight-decay", "0.001",
-        "--param-groups", r#"[{"params":["*.bias"],"weight_decay":0,"lr":0.02}]"#,
-        "--schedule", r#"{"kind":"one_cycle","max_lr":0.1,"total_steps":30}"#,
+        "--backend",
+        "cpu",
+        "--model",
+        MODEL,
+        "--limit-train",
+        "256",
+        "--batch-size",
+        "32",
+        "--limit-test",
+        "100",
+        "--seed",
+        "7",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "0.05",
+        "--momentum",
+        "0.9",
+        "--weight-decay",
+        "0.001",
+        "--param-groups",
+        r#"[{"params":["*.bias"],"weight_decay":0,"lr":0.02}]"#,
+        "--schedule",
+        r#"{"kind":"one_cycle","max_lr":0.1,"total_steps":30}"#,
     ];
     v.iter().map(|s| s.to_string()).collect()
 }
@@ -26,10 +46,28 @@ fn sgd_onecycle() -> Vec<String> {
 /// AdamW (amsgrad, so all three state names) with cosine annealing and two parameter groups, shuffling.
 fn adamw_cosine() -> Vec<String> {
     let v = [
-        "--backend", "cpu", "--model", MODEL, "--limit-train", "640", "--batch-size", "32", "--no-eval",
-        "--seed", "3", "--optimizer", "adamw", "--lr", "0.003", "--amsgrad", "--betas", "0.85,0.99",
-        "--param-groups", r#"[{"params":["conv*"],"lr":0.001,"weight_decay":0}]"#,
-        "--schedule", r#"{"kind":"cosine_annealing","t_max":60,"eta_min":0.0001}"#,
+        "--backend",
+        "cpu",
+        "--model",
+        MODEL,
+        "--limit-train",
+        "640",
+        "--batch-size",
+        "32",
+        "--no-eval",
+        "--seed",
+        "3",
+        "--optimizer",
+        "adamw",
+        "--lr",
+        "0.003",
+        "--amsgrad",
+        "--betas",
+        "0.85,0.99",
+        "--param-groups",
+        r#"[{"params":["conv*"],"lr":0.001,"weight_decay":0}]"#,
+        "--schedule",
+        r#"{"kind":"cosine_annealing","t_max":60,"eta_min":0.0001}"#,
     ];
     v.iter().map(|s| s.to_string()).collect()
 }
@@ -79,9 +117,11 @@ fn epochs_extend_a_finished_run() {
         (std::fs::read_to_string(m).unwrap(), std::fs::read(w).unwrap())
     };
     let (ck, m, w) = (dir.path().join("ck"), dir.path().join("m.jsonl"), dir.path().join("w.safetensors"));
-    let out = wgtrain(&base, &["--epochs", "1", "--checkpoint-dir", s(&ck), "--metrics", s(&m), "--save-weights", s(&w)]);
+    let out =
+        wgtrain(&base, &["--epochs", "1", "--checkpoint-dir", s(&ck), "--metrics", s(&m), "--save-weights", s(&w)]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = wgtrain(&[], &["train", "--backend", "cpu", "--resume", s(&ck), "--epochs", "3", "--keep-checkpoints", "1"]);
+    let out =
+        wgtrain(&[], &["train", "--backend", "cpu", "--resume", s(&ck), "--epochs", "3", "--keep-checkpoints", "1"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(std::fs::read_to_string(&m).unwrap(), ref_metrics);
     assert!(std::fs::read(&w).unwrap() == ref_weights);
@@ -102,7 +142,8 @@ fn kill_9_at_random_moments_resumes_bit_for_bit_adamw_cosine() {
     let fresh: Vec<String> = [
         &["train".to_string()][..],
         &base[..],
-        &["--steps", "60", "--checkpoint-dir", s(&ck), "--checkpoint-every", "4", "--keep-checkpoints", "2"].map(String::from),
+        &["--steps", "60", "--checkpoint-dir", s(&ck), "--checkpoint-every", "4", "--keep-checkpoints", "2"]
+            .map(String::from),
         &["--metrics", s(&m), "--save-weights", s(&w)].map(String::from),
     ]
     .concat();
@@ -110,8 +151,11 @@ fn kill_9_at_random_moments_resumes_bit_for_bit_adamw_cosine() {
     let (mut kills, mut resumed_kills, mut finished) = (0, 0, false);
     for attempt in 0..40 {
         let resuming = ck.is_dir() && !checkpoints(&ck).is_empty();
-        let args: Vec<String> =
-            if resuming { ["train", "--backend", "cpu", "--resume", s(&ck)].map(String::from).to_vec() } else { fresh.clone() };
+        let args: Vec<String> = if resuming {
+            ["train", "--backend", "cpu", "--resume", s(&ck)].map(String::from).to_vec()
+        } else {
+            fresh.clone()
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_wgtrain"))
             .args(&args)
             .stdout(Stdio::null())

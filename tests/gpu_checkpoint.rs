@@ -16,9 +16,23 @@ fn gpu_resume_is_bit_identical_on_one_adapter() {
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
     let base: Vec<String> = [
-        "--backend", "gpu", "--adapter", &adapter, "--model", MODEL, "--limit-train", "128", "--batch-size", "32",
-        "--no-eval", "--optimizer", "adamw", "--param-groups", r#"[{"params":["*.bias"],"weight_decay":0}]"#,
-        "--schedule", r#"{"kind":"cosine_annealing","t_max":6}"#,
+        "--backend",
+        "gpu",
+        "--adapter",
+        &adapter,
+        "--model",
+        MODEL,
+        "--limit-train",
+        "128",
+        "--batch-size",
+        "32",
+        "--no-eval",
+        "--optimizer",
+        "adamw",
+        "--param-groups",
+        r#"[{"params":["*.bias"],"weight_decay":0}]"#,
+        "--schedule",
+        r#"{"kind":"cosine_annealing","t_max":6}"#,
     ]
     .map(String::from)
     .to_vec();

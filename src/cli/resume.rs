@@ -52,8 +52,9 @@ pub fn begin<B: Backend>(backend: &mut B, args: &RunArgs) -> Result<Plan<B>> {
             let at = checkpoint::latest(dir)?;
             let state = checkpoint::read_state(&at)?;
             let merged = resume::merge_options(&state.run.options, &to_value(args)?, &args.explicit, dir)?;
-            let mut merged: RunArgs = serde_json::from_value(merged)
-                .map_err(|e| Error::Usage(format!("checkpoint {}: the saved options do not parse: {e}", at.display())))?;
+            let mut merged: RunArgs = serde_json::from_value(merged).map_err(|e| {
+                Error::Usage(format!("checkpoint {}: the saved options do not parse: {e}", at.display()))
+            })?;
             merged.resume = Some(dir.clone());
             merged.explicit = args.explicit.clone();
             log::info!("resuming from {} at step {}", at.display(), state.step);
@@ -114,7 +115,9 @@ pub fn begin<B: Backend>(backend: &mut B, args: &RunArgs) -> Result<Plan<B>> {
         _ => (MetricsLog::new(args.metrics.clone()), None),
     };
     let checkpointer = match &args.checkpoint_dir {
-        Some(dir) => Some(Checkpointer::new(dir, args.checkpoint_every, args.keep_checkpoints, info, resumed.is_some())?),
+        Some(dir) => {
+            Some(Checkpointer::new(dir, args.checkpoint_every, args.keep_checkpoints, info, resumed.is_some())?)
+        }
         None => None,
     };
     Ok(Plan { args, prepared, session, log, start, checkpointer })

@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use crate::backend::Backend;
 use crate::cli::backend_choice::{self, BackendArgs, Chosen};
+use crate::cli::resume::Plan;
 use crate::data::{self, Mnist};
 use crate::nn::{self, Architecture, ModelSpec};
 use crate::optim::{GroupHyper, GroupSpec, OptimConfig, OptimizerKind};
 use crate::schedule::{ScheduleConfig, Scheduler};
-use crate::cli::resume::Plan;
 use crate::train::{self, HostSplit, TrainReport, TrainSetup};
 use crate::{Error, Result};
 

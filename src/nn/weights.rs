@@ -66,7 +66,8 @@ pub fn to_bytes(path: &Path, tensors: &[(&str, &[usize], &[f32])], meta: &[(&str
 /// The `__metadata__` of a safetensors file's header (empty if it has none).
 pub fn metadata(path: &Path, file: &[u8]) -> Result<HashMap<String, String>> {
     check_offsets_fit(file).map_err(|m| werr(path, format!("not a valid safetensors file: {m}")))?;
-    let (_, meta) = SafeTensors::read_metadata(file).map_err(|e| werr(path, format!("not a valid safetensors file: {e}")))?;
+    let (_, meta) =
+        SafeTensors::read_metadata(file).map_err(|e| werr(path, format!("not a valid safetensors file: {e}")))?;
     Ok(meta.metadata().clone().unwrap_or_default())
 }
 

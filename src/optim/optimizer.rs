@@ -3,12 +3,15 @@
 //! scheduler's groups; [`Optimizer::prepare`] turns them into the uniform (before the step is recorded, so the
 //! write lands with the step's one submit), and [`Optimizer::update`] records one update over every parameter.
 
-use crate::{Error, Result};
 use crate::backend::Backend;
 use crate::schedule::Group;
+use crate::{Error, Result};
 
 use super::config::{Groups, OptimConfig, OptimizerKind};
 use super::hyper::{AdamGroup, AdamHyper, ClipParams, SgdGroup, SgdHyper};
+
+/// The state read back: each set's PyTorch state name and its values, per parameter.
+pub type StateValues = Vec<(&'static str, Vec<Vec<f32>>)>;
 
 /// State tensors, each a packed set shaped like the parameters.
 enum State<B: Backend> {
@@ -158,7 +161,7 @@ impl<B: Backend> Optimizer<B> {
     }
 
     /// Read every state set back in bulk (one readback per set), under its PyTorch state name.
-    pub fn read_state(&self, b: &mut B) -> Result<Vec<(&'static str, Vec<Vec<f32>>)>> {
+    pub fn read_state(&self, b: &mut B) -> Result<StateValues> {
         self.state_sets().into_iter().map(|(name, set)| Ok((name, b.read_set(set)?))).collect()
     }
 

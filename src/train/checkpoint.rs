@@ -159,7 +159,11 @@ impl Checkpointer {
             let keyed: Vec<(String, &[usize], &[f32])> = sets
                 .iter()
                 .flat_map(|(suffix, set)| {
-                    names.iter().zip(&shapes).zip(set).map(move |((n, s), v)| (format!("{n}.{suffix}"), *s, v.as_slice()))
+                    names
+                        .iter()
+                        .zip(&shapes)
+                        .zip(set)
+                        .map(move |((n, s), v)| (format!("{n}.{suffix}"), *s, v.as_slice()))
                 })
                 .collect();
             // PyTorch's Adam keeps `step` per parameter as a float32 scalar tensor.
@@ -208,12 +212,16 @@ impl Checkpointer {
             // cost about as much as the largest alone.
             std::thread::scope(|scope| {
                 let files = [(WEIGHTS, &weights_bytes), (OPTIMIZER, &optimizer_bytes), (STATE, &json)];
-                let handles: Vec<_> =
-                    files.map(|(name, bytes)| {
-                    let path = tmp.join(name);
-                    scope.spawn(move || write_synced(&path, bytes))
-                }).into_iter().collect();
-                handles.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| Err(std::io::Error::other("writer panicked"))))
+                let handles: Vec<_> = files
+                    .map(|(name, bytes)| {
+                        let path = tmp.join(name);
+                        scope.spawn(move || write_synced(&path, bytes))
+                    })
+                    .into_iter()
+                    .collect();
+                handles
+                    .into_iter()
+                    .try_for_each(|h| h.join().unwrap_or_else(|_| Err(std::io::Error::other("writer panicked"))))
             })?;
             sync_dir(&tmp)?;
             if final_dir.exists() {
@@ -293,14 +301,19 @@ pub fn read_state(at: &Path) -> Result<StateFile> {
             let by = v.get("wgtrain").and_then(Value::as_str).unwrap_or("an unknown version");
             return Err(bad(
                 at,
-                format!("format version {f} (written by wgtrain {by}) is incompatible: this wgtrain reads version {FORMAT}"),
+                format!(
+                    "format version {f} (written by wgtrain {by}) is incompatible: this wgtrain reads version {FORMAT}"
+                ),
             ));
         }
         None => return Err(bad(at, format!("{STATE} has no format version"))),
     }
     let state: StateFile = serde_json::from_value(v).map_err(|e| bad(at, format!("{STATE} is malformed: {e}")))?;
     if state.loop_state.step != state.step {
-        return Err(bad(at, format!("{STATE} is inconsistent: step {} but loop step {}", state.step, state.loop_state.step)));
+        return Err(bad(
+            at,
+            format!("{STATE} is inconsistent: step {} but loop step {}", state.step, state.loop_state.step),
+        ));
     }
     Ok(state)
 }
@@ -311,7 +324,10 @@ fn read_checked(at: &Path, state: &StateFile, name: &str) -> Result<Vec<u8>> {
     let Some(want) = state.files.get(name) else { return Err(bad(at, format!("{STATE} lists no {name}"))) };
     let got = FileSum::of(&bytes);
     if got.bytes != want.bytes {
-        return Err(bad(at, format!("{name} is truncated or extended: {} bytes, {STATE} says {}", got.bytes, want.bytes)));
+        return Err(bad(
+            at,
+            format!("{name} is truncated or extended: {} bytes, {STATE} says {}", got.bytes, want.bytes),
+        ));
     }
     if got.crc32 != want.crc32 {
         return Err(bad(at, format!("{name} is corrupt: CRC-32 {:08x}, {STATE} says {:08x}", got.crc32, want.crc32)));
@@ -367,10 +383,17 @@ pub fn load_tensors(at: &Path, state: &StateFile) -> Result<Tensors> {
 
 /// Refuse a checkpoint that does not fit the run its options build: another layer list or parameters, another
 /// optimizer or parameter-group layout, another number of steps per epoch.
-pub fn check_fits(at: &Path, state: &StateFile, run: &RunInfo, optim: &OptimConfig, groups: &[Vec<String>]) -> Result<()> {
+pub fn check_fits(
+    at: &Path,
+    state: &StateFile,
+    run: &RunInfo,
+    optim: &OptimConfig,
+    groups: &[Vec<String>],
+) -> Result<()> {
     let mut problems = Vec::new();
     if state.run.model != run.model || state.run.params != run.params {
-        let names = |p: &[(String, Vec<usize>)]| p.iter().map(|(n, s)| format!("{n} {s:?}")).collect::<Vec<_>>().join(", ");
+        let names =
+            |p: &[(String, Vec<usize>)]| p.iter().map(|(n, s)| format!("{n} {s:?}")).collect::<Vec<_>>().join(", ");
         problems.push(format!(
             "model: the checkpoint's parameters are {}, the run's are {}",
             names(&state.run.params),

@@ -94,7 +94,10 @@ pub fn train_from<B: Backend>(
     }
     let first = start.map_or(0, |s| s.step);
     if first > setup.steps {
-        return Err(Error::Usage(format!("the run of {} steps ends before the checkpoint's step {first}", setup.steps)));
+        return Err(Error::Usage(format!(
+            "the run of {} steps ends before the checkpoint's step {first}",
+            setup.steps
+        )));
     }
     scheduler.check_run(setup.steps - first)?;
     let model = &session.model;

@@ -150,7 +150,8 @@ pub fn inline_files(options: &mut Value) -> Result<()> {
             && let Some(path) = s.strip_prefix('@')
         {
             let flag = key.replace('_', "-");
-            *s = std::fs::read_to_string(path).map_err(|e| Error::Usage(format!("--{flag}: cannot read {path}: {e}")))?;
+            *s = std::fs::read_to_string(path)
+                .map_err(|e| Error::Usage(format!("--{flag}: cannot read {path}: {e}")))?;
         }
     }
     Ok(())
@@ -186,7 +187,12 @@ pub fn merge_options(saved: &Value, given: &Value, explicit: &[String], dir: &Pa
         }
         let before = saved_map.get(id).unwrap_or(&Value::Null);
         if !same_value(value, before) {
-            contradictions.push(format!("--{} {} contradicts the checkpoint's {}", id.replace('_', "-"), show(value), show(before)));
+            contradictions.push(format!(
+                "--{} {} contradicts the checkpoint's {}",
+                id.replace('_', "-"),
+                show(value),
+                show(before)
+            ));
         }
     }
     if !contradictions.is_empty() {
