@@ -76,6 +76,11 @@ pub trait Backend {
     fn write_indices(&mut self, dst: &mut Self::Indices, data: &[u32]) -> Result<()>;
     /// Copy a tensor back to the host, finishing all recorded work first.
     fn read(&mut self, src: &Self::Tensor) -> Result<Vec<f32>>;
+    /// Copy every tensor of `set` back to the host (in order). A GPU backend reads a whole packed set with one
+    /// copy and one wait (checkpoints read the parameters and each optimizer state set this way).
+    fn read_set(&mut self, set: &[Self::Tensor]) -> Result<Vec<Vec<f32>>> {
+        set.iter().map(|t| self.read(t)).collect()
+    }
     /// The shape of a tensor.
     fn shape<'a>(&self, t: &'a Self::Tensor) -> &'a [usize];
 

@@ -6,6 +6,7 @@ pub mod backend_choice;
 pub mod compare;
 pub mod devices;
 pub mod lr_find;
+pub mod resume;
 pub mod schedule;
 pub mod sweep;
 pub mod train;

@@ -5,11 +5,12 @@ use std::path::PathBuf;
 
 use crate::backend::Backend;
 use crate::cli::backend_choice::{self, BackendArgs, Chosen};
+use crate::cli::resume::Plan;
 use crate::data::{self, Mnist};
 use crate::nn::{self, Architecture, ModelSpec};
 use crate::optim::{GroupHyper, GroupSpec, OptimConfig, OptimizerKind};
 use crate::schedule::{ScheduleConfig, Scheduler};
-use crate::train::{self, HostSplit, MetricsLog, Session, TrainReport, TrainSetup};
+use crate::train::{self, HostSplit, TrainReport, TrainSetup};
 use crate::{Error, Result};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -25,7 +26,7 @@ pub struct TrainArgs {
 }
 
 /// Every `train` option except the backend choice (shared with `compare`, `lr-find` and `sweep`). Serializable
-/// under the long option names with underscores, which is how `sweep` specs address them.
+/// under the long option names with underscores: `sweep` specs address them so, and checkpoints store them.
 #[derive(clap::Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunArgs {
@@ -123,9 +124,27 @@ pub struct RunArgs {
     /// Write per-step and per-epoch metrics as JSON Lines.
     #[arg(long)]
     pub metrics: Option<PathBuf>,
+    /// Save checkpoints into DIR/step-NNNNNNNN/ after every epoch and at the end of the run (see --checkpoint-every).
+    #[arg(long)]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Also save a checkpoint every N optimizer steps.
+    #[arg(long)]
+    pub checkpoint_every: Option<usize>,
+    /// Keep the newest K checkpoints.
+    #[arg(long, default_value_t = 3)]
+    pub keep_checkpoints: usize,
+    /// Continue the run whose newest complete checkpoint is in DIR, with its options (options given again must
+    /// agree; --steps/--epochs may extend it).
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// The option ids given on the command line (filled by `run`; --resume refuses those that contradict).
+    #[arg(skip)]
+    #[serde(skip)]
+    pub explicit: Vec<String>,
 }
 
-pub fn run(args: TrainArgs) -> Result<()> {
+pub fn run(mut args: TrainArgs) -> Result<()> {
+    args.run.explicit = super::resume::explicit_options("train");
     // Output paths are checked before any work, so a finished run is never lost to a bad name.
     if let Some(p) = &args.plot {
         crate::plot::format_of(p)?;
@@ -158,6 +177,12 @@ fn early_stop(args: &RunArgs) -> Result<Option<train::EarlyStop>> {
     if args.early_stop_patience.is_none() && !args.restore_best {
         return Ok(None);
     }
+    // The rule's state (and the best weights) are not in checkpoints yet: refuse rather than resume wrongly.
+    if args.checkpoint_dir.is_some() || args.resume.is_some() {
+        return Err(Error::Usage(
+            "--early-stop-patience / --restore-best cannot be combined with checkpoints yet".into(),
+        ));
+    }
     Ok(Some(train::EarlyStop { patience: args.early_stop_patience, min_delta, restore_best: args.restore_best }))
 }
 
@@ -177,6 +202,7 @@ pub struct Prepared {
     pub optim: OptimConfig,
     pub weights: Vec<Vec<f32>>,
     pub source: String,
+    pub spec: ModelSpec,
 }
 
 /// The optimizer as the options describe it; options of the other optimizer family are refused, not ignored.
@@ -284,6 +310,8 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared> {
         Some(test.take(n))
     };
     let weights = match &args.init {
+        // A resumed run takes its weights from the checkpoint.
+        _ if args.resume.is_some() => Vec::new(),
         Some(path) => nn::weights::load(path, &arch.param_shapes())?,
         None => nn::init::pytorch_default(&arch.param_shapes(), args.seed),
     };
@@ -300,7 +328,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared> {
         early_stop: early_stop(args)?,
         diverge_factor: None,
     };
-    Ok(Prepared { setup, scheduler, arch, optim, weights, source })
+    Ok(Prepared { setup, scheduler, arch, optim, weights, source, spec })
 }
 
 /// Run a prepared training on one backend, with a progress bar on a terminal and a one-line summary.
@@ -310,9 +338,9 @@ pub fn run_on<B: Backend>(backend: &mut B, args: &RunArgs) -> Result<TrainReport
 
 /// [`run_on`], drawing the run's curves to `plot` at the end (also when it diverged: that figure explains why).
 pub fn train_on<B: Backend>(backend: &mut B, args: &RunArgs, plot: Option<&std::path::Path>) -> Result<TrainReport> {
-    let Prepared { setup, mut scheduler, arch, optim, weights, source } = prepare(args)?;
-    let mut session = Session::new(backend, &arch, &weights, &optim, &setup.train, setup.batch_size)?;
-    let mut log = MetricsLog::new(args.metrics.clone());
+    let Plan { args, prepared, mut session, mut log, start, mut checkpointer } = super::resume::begin(backend, args)?;
+    let Prepared { setup, mut scheduler, arch, source, .. } = prepared;
+    let args = &args;
     log::info!("training on {} with {source}", backend.name());
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(setup.steps as u64);
@@ -332,7 +360,16 @@ pub fn train_on<B: Backend>(backend: &mut B, args: &RunArgs, plot: Option<&std::
             }
         }
     };
-    let report = train::train(backend, &mut session, &setup, &mut scheduler, &mut log, &mut progress);
+    let report = train::train_from(
+        backend,
+        &mut session,
+        &setup,
+        &mut scheduler,
+        &mut log,
+        &mut progress,
+        start.as_ref(),
+        checkpointer.as_mut(),
+    );
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }

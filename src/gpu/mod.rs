@@ -485,6 +485,10 @@ impl Backend for GpuBackend {
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
+    fn read_set(&mut self, set: &[GpuTensor]) -> Result<Vec<Vec<f32>>> {
+        self.read_packed_set(set)
+    }
+
     fn shape<'a>(&self, t: &'a GpuTensor) -> &'a [usize] {
         &t.shape
     }

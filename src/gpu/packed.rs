@@ -47,6 +47,27 @@ impl GpuBackend {
         Ok(out)
     }
 
+    /// Read a whole packed set (exactly the views of one `zeros_packed` call, in order) with one copy of its
+    /// buffer and one wait; anything else is read tensor by tensor.
+    pub(crate) fn read_packed_set(&mut self, set: &[GpuTensor]) -> Result<Vec<Vec<f32>>> {
+        let whole = set.first().and_then(|t| t.pack).is_some_and(|first| {
+            first.count == set.len()
+                && set.iter().enumerate().all(|(i, t)| t.pack.is_some_and(|p| p.id == first.id && p.index == i))
+        });
+        if !whole {
+            return set.iter().map(|t| crate::backend::Backend::read(self, t)).collect();
+        }
+        let bytes = set[0].pack.map_or(0, |p| p.bytes);
+        let all = self.read_bytes(&set[0].buffer.clone(), 0, bytes)?;
+        Ok(set
+            .iter()
+            .map(|t| {
+                let start = t.offset as usize;
+                bytemuck::pod_collect_to_vec(&all[start..start + t.numel() * 4])
+            })
+            .collect())
+    }
+
     /// A constant storage buffer holding `bytes`, created once per distinct content (segment tables).
     fn table(&mut self, bytes: &[u8], label: &str) -> Result<(u64, wgpu::Buffer)> {
         if let Some((id, b)) = self.tables.get(bytes) {

@@ -27,6 +27,15 @@ fn shape_str(shape: &[usize]) -> String {
 /// any failure). Each shape's product must equal its data length; names must be distinct. The header carries
 /// `{"format": "pt"}` like files written by `safetensors.torch`.
 pub fn save(path: &Path, tensors: &[(&str, &[usize], &[f32])]) -> Result<()> {
+    let file = to_bytes(path, tensors, &[])?;
+    util::write_atomic(path, &file)?;
+    log::info!("saved {} tensors to {}", tensors.len(), path.display());
+    Ok(())
+}
+
+/// The bytes [`save`] writes, with `meta` added to the header's `__metadata__` (checkpoints put the optimizer's
+/// step count there). `path` only names the file in messages.
+pub fn to_bytes(path: &Path, tensors: &[(&str, &[usize], &[f32])], meta: &[(&str, String)]) -> Result<Vec<u8>> {
     let mut seen = BTreeSet::new();
     let mut bytes: Vec<Vec<u8>> = Vec::with_capacity(tensors.len());
     for &(name, shape, data) in tensors {
@@ -40,18 +49,26 @@ pub fn save(path: &Path, tensors: &[(&str, &[usize], &[f32])]) -> Result<()> {
                 format!("{name}: shape {} does not hold its {} values", shape_str(shape), data.len()),
             ));
         }
-        bytes.push(data.iter().flat_map(|v| v.to_le_bytes()).collect());
+        bytes.push(bytemuck::cast_slice::<f32, u8>(data).to_vec());
     }
+    // Little-endian hosts only write f32 bytes as they are in memory; safetensors is little-endian.
+    const _: () = assert!(cfg!(target_endian = "little"));
     let mut views = Vec::with_capacity(tensors.len());
     for (&(name, shape, _), b) in tensors.iter().zip(&bytes) {
         let view = TensorView::new(Dtype::F32, shape.to_vec(), b).map_err(|e| werr(path, format!("{name}: {e}")))?;
         views.push((name, view));
     }
-    let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
-    let file = safetensors::serialize(views, Some(meta)).map_err(|e| werr(path, format!("cannot serialize: {e}")))?;
-    util::write_atomic(path, &file)?;
-    log::info!("saved {} tensors to {}", tensors.len(), path.display());
-    Ok(())
+    let mut metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+    metadata.extend(meta.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    safetensors::serialize(views, Some(metadata)).map_err(|e| werr(path, format!("cannot serialize: {e}")))
+}
+
+/// The `__metadata__` of a safetensors file's header (empty if it has none).
+pub fn metadata(path: &Path, file: &[u8]) -> Result<HashMap<String, String>> {
+    check_offsets_fit(file).map_err(|m| werr(path, format!("not a valid safetensors file: {m}")))?;
+    let (_, meta) =
+        SafeTensors::read_metadata(file).map_err(|e| werr(path, format!("not a valid safetensors file: {e}")))?;
+    Ok(meta.metadata().clone().unwrap_or_default())
 }
 
 /// Load exactly the `expected` f32 tensors `(name, shape)` and return their values in the order given.
@@ -62,7 +79,12 @@ pub fn save(path: &Path, tensors: &[(&str, &[usize], &[f32])]) -> Result<()> {
 /// together, separated by `; `.
 pub fn load(path: &Path, expected: &[(&str, &[usize])]) -> Result<Vec<Vec<f32>>> {
     let file = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let st = parse(path, &file)?;
+    load_bytes(path, &file, expected)
+}
+
+/// [`load`] of a file already read (`path` names it in messages).
+pub fn load_bytes(path: &Path, file: &[u8], expected: &[(&str, &[usize])]) -> Result<Vec<Vec<f32>>> {
+    let st = parse(path, file)?;
 
     let wanted: BTreeSet<&str> = expected.iter().map(|&(n, _)| n).collect();
     let present: BTreeSet<&str> = st.names().into_iter().collect();

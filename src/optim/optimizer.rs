@@ -3,12 +3,15 @@
 //! scheduler's groups; [`Optimizer::prepare`] turns them into the uniform (before the step is recorded, so the
 //! write lands with the step's one submit), and [`Optimizer::update`] records one update over every parameter.
 
-use crate::Result;
 use crate::backend::Backend;
 use crate::schedule::Group;
+use crate::{Error, Result};
 
 use super::config::{Groups, OptimConfig, OptimizerKind};
 use super::hyper::{AdamGroup, AdamHyper, ClipParams, SgdGroup, SgdHyper};
+
+/// The state read back: each set's PyTorch state name and its values, per parameter.
+pub type StateValues = Vec<(&'static str, Vec<Vec<f32>>)>;
 
 /// State tensors, each a packed set shaped like the parameters.
 enum State<B: Backend> {
@@ -155,5 +158,50 @@ impl<B: Backend> Optimizer<B> {
                 v
             }
         }
+    }
+
+    /// Read every state set back in bulk (one readback per set), under its PyTorch state name.
+    pub fn read_state(&self, b: &mut B) -> Result<StateValues> {
+        self.state_sets().into_iter().map(|(name, set)| Ok((name, b.read_set(set)?))).collect()
+    }
+
+    /// Overwrite the state sets with saved values (`values[k]` for the k-th set of [`Optimizer::state_sets`], each
+    /// in parameter order) and the step counters, before the first step of a resumed run. The caller has checked
+    /// names and shapes; a count mismatch is an error, not a partial load.
+    pub fn load_state(
+        &mut self,
+        b: &mut B,
+        values: &[Vec<Vec<f32>>],
+        steps: u64,
+        momentum_started: &[bool],
+    ) -> Result<()> {
+        if momentum_started.len() != self.momentum_started.len() {
+            return Err(Error::Usage(format!(
+                "optimizer state: {} momentum flags for {} parameter groups",
+                momentum_started.len(),
+                self.momentum_started.len()
+            )));
+        }
+        let sets: Vec<&mut Vec<B::Tensor>> = match &mut self.state {
+            State::Sgd { momentum_buffer } => vec![momentum_buffer],
+            State::Adam { exp_avg, exp_avg_sq, max_exp_avg_sq } => {
+                let mut v = vec![exp_avg, exp_avg_sq];
+                if !max_exp_avg_sq.is_empty() {
+                    v.push(max_exp_avg_sq);
+                }
+                v
+            }
+        };
+        if sets.len() != values.len() || sets.iter().zip(values).any(|(s, v)| s.len() != v.len()) {
+            return Err(Error::Usage("optimizer state: the saved sets do not match the optimizer's".into()));
+        }
+        for (set, vals) in sets.into_iter().zip(values) {
+            for (t, v) in set.iter_mut().zip(vals) {
+                b.write(t, v)?;
+            }
+        }
+        self.steps = steps;
+        self.momentum_started = momentum_started.to_vec();
+        Ok(())
     }
 }

@@ -52,6 +52,12 @@ impl MetricsLog {
         MetricsLog { path, ..Default::default() }
     }
 
+    /// A resumed run's log: the file starts with the `kept` lines of the run it continues
+    /// ([`super::resume::kept_metrics`]).
+    pub fn continuing(path: Option<PathBuf>, kept: String) -> Self {
+        MetricsLog { path, text: kept, events: Vec::new() }
+    }
+
     pub fn push(&mut self, e: Event) {
         if self.path.is_some() {
             // Serializing plain numbers and enums cannot fail; non-finite floats become null.

@@ -5,24 +5,24 @@
 //! uniform; losses and gradient norms stay on the backend in rings of [`LOSS_RING`] slots and are read back in
 //! bulk, so a GPU step never waits.
 
+pub mod checkpoint;
 pub mod early_stop;
 pub mod metrics;
 pub mod plot;
+pub mod resume;
 pub mod step;
 
 use std::time::{Duration, Instant};
-
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
 
 use crate::backend::Backend;
 use crate::nn::Model;
 use crate::nn::model::Activations;
 use crate::schedule::Scheduler;
 use crate::{Error, Result};
+pub use checkpoint::Checkpointer;
 pub use early_stop::{EarlyStop, EarlyStopState, Verdict};
 pub use metrics::{Event, MetricsLog};
+pub use resume::{LoopState, Shuffler, shuffle_seed};
 pub use step::{DeviceData, HostSplit, LOSS_RING, Session};
 
 /// Images per evaluation batch (any remainder runs as one smaller batch).
@@ -63,12 +63,6 @@ pub struct TrainReport {
 /// Progress callback: (steps done, total steps, last known loss).
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize, Option<f32>);
 
-/// The seed of the batch-shuffling RNG for a run seeded `seed` (distinct from the initialisation's stream).
-/// Every command that draws batches (train, compare, lr-find, sweep) uses it, so they see the same batches.
-pub fn shuffle_seed(seed: u64) -> u64 {
-    seed ^ 0x5eed_0f0d_e5ed
-}
-
 /// Steps per epoch: the last partial batch is dropped.
 pub fn steps_per_epoch(train_len: usize, batch: usize) -> usize {
     train_len / batch.max(1)
@@ -84,6 +78,22 @@ pub fn train<B: Backend>(
     log: &mut MetricsLog,
     progress: Progress,
 ) -> Result<TrainReport> {
+    train_from(backend, session, setup, scheduler, log, progress, None, None)
+}
+
+/// [`train`], continuing from a checkpoint's loop state `start` (the session's weights and optimizer state and
+/// the scheduler already restored) and saving checkpoints with `ckpt`.
+#[allow(clippy::too_many_arguments)]
+pub fn train_from<B: Backend>(
+    backend: &mut B,
+    session: &mut Session<B>,
+    setup: &TrainSetup,
+    scheduler: &mut Scheduler,
+    log: &mut MetricsLog,
+    progress: Progress,
+    start: Option<&LoopState>,
+    mut ckpt: Option<&mut Checkpointer>,
+) -> Result<TrainReport> {
     let bs = setup.batch_size;
     let spe = steps_per_epoch(setup.train.len(), bs);
     if bs == 0 || spe == 0 {
@@ -92,34 +102,60 @@ pub fn train<B: Backend>(
             setup.train.len()
         )));
     }
-    scheduler.check_run(setup.steps)?;
+    let first = start.map_or(0, |s| s.step);
+    if first > setup.steps {
+        return Err(Error::Usage(format!(
+            "the run of {} steps ends before the checkpoint's step {first}",
+            setup.steps
+        )));
+    }
+    scheduler.check_run(setup.steps - first)?;
     let model = &session.model;
     let mut val = setup.val.as_ref().map(|s| Evaluator::new(backend, model, s, "val")).transpose()?;
     let mut test = setup.test.as_ref().map(|s| Evaluator::new(backend, model, s, "test")).transpose()?;
     let multi_group = scheduler.groups().len() > 1;
-    let mut rng = ChaCha8Rng::seed_from_u64(shuffle_seed(setup.seed));
-    let mut order: Vec<u32> = (0..setup.train.len() as u32).collect();
+    let mut shuffler = Shuffler::new(setup.seed, setup.train.len());
+    if setup.shuffle && first > 0 {
+        // The permutation is cumulative (each epoch shuffles the previous order), so replay every shuffle drawn
+        // before `first`; the saved word position proves the replay reached the saved RNG state.
+        shuffler.replay(first.div_ceil(spe));
+        if let Some(s) = start {
+            s.check_rng(&shuffler)?;
+        }
+        if !first.is_multiple_of(spe) {
+            backend.write_indices(&mut session.data.order, &shuffler.order)?;
+        }
+    }
+    if let Some(c) = ckpt.as_deref_mut() {
+        c.prime(backend, session)?;
+    }
 
     // (lrs, momentum) of each step not yet read back, and the running epoch loss for plateau without --val-split.
     let mut pending: Vec<(Vec<f64>, f64)> = Vec::with_capacity(LOSS_RING);
-    let mut epoch_loss = (0.0f64, 0usize);
-    let mut last_loss = f32::NAN;
+    let mut epoch_loss = start.map_or((0.0f64, 0usize), |s| (s.epoch_loss_sum, s.epoch_loss_count));
+    let mut last_loss = start.and_then(|s| s.last_loss).unwrap_or(f32::NAN);
     let mut train_time = Duration::ZERO;
     let mut test_result = None;
     let mut t0 = Instant::now();
     let mut step_ms = Vec::new();
-    let mut stopping = EarlyStopState::default();
-    let mut best_weights: Option<Vec<Vec<f32>>> = None;
-    let mut stopped_after_epoch = None;
-    let mut test_at_best = None;
+    let mut ends = EpochEnd {
+        val: val.as_mut(),
+        test: test.as_mut(),
+        rule: setup.early_stop,
+        stopping: EarlyStopState::default(),
+        best_weights: None,
+        test_at_best: None,
+        stop: false,
+    };
     let mut first_loss: Option<f32> = None;
+    let mut stopped_after_epoch = None;
 
-    for s in 0..setup.steps {
+    for s in first..setup.steps {
         let epoch = s / spe;
         let in_epoch = s % spe;
         if in_epoch == 0 && setup.shuffle {
-            order.shuffle(&mut rng);
-            backend.write_indices(&mut session.data.order, &order)?;
+            shuffler.next_epoch();
+            backend.write_indices(&mut session.data.order, &shuffler.order)?;
         }
         let lrs: Vec<f64> = scheduler.groups().iter().map(|g| g.lr).collect();
         let momentum = scheduler.momentum();
@@ -128,9 +164,13 @@ pub fn train<B: Backend>(
         pending.push((lrs, momentum));
         scheduler.step()?;
 
-        let epoch_end = in_epoch + 1 == spe || s + 1 == setup.steps;
-        if pending.len() == LOSS_RING || epoch_end || setup.sync_each_step {
-            let first = s + 1 - pending.len();
+        let done = s + 1;
+        let full_epoch = in_epoch + 1 == spe;
+        let epoch_end = full_epoch || done == setup.steps;
+        let save_due = ckpt.as_ref().is_some_and(|c| c.due(done));
+        // A checkpoint needs every loss of the steps before it read back (the metrics file and the epoch loss).
+        if pending.len() == LOSS_RING || epoch_end || setup.sync_each_step || save_due {
+            let first = done - pending.len();
             let losses = backend.read(&session.losses)?;
             let norms = backend.read(&session.norms)?;
             for (i, ((lrs, momentum), (&loss, &grad_norm))) in pending.iter().zip(losses.iter().zip(&norms)).enumerate()
@@ -159,65 +199,41 @@ pub fn train<B: Backend>(
                 step_ms.push(step_start.elapsed().as_secs_f64() * 1e3);
             }
             log.flush()?;
-            progress(s + 1, setup.steps, Some(last_loss));
+            progress(done, setup.steps, Some(last_loss));
+        }
+        let state = |epoch_loss: (f64, usize)| LoopState::new(done, epoch_loss, last_loss, &shuffler);
+        // A run that stops inside an epoch saves before the end-of-run evaluation (and a plateau scheduler's
+        // metric step), so a resumed run that goes on through the epoch does neither there.
+        if let Some(c) = ckpt.as_deref_mut()
+            && (save_due || epoch_end)
+            && !full_epoch
+        {
+            c.save(backend, session, scheduler, &state(epoch_loss))?;
         }
         if epoch_end {
             train_time += t0.elapsed();
-            let done = s + 1;
-            if let Some(v) = val.as_mut() {
-                let (val_loss, val_accuracy) = v.run(backend, &session.model)?;
-                log.push(Event::Val { step: done, epoch, val_loss, val_accuracy });
+            test_result = ends.run(backend, session, scheduler, log, epoch, done, &mut epoch_loss)?.or(test_result);
+            if let Some(c) = ckpt.as_deref_mut()
+                && full_epoch
+            {
+                c.save(backend, session, scheduler, &state(epoch_loss))?;
             }
-            // Plateau schedules and early stopping watch the validation loss, else the epoch's mean training loss.
-            let monitored = match log.events.iter().rev().find_map(|e| match e {
-                Event::Val { val_loss, .. } => Some(*val_loss),
-                _ => None,
-            }) {
-                Some(v) if val.is_some() => v,
-                _ => epoch_loss.0 / epoch_loss.1.max(1) as f64,
-            };
-            if scheduler.needs_metric() {
-                scheduler.step_metric(monitored)?;
-            }
-            epoch_loss = (0.0, 0);
-            let mut stop = false;
-            if let Some(rule) = &setup.early_stop {
-                match stopping.observe(rule, epoch, monitored) {
-                    Verdict::Improved if rule.restore_best => best_weights = Some(session.model.read_weights(backend)?),
-                    Verdict::Stop => stop = true,
-                    _ => {}
-                }
-            }
-            if let Some(t) = test.as_mut() {
-                let (test_loss, test_accuracy) = t.run(backend, &session.model)?;
-                log.push(Event::Eval { step: done, epoch, test_loss, test_accuracy });
-                test_result = Some((test_loss, test_accuracy));
-                if stopping.best_epoch == Some(epoch) {
-                    test_at_best = test_result;
-                }
-            }
-            if stop {
-                log.push(Event::EarlyStop {
-                    step: done,
-                    epoch,
-                    best_epoch: stopping.best_epoch,
-                    best_loss: stopping.best,
-                    restored: setup.early_stop.is_some_and(|r| r.restore_best),
-                });
-                stopped_after_epoch = Some(epoch);
-            }
-            log.flush()?;
             t0 = Instant::now();
-            if stop {
+            if ends.stop {
+                stopped_after_epoch = Some(epoch);
                 break;
             }
         }
     }
+    if first == setup.steps && !first.is_multiple_of(spe) {
+        // Resumed from the checkpoint a run saved at its end inside an epoch: only the end-of-run part is left.
+        test_result = ends.run(backend, session, scheduler, log, first / spe, first, &mut epoch_loss)?;
+    }
     let steps_done = stopped_after_epoch.map_or(setup.steps, |e| ((e + 1) * spe).min(setup.steps));
     // With --restore-best the result is the best epoch's weights, and its test figures with them.
-    let weights = match best_weights {
+    let weights = match ends.best_weights.take() {
         Some(w) => {
-            test_result = test_at_best.or(test_result);
+            test_result = ends.test_at_best.or(test_result);
             w
         }
         None => session.model.read_weights(backend)?,
@@ -232,12 +248,87 @@ pub fn train<B: Backend>(
         final_loss: last_loss,
         test: test_result,
         train_time,
-        images_per_s: (steps_done * bs) as f64 / secs,
+        images_per_s: ((steps_done - first) * bs) as f64 / secs,
         weights,
         step_ms,
         stopped_after_epoch,
-        best_epoch: stopping.best_epoch,
+        best_epoch: ends.stopping.best_epoch,
     })
+}
+
+/// What runs at the end of an epoch (and at the end of the run): validation, the plateau scheduler's metric
+/// step, early stopping, the test evaluation.
+struct EpochEnd<'a, B: Backend> {
+    val: Option<&'a mut Evaluator<B>>,
+    test: Option<&'a mut Evaluator<B>>,
+    rule: Option<EarlyStop>,
+    stopping: EarlyStopState,
+    /// `--restore-best`: the best epoch's weights (read back once per improving epoch) and test figures.
+    best_weights: Option<Vec<Vec<f32>>>,
+    test_at_best: Option<(f64, f64)>,
+    /// The rule says stop after this epoch.
+    stop: bool,
+}
+
+impl<B: Backend> EpochEnd<'_, B> {
+    /// Returns the test (loss, accuracy) when evaluated; resets the running epoch loss.
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &mut self,
+        backend: &mut B,
+        session: &Session<B>,
+        scheduler: &mut Scheduler,
+        log: &mut MetricsLog,
+        epoch: usize,
+        done: usize,
+        epoch_loss: &mut (f64, usize),
+    ) -> Result<Option<(f64, f64)>> {
+        let mut val_loss = None;
+        if let Some(v) = self.val.as_mut() {
+            let (loss, val_accuracy) = v.run(backend, &session.model)?;
+            log.push(Event::Val { step: done, epoch, val_loss: loss, val_accuracy });
+            val_loss = Some(loss);
+        }
+        // Plateau schedules and early stopping watch the validation loss, else the epoch's mean training loss.
+        let monitored = val_loss.unwrap_or(epoch_loss.0 / epoch_loss.1.max(1) as f64);
+        if scheduler.needs_metric() {
+            scheduler.step_metric(monitored)?;
+        }
+        *epoch_loss = (0.0, 0);
+        let mut improved = false;
+        if let Some(rule) = &self.rule {
+            match self.stopping.observe(rule, epoch, monitored) {
+                Verdict::Improved => {
+                    improved = true;
+                    if rule.restore_best {
+                        self.best_weights = Some(session.model.read_weights(backend)?);
+                    }
+                }
+                Verdict::Stop => self.stop = true,
+                Verdict::NoImprovement => {}
+            }
+        }
+        let mut result = None;
+        if let Some(t) = self.test.as_mut() {
+            let (test_loss, test_accuracy) = t.run(backend, &session.model)?;
+            log.push(Event::Eval { step: done, epoch, test_loss, test_accuracy });
+            result = Some((test_loss, test_accuracy));
+            if improved {
+                self.test_at_best = result;
+            }
+        }
+        if self.stop {
+            log.push(Event::EarlyStop {
+                step: done,
+                epoch,
+                best_epoch: self.stopping.best_epoch,
+                best_loss: self.stopping.best,
+                restored: self.rule.is_some_and(|r| r.restore_best),
+            });
+        }
+        log.flush()?;
+        Ok(result)
+    }
 }
 
 /// Evaluation over a whole split: full batches of [`EVAL_BATCH`], then one smaller batch for the rest.
