@@ -10,17 +10,21 @@
 //! - [`optim`]: optimizer hyper-parameters (SGD as `torch.optim.SGD`);
 //! - [`schedule`]: learning-rate schedulers, PyTorch-exact;
 //! - [`train`]: the training loop and metrics;
-//! - [`util`]: small shared helpers (atomic file writes).
+//! - [`output`]: output files and streams (paths checked up front, safe writes, no panics on pipes);
+//! - [`console`]: the progress bar and per-epoch lines of `train`;
+//! - [`util`]: small shared helpers.
 
 pub mod backend;
 pub mod cli;
 pub mod compare;
+pub mod console;
 pub mod cpu;
 pub mod data;
 pub mod error;
 pub mod gpu;
 pub mod nn;
 pub mod optim;
+pub mod output;
 pub mod plot;
 pub mod schedule;
 pub mod tolerance;
