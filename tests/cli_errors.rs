@@ -101,7 +101,7 @@ fn divergence_stops_without_saving_and_keeps_earlier_file() {
 fn counts_that_overflow_are_usage_errors() {
     // (2^61 + 1) epochs × 8 steps per epoch is 2^64 + 8: it wrapped to an 8-step run that exited 0.
     assert_fails(&quick_epochs(&["--epochs", "2305843009213693953"]), 2, "--epochs 2305843009213693953");
-    assert_fails(&quick(&["--steps", "18446744073709551615"]), 2, "too many");
+    assert_fails(&quick_epochs(&["--steps", "18446744073709551615"]), 2, "too many");
 }
 
 fn quick_epochs(extra: &[&str]) -> Output {

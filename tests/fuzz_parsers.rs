@@ -58,14 +58,22 @@ fn safetensors_weights() {
     let seed_path = dir.path().join("seed.safetensors");
     weights::save(&seed_path, &[("a", &[2, 3], &a), ("b", &[4], &b)]).unwrap();
     let two = std::fs::read(&seed_path).unwrap();
-    weights::save(&seed_path, &[("a", &[2, 3], &a)]).unwrap();
+    weights::save(&seed_path, &[("b", &[4], &b), ("a", &[2, 3], &[0.0; 6])]).unwrap();
     let one = std::fs::read(&seed_path).unwrap();
-    let path = dir.path().join("fuzz.safetensors");
-    // Parsing goes through a file, as `--init` does; both readers are checked.
+    // Parsing goes through a file, as `--init` does; both readers are checked. A new file each time:
+    // truncating one file thousands of times makes ext4 flush it every time (seconds of waiting).
+    let n = std::cell::Cell::new(0);
+    let write = |bytes: &[u8]| {
+        n.set(n.get() + 1);
+        let p = dir.path().join(format!("f{}.safetensors", n.get()));
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
     let check = |bytes: &[u8]| -> wgtrain::Result<()> {
-        std::fs::write(&path, bytes).unwrap();
+        let path = write(bytes);
         let any = weights::load_any(&path);
-        let exact = weights::load(&path, &[("a", &[2, 3])]);
+        let exact = weights::load(&path, &[("a", &[2, 3]), ("b", &[4])]);
+        std::fs::remove_file(&path).unwrap();
         any.and(exact).map(|_| ())
     };
     let stats = fuzz("safetensors", &[one, two.clone()], 2000, 4, check);
@@ -78,8 +86,10 @@ fn safetensors_weights() {
         let mut file = (h.len() as u64).to_le_bytes().to_vec();
         file.extend_from_slice(h);
         file.extend_from_slice(&data);
-        std::fs::write(&path, &file).unwrap();
-        weights::load_any(&path).map(|_| ())
+        let path = write(&file);
+        let r = weights::load_any(&path).map(|_| ());
+        std::fs::remove_file(&path).unwrap();
+        r
     });
     assert!(stats.errors > 500, "{stats:?}");
 }

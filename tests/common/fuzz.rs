@@ -18,6 +18,14 @@ pub struct Stats {
     pub errors: usize,
 }
 
+/// `cargo test` runs the fixed seeds. To search further, set `WGTRAIN_FUZZ_SEED=N` (another seed) and/or
+/// `WGTRAIN_FUZZ_SCALE=K` (K times the iterations); a failure prints the input that caused it.
+fn explore(iterations: usize, seed: u64) -> (usize, u64) {
+    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    let scale = env("WGTRAIN_FUZZ_SCALE").unwrap_or(1).max(1) as usize;
+    (iterations * scale, env("WGTRAIN_FUZZ_SEED").map_or(seed, |s| s ^ seed))
+}
+
 /// Values that break size arithmetic: zero, one, sign bits, all ones, and near the limits.
 const INTERESTING_U32: [u32; 9] = [0, 1, 2, 0x7f, 0x80, 0xff, 0x7fff_ffff, 0x8000_0000, u32::MAX];
 
@@ -83,6 +91,7 @@ pub fn fuzz(
     seed: u64,
     check: impl Fn(&[u8]) -> Result<(), wgtrain::Error>,
 ) -> Stats {
+    let (iterations, seed) = explore(iterations, seed);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     for (i, s) in seeds.iter().enumerate() {
         if let Err(e) = check(s) {
@@ -113,6 +122,7 @@ pub fn fuzz_json(
     seed: u64,
     check: impl Fn(&[u8]) -> Result<(), wgtrain::Error>,
 ) -> Stats {
+    let (iterations, seed) = explore(iterations, seed);
     let bytes: Vec<Vec<u8>> = seeds.iter().map(|s| s.as_bytes().to_vec()).collect();
     let mut stats = fuzz(name, &bytes, iterations / 2, seed, &check);
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x9e37_79b9);
