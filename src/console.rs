@@ -227,7 +227,11 @@ impl State {
 
 /// A learning rate in few characters: `0.05`, `0.0001`, `3.2e-6`.
 fn short(lr: f64) -> String {
-    if lr == 0.0 || (1e-4..1e4).contains(&lr.abs()) { format!("{}", (lr * 1e6).round() / 1e6) } else { format!("{lr:.2e}") }
+    if lr == 0.0 || (1e-4..1e4).contains(&lr.abs()) {
+        format!("{}", (lr * 1e6).round() / 1e6)
+    } else {
+        format!("{lr:.2e}")
+    }
 }
 
 /// Remaining time at the average pace so far, as `1h02m`, `3m12s` or `45s`.

@@ -70,9 +70,7 @@ impl Error {
             Error::Io { source, .. }
                 if matches!(
                     source.kind(),
-                    std::io::ErrorKind::NotFound
-                        | std::io::ErrorKind::IsADirectory
-                        | std::io::ErrorKind::NotADirectory
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::IsADirectory | std::io::ErrorKind::NotADirectory
                 ) =>
             {
                 2

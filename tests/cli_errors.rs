@@ -118,7 +118,17 @@ fn messages_name_the_real_cause() {
     mnist_dir_with(dir.path(), "t10k-images-idx3-ubyte", &[0, 0, 8, 3, 0, 0, 0, 0, 0, 0, 0, 28, 0, 0, 0, 28]);
     std::fs::remove_file(dir.path().join("t10k-labels-idx1-ubyte.gz")).unwrap();
     std::fs::write(dir.path().join("t10k-labels-idx1-ubyte"), [0, 0, 8, 1, 0, 0, 0, 0]).unwrap();
-    let out = wgtrain(&["train", "--backend", "cpu", "--limit-train", "64", "--steps", "1", "--data", dir.path().to_str().unwrap()]);
+    let out = wgtrain(&[
+        "train",
+        "--backend",
+        "cpu",
+        "--limit-train",
+        "64",
+        "--steps",
+        "1",
+        "--data",
+        dir.path().to_str().unwrap(),
+    ]);
     assert_fails(&out, 2, "test set");
     assert_fails(&out, 2, "empty");
     assert!(!String::from_utf8_lossy(&out.stderr).contains("--limit-test"));

@@ -1,14 +1,14 @@
 //! Fuzz-style tests of every input parser (fixed seeds, so failures reproduce): random bytes and mutations of
 //! valid files must give a clean bad-input error (exit status 2, a message) or a valid result, never a panic.
-//! New parsers (layer lists, configs, checkpoints) get a `check` function and a call to `common::fuzz::fuzz`
+//! New parsers (layer lists, configs, checkpoints) get a `check` function and a call to `support::fuzz::fuzz`
 //! or `fuzz_json` here.
 
-mod common;
+mod support;
 
 use std::io::Write;
 use std::path::Path;
 
-use common::fuzz::{fuzz, fuzz_json};
+use support::fuzz::{fuzz, fuzz_json};
 use wgtrain::data::{parse_images, parse_labels};
 use wgtrain::nn::weights;
 use wgtrain::schedule::{ScheduleConfig, Scheduler};
@@ -33,7 +33,8 @@ fn idx_images_and_labels() {
     let pixels: Vec<u8> = (0..2 * 3 * 4).map(|i| (i * 37 % 256) as u8).collect();
     let images = vec![idx(0x803, &[2, 3, 4], &pixels), idx(0x803, &[1, 28, 28], &[7; 784])];
     let labels = vec![idx(0x801, &[5], &[0, 1, 2, 9, 4]), idx(0x801, &[0], &[])];
-    let checks: [(&str, &[Vec<u8>], fn(&[u8]) -> wgtrain::Result<()>); 2] = [
+    type Check = fn(&[u8]) -> wgtrain::Result<()>;
+    let checks: [(&str, &[Vec<u8>], Check); 2] = [
         ("images", &images, |b| parse_images(b, Path::new("fuzz")).map(|_| ())),
         ("labels", &labels, |b| parse_labels(b, Path::new("fuzz")).map(|_| ())),
     ];

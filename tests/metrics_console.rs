@@ -1,12 +1,12 @@
 //! The metrics file (run line, times, step numbering, O(steps) bytes written), the console of `train` (per-epoch
 //! lines without a terminal, a bar with kept lines on one, `-q`), driver noise, and `--help`.
 
-mod common;
+mod support;
 
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::*;
+use support::*;
 use wgtrain::train::{Event, MetricsLog};
 
 fn now() -> f64 {
@@ -19,8 +19,27 @@ fn run_line_times_and_step_numbering() {
     let m = dir.path().join("m.jsonl");
     let t0 = now() - 1.0;
     let args = [
-        "train", "--backend", "cpu", "--limit-train", "300", "--val-split", "100", "--batch-size", "64", "--epochs",
-        "2", "--limit-test", "200", "--seed", "5", "--lr", "0.05", "--momentum", "0.9", "--metrics", s(&m),
+        "train",
+        "--backend",
+        "cpu",
+        "--limit-train",
+        "300",
+        "--val-split",
+        "100",
+        "--batch-size",
+        "64",
+        "--epochs",
+        "2",
+        "--limit-test",
+        "200",
+        "--seed",
+        "5",
+        "--lr",
+        "0.05",
+        "--momentum",
+        "0.9",
+        "--metrics",
+        s(&m),
     ];
     assert_ok(&wgtrain(&args));
     let t1 = now() + 1.0;
@@ -95,8 +114,19 @@ fn has_control_chars(s: &str) -> bool {
 #[test]
 fn piped_console_prints_one_line_per_epoch() {
     let args = [
-        "train", "--backend", "cpu", "--limit-train", "300", "--val-split", "100", "--batch-size", "64", "--epochs",
-        "2", "--limit-test", "200",
+        "train",
+        "--backend",
+        "cpu",
+        "--limit-train",
+        "300",
+        "--val-split",
+        "100",
+        "--batch-size",
+        "64",
+        "--epochs",
+        "2",
+        "--limit-test",
+        "200",
     ];
     let out = wgtrain(&args);
     assert_ok(&out);
@@ -122,7 +152,16 @@ fn piped_console_prints_one_line_per_epoch() {
 fn piped_console_reports_inside_long_epochs() {
     // 600 steps of batch 1: losses are read back every 256 steps, and --log-every 0 prints at each readback.
     let out = wgtrain(&[
-        "train", "--backend", "cpu", "--limit-train", "600", "--batch-size", "1", "--no-eval", "--log-every", "0",
+        "train",
+        "--backend",
+        "cpu",
+        "--limit-train",
+        "600",
+        "--batch-size",
+        "1",
+        "--no-eval",
+        "--log-every",
+        "0",
     ]);
     assert_ok(&out);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -160,7 +199,8 @@ fn help_describes_every_option_and_has_examples() {
         assert_ok(&out);
         let help = String::from_utf8_lossy(&out.stdout);
         assert!(help.contains("Examples:"), "{sub}: {help}");
-        for line in help.lines().filter(|l| l.trim_start().starts_with('-')) {
+        let options = help.lines().skip_while(|l| *l != "Options:").take_while(|l| !l.is_empty());
+        for line in options.filter(|l| l.trim_start().starts_with('-')) {
             // `  -q, --quiet  Description`: the signature, two or more spaces, then words.
             let described = line.trim_start().split_once("  ").is_some_and(|(_, d)| !d.trim().is_empty());
             assert!(described, "{sub}: option without a description: {line:?}");

@@ -2,12 +2,12 @@
 //! kept, write errors reported with the path, stale temporary files of dead processes removed.
 //! Device nodes are `mknod` copies in a temp dir, never the real `/dev`.
 
-mod common;
+mod support;
 
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
-use common::*;
+use support::*;
 
 #[test]
 fn bad_output_paths_fail_before_training() {
@@ -22,7 +22,11 @@ fn bad_output_paths_fail_before_training() {
     ];
     for (weights, why) in &cases {
         // `dir/` keeps its slash: it names a directory, not a file in it.
-        let w = if why.contains("separator") { format!("{}/", s(weights).trim_end_matches('/')) } else { s(weights).into() };
+        let w = if why.contains("separator") {
+            format!("{}/", s(weights).trim_end_matches('/'))
+        } else {
+            s(weights).into()
+        };
         let out = wgtrain(&quick_args(&["--save-weights", &w, "--metrics", s(&metrics)]));
         assert_fails(&out, 2, "--save-weights");
         assert_fails(&out, 2, why);
@@ -79,7 +83,8 @@ fn a_full_device_is_an_error_naming_the_path() {
     let plot = char_device(dir.path(), "full.png", 1, 7);
     let out = wgtrain(&["schedule", "--schedule", r#"{"kind":"step","step_size":2}"#, "--steps", "4"]);
     assert_ok(&out);
-    let out = wgtrain(&["schedule", "--schedule", r#"{"kind":"step","step_size":2}"#, "--steps", "4", "--plot", s(&plot)]);
+    let out =
+        wgtrain(&["schedule", "--schedule", r#"{"kind":"step","step_size":2}"#, "--steps", "4", "--plot", s(&plot)]);
     assert_fails(&out, 1, "No space left on device");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("Os {") && !err.contains("ImageError"), "{err}");
@@ -89,7 +94,8 @@ fn a_full_device_is_an_error_naming_the_path() {
 fn plot_path_errors_read_as_text() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing/s.png");
-    let out = wgtrain(&["schedule", "--schedule", r#"{"kind":"step","step_size":2}"#, "--steps", "4", "--plot", s(&missing)]);
+    let out =
+        wgtrain(&["schedule", "--schedule", r#"{"kind":"step","step_size":2}"#, "--steps", "4", "--plot", s(&missing)]);
     assert_fails(&out, 2, "--plot");
     assert_fails(&out, 2, "does not exist");
     assert!(out.stdout.is_empty(), "checked before any output");

@@ -1,14 +1,14 @@
 //! stdout and stderr: a closed pipe ends quietly (status 0), a full stream is an error (status 1), never a
 //! panic (status 101), in every subcommand; `schedule … | head` stops at once.
 
-mod common;
+mod support;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use support::*;
 
 const SCHEDULE: [&str; 5] = ["schedule", "--schedule", r#"{"kind":"step","step_size":2}"#, "--steps", "50"];
 const COMPARE: [&str; 7] = ["compare", "--backends", "cpu", "--limit-train", "64", "--steps", "2"];

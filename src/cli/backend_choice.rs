@@ -1,9 +1,9 @@
 //! `--backend auto|cpu|gpu` and `--adapter TEXT`, as docs/cli.md defines them.
 
-use crate::output::stdio;
-use crate::{Error, Result};
 use crate::cpu::CpuBackend;
 use crate::gpu::{self, GpuBackend};
+use crate::output::stdio;
+use crate::{Error, Result};
 
 #[derive(clap::Args, Debug, Clone, serde::Serialize)]
 pub struct BackendArgs {

@@ -9,8 +9,8 @@ use crate::console::{self, Console};
 use crate::data::{self, Mnist};
 use crate::nn::{self, SampleCnn};
 use crate::optim::Sgd;
-use crate::schedule::{ScheduleConfig, Scheduler};
 use crate::output::{OutputKind, stdio};
+use crate::schedule::{ScheduleConfig, Scheduler};
 use crate::train::{self, HostSplit, MetricsLog, TrainReport, TrainSetup};
 use crate::{Error, Result};
 

@@ -150,7 +150,7 @@ pub const MAX_INTEGER: u64 = 1 << 53;
 fn check_integers(v: &Value, at: &str) -> Result<()> {
     match v {
         Value::Number(n) if n.is_i64() || n.is_u64() => {
-            let big = n.as_i64().map_or(true, |i| i.unsigned_abs() > MAX_INTEGER);
+            let big = n.as_i64().is_none_or(|i| i.unsigned_abs() > MAX_INTEGER);
             if big {
                 let at = if at.is_empty() { "a value".to_string() } else { format!("`{at}`") };
                 return Err(Error::Schedule(format!("{at}: {n} is out of range (integers must be within ±2^53)")));
@@ -158,9 +158,9 @@ fn check_integers(v: &Value, at: &str) -> Result<()> {
             Ok(())
         }
         Value::Array(items) => items.iter().enumerate().try_for_each(|(i, x)| check_integers(x, &format!("{at}[{i}]"))),
-        Value::Object(map) => map.iter().try_for_each(|(k, x)| {
-            check_integers(x, &if at.is_empty() { k.clone() } else { format!("{at}.{k}") })
-        }),
+        Value::Object(map) => map
+            .iter()
+            .try_for_each(|(k, x)| check_integers(x, &if at.is_empty() { k.clone() } else { format!("{at}.{k}") })),
         _ => Ok(()),
     }
 }

@@ -31,8 +31,7 @@ impl CosineWithWarmupCfg {
             return t as f64 / w.max(1) as f64;
         }
         // Python's integers do not overflow: subtract exactly (i128), then round once to float, as `float()` does.
-        let progress =
-            (t as i128 - w as i128) as f64 / (self.num_training_steps as i128 - w as i128).max(1) as f64;
+        let progress = (t as i128 - w as i128) as f64 / (self.num_training_steps as i128 - w as i128).max(1) as f64;
         py_max(0.0, 0.5 * (1.0 + (std::f64::consts::PI * self.num_cycles * 2.0 * progress).cos()))
     }
 }
