@@ -6,8 +6,8 @@
 //!   `--log-every` seconds inside long epochs; plain text, never a bar's control characters.
 //! - `-q`: nothing.
 //!
-//! The console is fed the metrics events ([`Event`]) as the loop records them, so it needs no hooks in the
-//! loop: an epoch's line is printed once its last step and the evaluations the run makes after it (validation
+//! The console is fed the metrics events ([`Event`]) as the loop records them (it is the metrics log's
+//! [`Observer`]), so it needs no hooks in the loop: an epoch's line is printed once its last step and the evaluations the run makes after it (validation
 //! with `--val-split`, test unless `--no-eval`) have arrived. Steps arrive in bulk at each loss readback, so
 //! the bar and the progress lines move in those increments.
 
@@ -20,6 +20,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::output::stdio;
 use crate::train::Event;
+use crate::train::metrics::Observer;
 
 /// The shape of the run, for epoch boundaries and ETAs.
 #[derive(Clone, Copy, Debug)]
@@ -79,6 +80,8 @@ struct State {
     loss_sum: f64,
     loss_n: usize,
     done: usize,
+    /// lr and loss of the latest step.
+    last: (f64, f32),
     val: Option<(f64, f64)>,
     test: Option<(f64, f64)>,
     last_line: Instant,
@@ -114,6 +117,7 @@ impl Console {
             loss_sum: 0.0,
             loss_n: 0,
             done: 0,
+            last: (0.0, f32::NAN),
             val: None,
             test: None,
             last_line: now,
@@ -121,13 +125,8 @@ impl Console {
     }
 
     /// A metrics-log observer feeding this console.
-    pub fn observer(&self) -> crate::train::metrics::Observer {
-        let me = self.clone();
-        Box::new(move |e| me.event(e))
-    }
-
-    pub fn event(&self, e: &Event) {
-        self.0.borrow_mut().event(e);
+    pub fn observer(&self) -> Box<dyn Observer> {
+        Box::new(self.clone())
     }
 
     /// Remove the bar (before the summary line is printed or an error reported).
@@ -135,6 +134,16 @@ impl Console {
         if let Some(bar) = self.0.borrow_mut().bar.take() {
             bar.finish_and_clear();
         }
+    }
+}
+
+impl Observer for Console {
+    fn event(&mut self, e: &Event) {
+        self.0.borrow_mut().event(e);
+    }
+
+    fn flushed(&mut self) {
+        self.0.borrow_mut().flushed();
     }
 }
 
@@ -156,18 +165,30 @@ impl State {
         self.done = step + 1;
         self.loss_sum += loss as f64;
         self.loss_n += 1;
-        let epoch_done = self.done >= self.plan.epoch_end(epoch);
-        if epoch_done {
+        self.last = (lr, loss);
+        if self.done >= self.plan.epoch_end(epoch) {
             self.epoch_trained = Some(Instant::now());
         }
+    }
+
+    /// A batch of events is complete: show where the run is (events inside a batch share one moment).
+    fn flushed(&mut self) {
+        if self.mode == Mode::Quiet || self.done == 0 {
+            return;
+        }
+        let (lr, loss) = self.last;
+        // Inside an epoch; at its end the epoch line (printed once its evaluations are in) says it all.
+        let inside = self.done < self.plan.epoch_end(self.epoch);
         if let Some(bar) = &self.bar {
-            bar.set_prefix(format!("{}/{}", epoch + 1, self.plan.epochs()));
+            if inside || self.epoch_trained.is_some() {
+                bar.set_prefix(format!("{}/{}", self.epoch + 1, self.plan.epochs()));
+            }
             bar.set_position(self.done as u64);
             bar.set_message(format!("lr {}  loss {loss:.4}", short(lr)));
-        } else if !epoch_done && self.last_line.elapsed() >= self.plan.log_every {
+        } else if inside && self.last_line.elapsed() >= self.plan.log_every {
             let line = format!(
                 "epoch {}/{}  step {}/{}  lr {}  loss {loss:.4}  {:.0} images/s  ETA {}",
-                epoch + 1,
+                self.epoch + 1,
                 self.plan.epochs(),
                 self.done,
                 self.plan.steps,
@@ -207,7 +228,13 @@ impl State {
             Instant::now().duration_since(self.epoch_start).as_secs_f64()
         );
         match &self.bar {
-            Some(bar) => bar.println(line),
+            Some(bar) => {
+                bar.println(line);
+                // The next epoch's steps arrive only at its first readback: say which epoch runs meanwhile.
+                if self.done < self.plan.steps {
+                    bar.set_prefix(format!("{}/{}", self.epoch + 2, self.plan.epochs()));
+                }
+            }
             None => self.say(&line),
         }
         self.epoch_start = Instant::now();

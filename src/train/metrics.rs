@@ -23,8 +23,12 @@ pub enum Event {
     Val { step: usize, epoch: usize, val_loss: f64, val_accuracy: f64 },
 }
 
-/// Sees every event as it is recorded (the console's progress display).
-pub type Observer = Box<dyn FnMut(&Event)>;
+/// Sees every event as it is recorded, and each flush, which closes a batch of events (a loss readback, an
+/// epoch's evaluations): the console's progress display.
+pub trait Observer {
+    fn event(&mut self, e: &Event);
+    fn flushed(&mut self) {}
+}
 
 /// Collects events and persists them to the optional metrics file.
 #[derive(Default)]
@@ -34,7 +38,7 @@ pub struct MetricsLog {
     /// Lines recorded since the last flush.
     text: String,
     pub events: Vec<Event>,
-    observer: Option<Observer>,
+    observer: Option<Box<dyn Observer>>,
 }
 
 /// Seconds since the Unix epoch, to the millisecond (a float: `pandas.to_datetime(t, unit="s")` reads it).
@@ -57,7 +61,7 @@ impl MetricsLog {
     }
 
     /// Call `observer` with every event pushed from now on.
-    pub fn set_observer(&mut self, observer: Observer) {
+    pub fn set_observer(&mut self, observer: Box<dyn Observer>) {
         self.observer = Some(observer);
     }
 
@@ -80,14 +84,17 @@ impl MetricsLog {
             self.text.push_str(&serde_json::to_string(&Line { event: &e, time: unix_time() }).unwrap_or_default());
             self.text.push('\n');
         }
-        if let Some(observe) = self.observer.as_mut() {
-            observe(&e);
+        if let Some(o) = self.observer.as_mut() {
+            o.event(&e);
         }
         self.events.push(e);
     }
 
     /// Append the lines recorded since the last flush.
     pub fn flush(&mut self) -> Result<()> {
+        if let Some(o) = self.observer.as_mut() {
+            o.flushed();
+        }
         let Some(path) = &self.path else { return Ok(()) };
         if self.text.is_empty() && self.file.is_some() {
             return Ok(());
