@@ -49,6 +49,9 @@ pub enum Error {
     /// Training ended with NaN/inf in a parameter although every loss was finite.
     #[error("parameter {name} holds non-finite values after {steps} steps; not saving weights")]
     NonFiniteWeights { name: String, steps: usize },
+    /// stdout was closed by its reader (`wgtrain … | head`): stop quietly, exit status 0.
+    #[error("{0} was closed")]
+    Closed(&'static str),
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {
@@ -70,7 +73,16 @@ impl Error {
             | Error::Shape { .. }
             | Error::NoAdapter(_)
             | Error::DeviceLimit(_) => 2,
-            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 2,
+            // A missing input, or a directory where a file was expected (or the reverse), is bad input.
+            Error::Io { source, .. }
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::IsADirectory | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                2
+            }
+            Error::Closed(_) => 0,
             _ => 1,
         }
     }

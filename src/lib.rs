@@ -12,11 +12,14 @@
 //! - [`lrfind`]: the learning-rate range test's smoothing and suggestions;
 //! - [`train`]: the loop, which owns the step, and metrics;
 //! - [`sweep`]: grid and random search specs, trial ranking, plots;
-//! - [`util`]: small shared helpers (atomic file writes).
+//! - [`output`]: output files and streams (paths checked up front, safe writes, no panics on pipes);
+//! - [`console`]: the progress bar and per-epoch lines of `train`;
+//! - [`util`]: small shared helpers.
 
 pub mod backend;
 pub mod cli;
 pub mod compare;
+pub mod console;
 pub mod cpu;
 pub mod data;
 pub mod error;
@@ -24,6 +27,7 @@ pub mod gpu;
 pub mod lrfind;
 pub mod nn;
 pub mod optim;
+pub mod output;
 pub mod plot;
 pub mod schedule;
 pub mod sweep;

@@ -1,12 +1,12 @@
 //! Charts drawn with plotters (schedule curves now, compare plots later): [`line_chart`] draws one or more
 //! stacked panels of line series sharing the x axis, as PNG or SVG by the file's extension, written
-//! atomically (a temporary file in the same directory, then a rename).
+//! through [`crate::output::write_file`] (atomic for regular files, in place for devices).
 //!
 //! Text uses the DejaVu Sans font embedded from `assets/fonts/` (plotters' `ab_glyph` backend has no
 //! system fonts), registered once as "sans-serif".
 
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
 use plotters::coord::Shift;
@@ -143,30 +143,30 @@ pub fn save<F: Figure>(path: &Path, fig: &F) -> Result<()> {
             write_atomic(path, svg.as_bytes())
         }
         Format::Png => {
-            // BitMapBackend encodes to a path (by its extension), so draw to a temporary `.png` beside the
-            // target and rename it into place.
-            let tmp = temp_beside(path)?;
-            let result = (|| {
-                {
-                    let root = BitMapBackend::new(&tmp, fig.size()).into_drawing_area();
-                    fig.draw(&root).map_err(|e| draw_err(path, e))?;
-                    root.present().map_err(|e| draw_err(path, e))?;
-                }
-                std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
-                std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-            })();
-            if result.is_err() {
-                let _ = std::fs::remove_file(&tmp);
+            // Drawn into memory and encoded here, so the file goes through the same writer as every other
+            // output (devices, symlinks, stale temporaries), and a failure reads as text, not as Rust debug.
+            let (w, h) = fig.size();
+            let mut rgb = vec![0u8; w as usize * h as usize * 3];
+            {
+                let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
+                fig.draw(&root).map_err(|e| draw_err(path, e))?;
+                root.present().map_err(|e| draw_err(path, e))?;
             }
-            result
+            write_atomic(path, &encode_png(&rgb, w, h).map_err(|e| draw_err(path, e))?)
         }
     }
 }
 
-fn temp_beside(path: &Path) -> Result<PathBuf> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or_else(|| Error::Usage(format!("{}: not a file path", path.display())))?;
-    Ok(dir.join(format!(".{}.tmp{}.png", name.to_string_lossy(), std::process::id())))
+/// PNG bytes of an 8-bit RGB image.
+fn encode_png(rgb: &[u8], width: u32, height: u32) -> std::result::Result<Vec<u8>, png::EncodingError> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, width, height);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut writer = enc.write_header()?;
+    writer.write_image_data(rgb)?;
+    writer.finish()?;
+    Ok(out)
 }
 
 /// Range of all finite values, padded by 5% (a flat line gets a visible band around it).

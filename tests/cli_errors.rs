@@ -96,3 +96,72 @@ fn divergence_stops_without_saving_and_keeps_earlier_file() {
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(leftovers.len(), 1, "no temporary files left behind");
 }
+
+#[test]
+fn counts_that_overflow_are_usage_errors() {
+    // (2^61 + 1) epochs × 8 steps per epoch is 2^64 + 8: it wrapped to an 8-step run that exited 0.
+    assert_fails(&quick_epochs(&["--epochs", "2305843009213693953"]), 2, "--epochs 2305843009213693953");
+    assert_fails(&quick_epochs(&["--steps", "18446744073709551615"]), 2, "too many");
+}
+
+fn quick_epochs(extra: &[&str]) -> Output {
+    wgtrain(&[&["train", "--backend", "cpu", "--limit-train", "512", "--no-eval"][..], extra].concat())
+}
+
+#[test]
+fn messages_name_the_real_cause() {
+    let out = wgtrain(&["train", "--backend", "cpu", "--limit-train", "0", "--no-eval"]);
+    assert_fails(&out, 2, "--limit-train must be at least 1");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("--batch-size"));
+
+    let dir = tempfile::tempdir().unwrap();
+    mnist_dir_with(dir.path(), "t10k-images-idx3-ubyte", &[0, 0, 8, 3, 0, 0, 0, 0, 0, 0, 0, 28, 0, 0, 0, 28]);
+    std::fs::remove_file(dir.path().join("t10k-labels-idx1-ubyte.gz")).unwrap();
+    std::fs::write(dir.path().join("t10k-labels-idx1-ubyte"), [0, 0, 8, 1, 0, 0, 0, 0]).unwrap();
+    let out = wgtrain(&[
+        "train",
+        "--backend",
+        "cpu",
+        "--limit-train",
+        "64",
+        "--steps",
+        "1",
+        "--data",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_fails(&out, 2, "test set");
+    assert_fails(&out, 2, "empty");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("--limit-test"));
+
+    // A negative number is a value, refused by validation naming the option (train and schedule alike).
+    for opt in ["--lr", "--momentum", "--weight-decay"] {
+        assert_fails(&quick(&[opt, "-1"]), 2, &format!("{opt} must be"));
+    }
+    let sched = ["schedule", "--schedule", "{\"kind\":\"step\",\"step_size\":2}", "--steps", "3"];
+    assert_fails(&wgtrain(&[&sched[..], &["--lr", "-1"]].concat()), 2, "--lr must be");
+}
+
+#[test]
+fn a_directory_given_as_input_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    assert_fails(&quick(&["--init", d]), 2, d);
+    assert_fails(&quick(&["--schedule", &format!("@{d}")]), 2, d);
+    let sched = ["schedule", "--schedule", "{\"kind\":\"reduce_lr_on_plateau\"}", "--steps", "3"];
+    assert_fails(&wgtrain(&[&sched[..], &["--metrics-values", &format!("@{d}")]].concat()), 2, d);
+}
+
+#[test]
+fn options_that_would_do_nothing_are_refused() {
+    assert_fails(&quick(&["--backend", "cpu", "--adapter", "nvidia"]), 2, "--adapter");
+    assert_fails(&quick(&["--backend", "auto", "--adapter", "no-such-adapter-xyz"]), 2, "no-such-adapter-xyz");
+    let compare = ["compare", "--backends", "cpu", "--limit-train", "64", "--steps", "2"];
+    for opt in ["--metrics", "--save-weights"] {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out");
+        let out = wgtrain(&[&compare[..], &[opt, p.to_str().unwrap()]].concat());
+        assert_fails(&out, 2, opt);
+        assert!(!p.exists());
+    }
+    assert_fails(&quick(&["--limit-test", "10"]), 2, "--limit-test");
+}

@@ -6,6 +6,7 @@ use crate::cli::train::{RunArgs, prepare};
 use crate::compare::{self, Label, Row};
 use crate::cpu::CpuBackend;
 use crate::gpu::{self, GpuBackend};
+use crate::output::{OutputKind, stdio};
 use crate::{Error, Result};
 
 /// Steps when neither --steps nor --epochs is given: enough for a stable median, short on software adapters.
@@ -17,11 +18,11 @@ pub struct CompareArgs {
     /// text matching adapter names; `all` = the CPU plus every adapter of every wgpu backend.
     #[arg(long, default_value = "all")]
     pub backends: String,
-    /// Write the results as JSON.
-    #[arg(long)]
+    /// Write the results as JSON (`{"runs":[…]}`, docs/cli.md).
+    #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// Draw loss curves and images/s (FILE.svg or FILE.png).
-    #[arg(long)]
+    #[arg(long, value_name = "FILE.svg|FILE.png")]
     pub plot: Option<PathBuf>,
     #[command(flatten)]
     pub run: RunArgs,
@@ -83,7 +84,26 @@ fn resolve(spec: &str, adapters: &[wgpu::AdapterInfo]) -> Result<Vec<Target>> {
     Ok(out)
 }
 
+/// Train options that `compare` cannot honour: refused rather than silently ignored.
+fn refuse_unsupported(run: &RunArgs) -> Result<()> {
+    let unsupported = [
+        (run.metrics.is_some(), "--metrics", "compare's results go to --json"),
+        (run.save_weights.is_some(), "--save-weights", "compare trains one model per backend; use `wgtrain train`"),
+        (run.limit_test.is_some(), "--limit-test", "compare does not evaluate on the test set"),
+    ];
+    match unsupported.iter().find(|(given, _, _)| *given) {
+        Some((_, option, why)) => Err(Error::Usage(format!("compare does not support {option}: {why}"))),
+        None => Ok(()),
+    }
+}
+
 pub fn run(args: CompareArgs) -> Result<()> {
+    refuse_unsupported(&args.run)?;
+    // Before any backend runs: a bad --json or --plot path must not cost the whole comparison.
+    crate::output::check_outputs(&[
+        ("--json", args.json.as_deref(), OutputKind::File),
+        ("--plot", args.plot.as_deref(), OutputKind::Plot),
+    ])?;
     let mut run_args = args.run.clone();
     if run_args.steps.is_none() {
         run_args.steps = Some(DEFAULT_STEPS);
@@ -113,7 +133,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
                 }
             }
         };
-        eprintln!(
+        stdio::note(&format!(
             "[{}/{}] {} {}: {} steps at batch {}…",
             k + 1,
             targets.len(),
@@ -121,7 +141,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
             label.adapter,
             setup.steps,
             setup.batch_size
-        );
+        ));
         let row = match t {
             Target::Cpu => compare::run_one(&mut CpuBackend::new(), label, &setup, &shared)?,
             Target::Adapter(i) => {
@@ -129,16 +149,16 @@ pub fn run(args: CompareArgs) -> Result<()> {
                 compare::run_one(&mut b, label, &setup, &shared)?
             }
         };
-        eprintln!("      {:.2} ms/step, final loss {:.5}", row.ms_per_step, row.final_loss);
+        stdio::note(&format!("      {:.2} ms/step, final loss {:.5}", row.ms_per_step, row.final_loss));
         rows.push(row);
     }
     compare::relate_to_cpu(&mut rows);
-    print!("{}", compare::table(&rows));
+    // Files first: they are the durable result, and a closed stdout (`| head`) must not skip them.
     if let Some(path) = &args.json {
-        crate::util::write_atomic(path, compare::to_json(&rows).as_bytes())?;
+        crate::output::write_file(path, compare::to_json(&rows).as_bytes())?;
     }
     if let Some(path) = &args.plot {
         compare::plot::draw(path, &rows)?;
     }
-    Ok(())
+    stdio::out(&compare::table(&rows))
 }

@@ -2,20 +2,26 @@
 //! `--backend auto` would pick (docs/cli.md).
 use crate::Result;
 use crate::gpu;
+use crate::output::stdio;
 
 #[derive(clap::Args, Debug)]
 pub struct DevicesArgs {
-    /// Also say which adapter `--adapter TEXT` would select.
-    #[arg(long)]
+    /// Also say which adapter `--adapter TEXT` would select (name contains TEXT, case-insensitive).
+    #[arg(long, value_name = "TEXT")]
     pub adapter: Option<String>,
 }
 
 pub fn run(args: DevicesArgs) -> Result<()> {
+    // Collected first and written in one go: a failing stdout is reported once (see `output::stdio`).
+    let mut out = String::new();
+    macro_rules! println {
+        ($($t:tt)*) => {{ out += &format!($($t)*); out.push('\n'); }};
+    }
     let adapters = gpu::list_adapters();
     if adapters.is_empty() {
         println!("no GPU adapters found; `--backend auto` uses the CPU backend.");
         println!("To get one, {}", gpu::INSTALL_HINT);
-        return Ok(());
+        return stdio::out(&out);
     }
     println!("{:<3} {:<44} {:<8} {:<14} driver", "#", "adapter", "backend", "type");
     for (i, a) in adapters.iter().enumerate() {
@@ -35,5 +41,5 @@ pub fn run(args: DevicesArgs) -> Result<()> {
         Some(a) => println!("--backend gpu would use:  {} ({:?})", a.name, a.backend),
         None => println!("--backend gpu would fail: no adapter matches --adapter"),
     }
-    Ok(())
+    stdio::out(&out)
 }

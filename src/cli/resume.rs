@@ -107,7 +107,7 @@ pub fn begin<B: Backend>(backend: &mut B, args: &RunArgs) -> Result<Plan<B>> {
                 Some(path) => resume::kept_metrics(path, state.step, info.steps_per_epoch)?,
                 None => String::new(),
             };
-            let log = MetricsLog::continuing(args.metrics.clone(), kept);
+            let mut log = MetricsLog::continuing(args.metrics.clone(), kept);
             // Drop the lines a killed run wrote after the checkpoint now, not at the first readback.
             log.flush()?;
             (log, Some(state.loop_state.clone()))

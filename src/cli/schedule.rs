@@ -4,6 +4,7 @@
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
+use crate::output::{OutputKind, stdio};
 use crate::plot::{self, Chart, Panel, Series};
 use crate::schedule::{self, ScheduleConfig, Scheduler};
 use crate::{Error, Result};
@@ -12,7 +13,7 @@ use crate::{Error, Result};
 pub struct ScheduleArgs {
     /// The schedule: JSON text or @FILE, in the format of docs/schedules.md §6,
     /// e.g. '{"kind":"one_cycle","max_lr":0.1,"total_steps":1000}'.
-    #[arg(long, value_name = "JSON|@FILE")]
+    #[arg(long, value_name = "JSON|@FILE", long_help = super::help::SCHEDULE)]
     pub schedule: String,
     /// Base learning rate (the optimizer's lr).
     #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
@@ -48,16 +49,15 @@ pub fn parse_metrics(arg: &str) -> Result<Vec<f64>> {
 }
 
 pub fn run(args: ScheduleArgs) -> Result<()> {
-    if !args.lr.is_finite() {
-        return Err(Error::Usage(format!("--lr must be a finite number (got {})", args.lr)));
+    // As `train` (and torch.optim.SGD): a negative lr or momentum is refused, not scheduled.
+    if !(args.lr >= 0.0 && args.lr.is_finite()) {
+        return Err(Error::Usage(format!("--lr must be a finite number ≥ 0 (got {})", args.lr)));
     }
-    if !args.momentum.is_finite() {
-        return Err(Error::Usage(format!("--momentum must be a finite number (got {})", args.momentum)));
+    if !(args.momentum >= 0.0 && args.momentum.is_finite()) {
+        return Err(Error::Usage(format!("--momentum must be a finite number ≥ 0 (got {})", args.momentum)));
     }
-    // Reject a bad plot name before any work or output.
-    if let Some(p) = &args.plot {
-        plot::format_of(p)?;
-    }
+    // Reject a bad plot path before any work or output.
+    crate::output::check_outputs(&[("--plot", args.plot.as_deref(), OutputKind::Plot)])?;
     let (cfg, text) = ScheduleConfig::parse_with_text(&args.schedule)?;
     let steps =
         usize::try_from(args.steps).map_err(|_| Error::Usage(format!("--steps {} is too large", args.steps)))?;
@@ -75,17 +75,19 @@ pub fn run(args: ScheduleArgs) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut piped_away = false;
+    let wants_plot = curve.is_some();
     let mut write = |out: &mut BufWriter<std::io::StdoutLock>, line: std::fmt::Arguments| -> Result<()> {
         if piped_away {
             return Ok(());
         }
-        match out.write_fmt(line) {
-            // `wgtrain schedule … | head` closes the pipe early: not an error of ours.
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+        match out.write_fmt(line).map_err(stdio::stdout_error) {
+            // `wgtrain schedule … | head` closed the pipe: stop at once (`Error::Closed` exits quietly with
+            // status 0), unless the values are still wanted for the plot.
+            Err(Error::Closed(_)) if wants_plot => {
                 piped_away = true;
                 Ok(())
             }
-            r => r.map_err(|e| Error::io("stdout", e)),
+            r => r,
         }
     };
     write(&mut out, format_args!("step,lr,momentum\n"))?;
@@ -97,9 +99,11 @@ pub fn run(args: ScheduleArgs) -> Result<()> {
         }
         write(&mut out, format_args!("{k},{lr},{m}\n"))
     })?;
-    match out.flush() {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(Error::io("stdout", e)),
-        _ => {}
+    if !piped_away {
+        match out.flush().map_err(stdio::stdout_error) {
+            Err(Error::Closed(_)) if wants_plot => {}
+            r => r?,
+        }
     }
     drop(out);
 

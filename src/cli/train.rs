@@ -1,14 +1,16 @@
 //! `wgtrain train`: options exactly as docs/cli.md.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use crate::backend::Backend;
 use crate::cli::backend_choice::{self, BackendArgs, Chosen};
 use crate::cli::resume::Plan;
+use crate::cli::{help, run_info};
+use crate::console::{self, Console};
 use crate::data::{self, Mnist};
 use crate::nn::{self, Architecture, ModelSpec};
 use crate::optim::{GroupHyper, GroupSpec, OptimConfig, OptimizerKind};
+use crate::output::{OutputKind, stdio};
 use crate::schedule::{ScheduleConfig, Scheduler};
 use crate::train::{self, HostSplit, TrainReport, TrainSetup};
 use crate::{Error, Result};
@@ -23,6 +25,10 @@ pub struct TrainArgs {
     /// and test loss and accuracy) to FILE.png or FILE.svg.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Without a terminal on stderr: also print a progress line at most every SECS seconds inside an epoch
+    /// (the per-epoch lines are always printed; -q silences both).
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub log_every: f64,
 }
 
 /// Every `train` option except the backend choice (shared with `compare`, `lr-find` and `sweep`). Serializable
@@ -31,7 +37,7 @@ pub struct TrainArgs {
 #[serde(deny_unknown_fields)]
 pub struct RunArgs {
     /// Directory with the MNIST IDX files (raw or .gz); default: the embedded subset.
-    #[arg(long)]
+    #[arg(long, value_name = "DIR", long_help = help::DATA)]
     pub data: Option<PathBuf>,
     /// The model: a preset (sample-cnn, lenet5, mlp), a JSON layer list (docs/models.md), or @FILE.
     #[arg(long, default_value = "sample-cnn")]
@@ -119,7 +125,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub restore_best: bool,
     /// Learning-rate schedule as JSON (docs/schedules.md section 6) or @FILE.
-    #[arg(long)]
+    #[arg(long, value_name = "JSON|@FILE", long_help = help::SCHEDULE)]
     pub schedule: Option<String>,
     /// Write per-step and per-epoch metrics as JSON Lines.
     #[arg(long)]
@@ -145,16 +151,36 @@ pub struct RunArgs {
 
 pub fn run(mut args: TrainArgs) -> Result<()> {
     args.run.explicit = super::resume::explicit_options("train");
-    // Output paths are checked before any work, so a finished run is never lost to a bad name.
-    if let Some(p) = &args.plot {
-        crate::plot::format_of(p)?;
+    // Outputs before the (slow) backend start, so a finished run is never lost to a bad name; `prepare` checks
+    // them again for other callers.
+    check_outputs(&args.run)?;
+    crate::output::check_outputs(&[("--plot", args.plot.as_deref(), OutputKind::Plot)])?;
+    if !(args.log_every >= 0.0 && args.log_every.is_finite()) {
+        return Err(Error::Usage(format!("--log-every must be a finite number ≥ 0 (got {})", args.log_every)));
     }
-    let chosen = backend_choice::choose(&args.backend)?;
+    let log_every = std::time::Duration::from_secs_f64(args.log_every);
     let plot = args.plot.as_deref();
-    match chosen {
-        Chosen::Cpu(mut b) => train_on(&mut b, &args.run, plot).map(|_| ()),
-        Chosen::Gpu(mut b) => train_on(b.as_mut(), &args.run, plot).map(|_| ()),
-    }
+    let chosen = backend_choice::choose(&args.backend)?;
+    let (report, name) = match chosen {
+        Chosen::Cpu(mut b) => (run_console(&mut b, &args.run, &args.backend, Some(log_every), plot)?, b.name()),
+        Chosen::Gpu(mut b) => (run_console(b.as_mut(), &args.run, &args.backend, Some(log_every), plot)?, b.name()),
+    };
+    let test = match report.test {
+        Some((loss, acc)) => format!(", test loss {loss:.4}, test accuracy {:.2}%", acc * 100.0),
+        None => String::new(),
+    };
+    stdio::out_line(&format!(
+        "trained {} steps: final loss {:.4}{test}, {:.0} images/s, backend {name}",
+        report.steps, report.final_loss, report.images_per_s,
+    ))
+}
+
+/// The output paths of a run, checked before any work ([`crate::output::check_outputs`]).
+pub fn check_outputs(args: &RunArgs) -> Result<()> {
+    crate::output::check_outputs(&[
+        ("--save-weights", args.save_weights.as_deref(), OutputKind::File),
+        ("--metrics", args.metrics.as_deref(), OutputKind::File),
+    ])
 }
 
 /// A preset's name, or "a layer list" for JSON / @FILE models (titles stay short).
@@ -241,8 +267,15 @@ pub fn optim_config(args: &RunArgs) -> Result<OptimConfig> {
 }
 
 pub fn prepare(args: &RunArgs) -> Result<Prepared> {
+    check_outputs(args)?;
     if args.batch_size == 0 {
         return Err(Error::Usage("--batch-size must be at least 1".into()));
+    }
+    if args.limit_train == Some(0) {
+        return Err(Error::Usage("--limit-train must be at least 1".into()));
+    }
+    if args.limit_test.is_some() && args.no_eval {
+        return Err(Error::Usage("--limit-test has no effect with --no-eval; drop one of them".into()));
     }
     let optim = optim_config(args)?;
     let schedule = args.schedule.as_deref().map(ScheduleConfig::parse).transpose()?;
@@ -261,6 +294,9 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared> {
         None => Scheduler::fixed_groups(sched_groups),
     };
     let Mnist { train, test, source } = mnist;
+    if train.is_empty() {
+        return Err(Error::Usage(format!("the training set in {source} is empty")));
+    }
     let mut train = match args.limit_train {
         Some(n) if n > train.len() => {
             return Err(Error::Usage(format!(
@@ -297,11 +333,19 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared> {
         Some(0) => return Err(Error::Usage("--steps must be at least 1".into())),
         Some(s) => s,
         None if args.epochs == 0 => return Err(Error::Usage("--epochs must be at least 1".into())),
-        None => args.epochs * spe,
+        None => args.epochs.checked_mul(spe).ok_or_else(|| {
+            Error::Usage(format!("--epochs {} × {spe} steps per epoch is too many steps to count", args.epochs))
+        })?,
     };
+    // The loop counts images as steps × batch size; refuse a run whose count would overflow.
+    if steps.checked_mul(args.batch_size).is_none() {
+        return Err(Error::Usage(format!("{steps} steps of {} images are too many to count", args.batch_size)));
+    }
     scheduler.check_run(steps)?;
     let test = if args.no_eval {
         None
+    } else if test.is_empty() {
+        return Err(Error::Usage(format!("the test set in {source} is empty; pass --no-eval to train without it")));
     } else {
         let n = args.limit_test.unwrap_or(test.len());
         if n == 0 || n > test.len() {
@@ -333,45 +377,55 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared> {
 
 /// Run a prepared training on one backend, with a progress bar on a terminal and a one-line summary.
 pub fn run_on<B: Backend>(backend: &mut B, args: &RunArgs) -> Result<TrainReport> {
-    train_on(backend, args, None)
+    let plain = BackendArgs { backend: if backend.name() == "cpu" { "cpu" } else { "gpu" }.into(), adapter: None };
+    run_console(backend, args, &plain, None, None)
 }
 
-/// [`run_on`], drawing the run's curves to `plot` at the end (also when it diverged: that figure explains why).
-pub fn train_on<B: Backend>(backend: &mut B, args: &RunArgs, plot: Option<&std::path::Path>) -> Result<TrainReport> {
+/// Prepare (or resume), train with the console (when `log_every` is given), draw `plot` (also when the run
+/// diverged: that figure explains why) and save the weights.
+fn run_console<B: Backend>(
+    backend: &mut B,
+    args: &RunArgs,
+    chosen: &BackendArgs,
+    log_every: Option<std::time::Duration>,
+    plot: Option<&std::path::Path>,
+) -> Result<TrainReport> {
     let Plan { args, prepared, mut session, mut log, start, mut checkpointer } = super::resume::begin(backend, args)?;
-    let Prepared { setup, mut scheduler, arch, source, .. } = prepared;
+    let Prepared { setup, mut scheduler, arch, optim, source, .. } = prepared;
     let args = &args;
-    log::info!("training on {} with {source}", backend.name());
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = indicatif::ProgressBar::new(setup.steps as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40.cyan/blue} {pos}/{len} steps {msg} [{elapsed_precise}<{eta_precise}]",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
+    let name = backend.name();
+    if start.is_none() {
+        // A resumed run's file already starts with the run line of the run it continues.
+        let info = run_info::describe(args, chosen, &name, &setup, &optim, &session.optimizer.groups, &source);
+        log.start(&info)?;
+    }
+    log::info!("training on {name} with {source}");
+    let console = log_every.map(|every| {
+        let plan = console::Plan {
+            steps: setup.steps,
+            steps_per_epoch: train::steps_per_epoch(setup.train.len(), setup.batch_size),
+            batch_size: setup.batch_size,
+            val: setup.val.is_some(),
+            test: setup.test.is_some(),
+            log_every: every,
+        };
+        Console::new(plan, console::Mode::detect())
     });
-    let mut progress = |done: usize, _total: usize, loss: Option<f32>| {
-        if let Some(bar) = &bar {
-            bar.set_position(done as u64);
-            if let Some(l) = loss {
-                bar.set_message(format!("loss {l:.4}"));
-            }
-        }
-    };
+    if let Some(c) = &console {
+        log.set_observer(c.observer());
+    }
     let report = train::train_from(
         backend,
         &mut session,
         &setup,
         &mut scheduler,
         &mut log,
-        &mut progress,
+        &mut |_, _, _| {},
         start.as_ref(),
         checkpointer.as_mut(),
     );
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
+    if let Some(c) = &console {
+        c.finish();
     }
     if let Some(path) = plot {
         let title = format!("wgtrain train: {} with {}", short_model(&args.model), args.optimizer);
@@ -383,16 +437,5 @@ pub fn train_on<B: Backend>(backend: &mut B, args: &RunArgs, plot: Option<&std::
             arch.param_shapes().into_iter().zip(&report.weights).map(|((n, s), w)| (n, s, w.as_slice())).collect();
         nn::weights::save(path, &tensors)?;
     }
-    let test = match report.test {
-        Some((loss, acc)) => format!(", test loss {loss:.4}, test accuracy {:.2}%", acc * 100.0),
-        None => String::new(),
-    };
-    println!(
-        "trained {} steps: final loss {:.4}{test}, {:.0} images/s, backend {}",
-        report.steps,
-        report.final_loss,
-        report.images_per_s,
-        backend.name()
-    );
     Ok(report)
 }

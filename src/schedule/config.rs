@@ -106,6 +106,7 @@ impl ScheduleConfig {
 
     /// [`ScheduleConfig::parse`] for an already parsed JSON value.
     pub fn from_value(value: &Value) -> Result<ScheduleConfig> {
+        check_integers(value, "")?;
         ScheduleConfig::deserialize(value).map_err(|e| Error::Schedule(locate(value, "", &e.to_string())))
     }
 
@@ -138,6 +139,29 @@ impl ScheduleConfig {
     /// A one-line summary (kind and its parameters), for plot titles and logs.
     pub fn summary(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| self.kind().to_string())
+    }
+}
+
+/// Largest magnitude of an integer in a schedule: 2^53, where f64 still counts every integer. Python's
+/// integers are unbounded; ours are i64, and step arithmetic such as `(t − 1 − T) % (2·T)` must not overflow
+/// for any step count a run can have. No real schedule comes near this (2^53 steps is 285 years at 1 µs/step).
+pub const MAX_INTEGER: u64 = 1 << 53;
+
+fn check_integers(v: &Value, at: &str) -> Result<()> {
+    match v {
+        Value::Number(n) if n.is_i64() || n.is_u64() => {
+            let big = n.as_i64().is_none_or(|i| i.unsigned_abs() > MAX_INTEGER);
+            if big {
+                let at = if at.is_empty() { "a value".to_string() } else { format!("`{at}`") };
+                return Err(Error::Schedule(format!("{at}: {n} is out of range (integers must be within ±2^53)")));
+            }
+            Ok(())
+        }
+        Value::Array(items) => items.iter().enumerate().try_for_each(|(i, x)| check_integers(x, &format!("{at}[{i}]"))),
+        Value::Object(map) => map
+            .iter()
+            .try_for_each(|(k, x)| check_integers(x, &if at.is_empty() { k.clone() } else { format!("{at}.{k}") })),
+        _ => Ok(()),
     }
 }
 

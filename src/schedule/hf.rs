@@ -30,7 +30,8 @@ impl CosineWithWarmupCfg {
         if t < w {
             return t as f64 / w.max(1) as f64;
         }
-        let progress = (t - w) as f64 / (self.num_training_steps - w).max(1) as f64;
+        // Python's integers do not overflow: subtract exactly (i128), then round once to float, as `float()` does.
+        let progress = (t as i128 - w as i128) as f64 / (self.num_training_steps as i128 - w as i128).max(1) as f64;
         py_max(0.0, 0.5 * (1.0 + (std::f64::consts::PI * self.num_cycles * 2.0 * progress).cos()))
     }
 }
@@ -76,8 +77,9 @@ impl InverseSqrtCfg {
             return Ok(t as f64 / w.max(1) as f64);
         }
         let ts = self.timescale();
-        let shift = ts - w;
-        let x = super::pymath::div((t + shift) as f64, ts as f64, "inverse_sqrt.timescale")?;
+        // Exact integer shift (i128: Python's integers do not overflow), then one rounding to float.
+        let shift = ts as i128 - w as i128;
+        let x = super::pymath::div((t as i128 + shift) as f64, ts as f64, "inverse_sqrt.timescale")?;
         Ok(1.0 / x.sqrt())
     }
 }
