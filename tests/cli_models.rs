@@ -210,8 +210,21 @@ fn train_plot_draws_the_run_and_bad_plot_paths_fail_before_training() {
     let dir = tempfile::tempdir().unwrap();
     let svg = dir.path().join("run.svg");
     let out = wgtrain(&[
-        "train", "--backend", "cpu", "--limit-train", "256", "--val-split", "64", "--limit-test", "100", "--epochs", "2",
-        "--batch-size", "32", "--plot", svg.to_str().unwrap(),
+        "train",
+        "--backend",
+        "cpu",
+        "--limit-train",
+        "256",
+        "--val-split",
+        "64",
+        "--limit-test",
+        "100",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "32",
+        "--plot",
+        svg.to_str().unwrap(),
     ]);
     assert_ok(&out);
     let text = std::fs::read_to_string(&svg).unwrap();

@@ -14,7 +14,14 @@ fn suggestions_match_pytorchs_range_test_on_the_sample_cnn() {
     let json = dir.path().join("lr.json");
     let plot = dir.path().join("lr.svg");
     let out = wgtrain(&[
-        "lr-find", "--backend", "cpu", "--momentum", "0.9", "--json", json.to_str().unwrap(), "--plot",
+        "lr-find",
+        "--backend",
+        "cpu",
+        "--momentum",
+        "0.9",
+        "--json",
+        json.to_str().unwrap(),
+        "--plot",
         plot.to_str().unwrap(),
     ]);
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));

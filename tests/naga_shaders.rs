@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use wgtrain::gpu::kernels::{Kernel, SHADERS};
+use wgtrain::gpu::kernels::{Bind, KernelKey, SHADERS};
 
 fn parse(file: &str, src: &str) -> naga::Module {
     let module = naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{file}: {}", e.emit_to_string(src)));
@@ -30,7 +30,7 @@ fn shader_files_on_disk_equal_the_loaded_set() {
         assert_eq!(std::fs::read_to_string(dir.join(f)).unwrap(), *src, "{f}");
     }
     // Every loaded file is used by some kernel.
-    let used: BTreeSet<String> = Kernel::ALL.iter().map(|k| k.spec().file.to_string()).collect();
+    let used: BTreeSet<String> = KernelKey::all().iter().map(|k| k.file().to_string()).collect();
     assert_eq!(used, loaded, "a shader file that no kernel uses");
 }
 
@@ -44,26 +44,64 @@ fn every_shader_parses_and_validates() {
 
 #[test]
 fn every_kernel_entry_point_and_override_exists() {
-    for &k in Kernel::ALL {
-        let spec = k.spec();
-        let src = wgtrain::gpu::kernels::source(spec.file).unwrap();
-        let m = parse(spec.file, src);
-        let ep = m.entry_points.iter().find(|e| e.name == spec.entry);
-        let ep = ep.unwrap_or_else(|| panic!("{k:?}: no entry point `{}` in {}", spec.entry, spec.file));
-        assert_eq!(ep.stage, naga::ShaderStage::Compute, "{k:?}");
-        for (name, _) in spec.constants {
+    let keys = KernelKey::all();
+    // The combinations the shaders implement (see KernelKey::exists); a change here is a new variant.
+    assert_eq!(keys.len(), 33, "{keys:#?}");
+    let mut entries = BTreeSet::new();
+    for k in keys {
+        let (file, entry, layout) = k.shader();
+        entries.insert((file.to_string(), entry.to_string()));
+        let src = wgtrain::gpu::kernels::source(file).unwrap();
+        let m = parse(file, src);
+        let ep = m.entry_points.iter().find(|e| e.name == entry);
+        let ep = ep.unwrap_or_else(|| panic!("{k}: no entry point `{entry}` in {file}"));
+        assert_eq!(ep.stage, naga::ShaderStage::Compute, "{k}");
+        for (name, _) in k.constants() {
             assert!(
-                m.overrides.iter().any(|(_, o)| o.name.as_deref() == Some(*name)),
-                "{k:?}: override `{name}` not declared in {}",
-                spec.file
+                m.overrides.iter().any(|(_, o)| o.name.as_deref() == Some(name)),
+                "{k}: override `{name}` not declared in {file}"
             );
         }
-        // Every resource the shader declares with a binding used by this kernel must be in its list and
-        // vice versa for the bindings it lists.
-        let declared: BTreeSet<u32> =
-            m.global_variables.iter().filter_map(|(_, g)| g.binding.as_ref().map(|b| b.binding)).collect();
-        for (b, _) in spec.bindings {
-            assert!(declared.contains(b), "{k:?}: binding {b} not declared in {}", spec.file);
+        // Every slot of the family's named layout is declared in the shader, with the same kind.
+        for slot in layout {
+            let var =
+                m.global_variables.iter().find(|(_, g)| g.binding.as_ref().is_some_and(|b| b.binding == slot.binding));
+            let (_, var) =
+                var.unwrap_or_else(|| panic!("{k}: binding {} (`{}`) not declared in {file}", slot.binding, slot.name));
+            let kind = match var.space {
+                naga::AddressSpace::Uniform => Bind::Uniform,
+                naga::AddressSpace::Storage { access } if access.contains(naga::StorageAccess::STORE) => {
+                    Bind::ReadWrite
+                }
+                naga::AddressSpace::Storage { .. } => Bind::Read,
+                other => panic!("{k}: binding {} in address space {other:?}", slot.binding),
+            };
+            assert_eq!(
+                kind, slot.kind,
+                "{k}: binding {} (`{}`) is declared as {kind:?} in {file}",
+                slot.binding, slot.name
+            );
         }
+        let names: BTreeSet<&str> = layout.iter().map(|s| s.name).collect();
+        assert_eq!(names.len(), layout.len(), "{k}: two slots with one name");
     }
+    // Every compute entry point of every file is used by some key.
+    let declared: BTreeSet<(String, String)> = SHADERS
+        .iter()
+        .flat_map(|(f, src)| {
+            let m = parse(f, src);
+            m.entry_points.iter().map(|e| (f.to_string(), e.name.clone())).collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(entries, declared, "entry points used by the kernel keys vs declared in shaders/");
+}
+
+#[test]
+fn kernel_keys_read_as_family_mode_epilogue_tile() {
+    use wgtrain::gpu::kernels::{Epilogue, Family, Mode, Tile};
+    let k = KernelKey::new(Family::Conv2d, Mode::BackwardInput).with(Epilogue::Mask).tile(Tile::M32);
+    assert_eq!(k.to_string(), "Conv2d/BackwardInput+Mask[M32]");
+    assert_eq!(k.pipeline_label(), "conv2d.wgsl:conv2d[MODE=1,MASK=1,TM=2]");
+    assert_eq!(KernelKey::new(Family::Sgd, Mode::Single).to_string(), "Sgd");
+    assert!(!KernelKey::new(Family::Matmul, Mode::BackwardWeight).with(Epilogue::Mask).exists());
 }

@@ -27,8 +27,12 @@ fn a_trial_is_the_standalone_train_run_bit_for_bit() {
     let dir = tempfile::tempdir().unwrap();
     let metrics = dir.path().join("m.jsonl");
     let out = wgtrain(
-        &[&["train"][..], &BASE, &["--lr", "0.05", "--momentum", "0.9", "--seed", "4", "--metrics", metrics.to_str().unwrap()]]
-            .concat(),
+        &[
+            &["train"][..],
+            &BASE,
+            &["--lr", "0.05", "--momentum", "0.9", "--seed", "4", "--metrics", metrics.to_str().unwrap()],
+        ]
+        .concat(),
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let train: Vec<f64> = std::fs::read_to_string(&metrics)

@@ -226,7 +226,11 @@ fn chart(r: &Report, args: &LrFindArgs) -> Chart {
             r.stopped_at_lr.map(|lr| format!(", stopped at {lr:.2e}")).unwrap_or_default()
         )),
         x_label: "log10(learning rate)".into(),
-        panels: vec![Panel { y_label: format!("training loss (up to {}× the minimum)", args.diverge), series, weight: 1 }],
+        panels: vec![Panel {
+            y_label: format!("training loss (up to {}× the minimum)", args.diverge),
+            series,
+            weight: 1,
+        }],
         size: (1000, 600),
     }
 }

@@ -146,7 +146,9 @@ fn run_all<B: Backend>(b: &mut B, configs: &[Map<String, Value>], args: &[RunArg
         let secs = t.elapsed().as_secs_f64();
         let outcome = match (trial.diverged_at_step, trial.test_accuracy) {
             (Some(s), _) => format!("diverged at step {s}"),
-            (None, Some(acc)) => format!("final loss {:.4}, test accuracy {:.2}%", trial.final_loss.unwrap_or(f64::NAN), acc * 100.0),
+            (None, Some(acc)) => {
+                format!("final loss {:.4}, test accuracy {:.2}%", trial.final_loss.unwrap_or(f64::NAN), acc * 100.0)
+            }
             (None, None) => format!("final loss {:.4}", trial.final_loss.unwrap_or(f64::NAN)),
         };
         eprintln!("[{}/{}] {}: {outcome} ({secs:.1} s)", i + 1, configs.len(), describe(params));

@@ -1,5 +1,7 @@
-//! Every compute pipeline the backend uses: a [`Kernel`] names a (file, entry point, override constants,
-//! bindings) tuple. Shader sources are compiled into the binary from `shaders/`; pipelines are built once,
+//! Every compute pipeline the backend uses, named by a [`KernelKey`] (family, mode, epilogue, tile) from which
+//! the WGSL file, entry point, override constants and bind layout are derived: one rule per field rather than
+//! one hand-written row per variant, so a new variant is a new combination, and [`KernelKey::all`]
+//! enumerates exactly the combinations [`KernelKey::exists`] allows. Shader sources are compiled into the binary from `shaders/`; pipelines are built once,
 //! on first use, inside error scopes, so a bad shader is an [`Error::Shader`] naming file and entry point.
 
 use std::collections::HashMap;
@@ -20,8 +22,8 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("softmax_xent.wgsl", include_str!("../../shaders/softmax_xent.wgsl")),
 ];
 
-/// What a binding slot holds; the explicit bind-group layout is built from this list, and a mismatch with
-/// the WGSL declaration is a validation error at pipeline creation (caught, not a panic).
+/// What a binding slot holds; the explicit bind-group layout is built from the slots of a [`Layout`], and a
+/// mismatch with the WGSL declaration is a validation error at pipeline creation (caught, not a panic).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Bind {
     Uniform,
@@ -29,174 +31,259 @@ pub enum Bind {
     ReadWrite,
 }
 
-use Bind::{Read as R, ReadWrite as W, Uniform as U};
+/// One buffer of a bind layout: its name (a field of the family's bindings struct in `bindings.rs`), its
+/// `@binding` number and kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slot {
+    pub name: &'static str,
+    pub binding: u32,
+    pub kind: Bind,
+}
 
-/// One pipeline: a WGSL entry point specialised by override constants.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Kernel {
-    GatherBatch,
-    /// `y = x·wᵀ + b` (linear forward, not split).
-    MatmulNTBias,
-    /// `y = relu(x·wᵀ + b)` (forward of a linear + ReLU layer, not split).
-    MatmulNTBiasRelu,
-    /// `x·wᵀ` without bias: the split-K partials of the linear forward.
-    MatmulNT,
-    /// `dy·w` (linear backward-input).
-    MatmulNN,
-    /// `dy·w` where the ReLU output fed to the layer (binding 3) > 0, else 0 (not split).
-    MatmulNNMask,
-    /// `dyᵀ·x` (linear backward-weight).
-    MatmulTN,
+/// A kernel family's bind layout, in the order its bindings struct lists its fields.
+pub type Layout = &'static [Slot];
+
+/// What a kernel computes: one WGSL entry point (two for `GradNorm`, …) and one bind layout per mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    Gather,
+    /// Linear layers, matmul.wgsl: forward `x·wᵀ`, backward-input `dy·w`, backward-weight `dyᵀ·x`.
+    Matmul,
+    /// The second half of a split-K product (matmul.wgsl), with the product's epilogue.
     ReduceSplits,
-    ReduceSplitsBias,
-    ReduceSplitsBiasRelu,
-    ReduceSplitsMask,
-    /// Conv kernels with the 64×64 tile (TM = 4), for products with 64 or more rows…
-    Conv2dForward,
-    Conv2dBackwardInput,
-    Conv2dBackwardWeight,
-    /// …and with the 32×128 tile (TM = 2), for products of at most 32 rows (32 channels).
-    Conv2dForwardM32,
-    Conv2dBackwardInputM32,
-    Conv2dBackwardWeightM32,
-    /// Conv forward with the ReLU in the epilogue, and backward-input masked by the ReLU output that fed it.
-    Conv2dForwardRelu,
-    Conv2dForwardReluM32,
-    Conv2dBackwardInputMask,
-    Conv2dBackwardInputMaskM32,
+    /// Implicit-GEMM convolution, conv2d.wgsl, in its three modes.
+    Conv2d,
     MaxPool2d,
-    MaxPool2dBackward,
-    /// Max-pool backward then ReLU backward (x is the ReLU's output).
-    MaxPool2dBackwardMask,
     Relu,
-    ReluBackward,
     BiasGrad,
+    /// Forward: loss and dlogits; Eval: loss sum and correct count.
     SoftmaxXent,
-    EvalAccumulate,
-    /// Squares summed per workgroup over a whole packed buffer, then the one-workgroup sum and sqrt.
-    GradNormPartials,
-    GradNormFinish,
-    /// One dispatch updating every tensor of a packed set.
-    SgdUpdate,
-    AdamUpdate,
+    /// Partials: squares summed per workgroup; Finish: one workgroup adds them and takes the root.
+    GradNorm,
+    /// Multi-tensor updates: one dispatch for every tensor of a packed set.
+    Sgd,
+    Adam,
 }
 
-/// Everything needed to build a kernel's pipeline and bind its buffers.
-#[derive(Clone, Copy, Debug)]
-pub struct Spec {
-    pub file: &'static str,
-    pub entry: &'static str,
-    pub constants: &'static [(&'static str, f64)],
-    /// (binding number, kind), in the order launchers pass buffers.
-    pub bindings: &'static [(u32, Bind)],
+/// Which pass of the family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Mode {
+    /// The family has one entry point.
+    Single,
+    Forward,
+    /// Backward of a family with one input (ReLU, pool).
+    Backward,
+    BackwardInput,
+    BackwardWeight,
+    Eval,
+    Partials,
+    Finish,
 }
 
-const GEMM: &[(u32, Bind)] = &[(0, U), (1, R), (2, R), (3, R), (4, W)];
-const REDUCE: &[(u32, Bind)] = &[(5, U), (6, R), (3, R), (4, W)];
-const ELEM: &[(u32, Bind)] = &[(0, U), (1, R), (2, W)];
+/// What a GEMM (or pool backward) does to each output before storing it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Epilogue {
+    None,
+    /// `+ bias[row or col]`
+    Bias,
+    /// `max(· + bias, 0)`: the forward of a layer followed by a ReLU.
+    BiasRelu,
+    /// `max(·, 0)` (the conv forward always adds its bias).
+    Relu,
+    /// `· where mask > 0 else 0`: backward through the ReLU whose output (`mask`) fed the layer.
+    Mask,
+}
 
-impl Kernel {
-    pub const ALL: &[Kernel] = &[
-        Kernel::GatherBatch,
-        Kernel::MatmulNTBias,
-        Kernel::MatmulNTBiasRelu,
-        Kernel::MatmulNT,
-        Kernel::MatmulNN,
-        Kernel::MatmulNNMask,
-        Kernel::MatmulTN,
-        Kernel::ReduceSplits,
-        Kernel::ReduceSplitsBias,
-        Kernel::ReduceSplitsBiasRelu,
-        Kernel::ReduceSplitsMask,
-        Kernel::Conv2dForward,
-        Kernel::Conv2dBackwardInput,
-        Kernel::Conv2dBackwardWeight,
-        Kernel::Conv2dForwardM32,
-        Kernel::Conv2dBackwardInputM32,
-        Kernel::Conv2dBackwardWeightM32,
-        Kernel::Conv2dForwardRelu,
-        Kernel::Conv2dForwardReluM32,
-        Kernel::Conv2dBackwardInputMask,
-        Kernel::Conv2dBackwardInputMaskM32,
-        Kernel::MaxPool2d,
-        Kernel::MaxPool2dBackward,
-        Kernel::MaxPool2dBackwardMask,
-        Kernel::Relu,
-        Kernel::ReluBackward,
-        Kernel::BiasGrad,
-        Kernel::SoftmaxXent,
-        Kernel::EvalAccumulate,
-        Kernel::GradNormPartials,
-        Kernel::GradNormFinish,
-        Kernel::SgdUpdate,
-        Kernel::AdamUpdate,
-    ];
+/// Output tile of the tiled kernels (conv2d.wgsl).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Tile {
+    /// 64×64 (TM = 4), and the only tile of the other families.
+    Square64,
+    /// 32×128 (TM = 2): for products of at most 32 rows.
+    M32,
+}
 
-    pub fn spec(self) -> Spec {
-        let s = |file, entry, constants, bindings| Spec { file, entry, constants, bindings };
-        match self {
-            Kernel::GatherBatch => {
-                s("gather.wgsl", "gather_batch", &[], &[(0, U), (1, U), (2, R), (3, R), (4, R), (5, W), (6, W)])
+/// One pipeline: a family's entry point in one mode, specialised by its epilogue and tile (override constants).
+/// The file, entry point, override constants and bind layout are all derived from these four fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KernelKey {
+    pub family: Family,
+    pub mode: Mode,
+    pub epilogue: Epilogue,
+    pub tile: Tile,
+}
+
+const FAMILIES: [Family; 11] = [
+    Family::Gather,
+    Family::Matmul,
+    Family::ReduceSplits,
+    Family::Conv2d,
+    Family::MaxPool2d,
+    Family::Relu,
+    Family::BiasGrad,
+    Family::SoftmaxXent,
+    Family::GradNorm,
+    Family::Sgd,
+    Family::Adam,
+];
+const MODES: [Mode; 8] = [
+    Mode::Single,
+    Mode::Forward,
+    Mode::Backward,
+    Mode::BackwardInput,
+    Mode::BackwardWeight,
+    Mode::Eval,
+    Mode::Partials,
+    Mode::Finish,
+];
+const EPILOGUES: [Epilogue; 5] = [Epilogue::None, Epilogue::Bias, Epilogue::BiasRelu, Epilogue::Relu, Epilogue::Mask];
+const TILES: [Tile; 2] = [Tile::Square64, Tile::M32];
+
+impl KernelKey {
+    /// `family` in `mode`, no epilogue, the default tile.
+    pub const fn new(family: Family, mode: Mode) -> KernelKey {
+        KernelKey { family, mode, epilogue: Epilogue::None, tile: Tile::Square64 }
+    }
+
+    pub const fn with(self, epilogue: Epilogue) -> KernelKey {
+        KernelKey { epilogue, ..self }
+    }
+
+    pub const fn tile(self, tile: Tile) -> KernelKey {
+        KernelKey { tile, ..self }
+    }
+
+    /// Whether the shaders implement this combination.
+    pub fn exists(self) -> bool {
+        use Epilogue as E;
+        use Family as F;
+        use Mode as M;
+        let e = self.epilogue;
+        let tile_ok = self.tile == Tile::Square64 || self.family == F::Conv2d;
+        tile_ok
+            && match (self.family, self.mode) {
+                (F::Gather | F::BiasGrad | F::Sgd | F::Adam, M::Single) => e == E::None,
+                // The reduction applies whichever epilogue the split product would have.
+                (F::ReduceSplits, M::Single) => matches!(e, E::None | E::Bias | E::BiasRelu | E::Mask),
+                (F::Matmul, M::Forward) => matches!(e, E::None | E::Bias | E::BiasRelu),
+                (F::Matmul | F::Conv2d, M::BackwardInput) => matches!(e, E::None | E::Mask),
+                (F::Matmul | F::Conv2d, M::BackwardWeight) => e == E::None,
+                (F::Conv2d, M::Forward) => matches!(e, E::None | E::Relu),
+                (F::MaxPool2d, M::Backward) => matches!(e, E::None | E::Mask),
+                (F::MaxPool2d | F::Relu | F::SoftmaxXent, M::Forward)
+                | (F::Relu, M::Backward)
+                | (F::SoftmaxXent, M::Eval)
+                | (F::GradNorm, M::Partials | M::Finish) => e == E::None,
+                _ => false,
             }
-            Kernel::MatmulNTBias => s("matmul.wgsl", "matmul", &[("TRANS_B", 1.0), ("HAS_BIAS", 1.0)], GEMM),
-            Kernel::MatmulNTBiasRelu => {
-                s("matmul.wgsl", "matmul", &[("TRANS_B", 1.0), ("HAS_BIAS", 1.0), ("RELU", 1.0)], GEMM)
+    }
+
+    /// Every key the shaders implement (for `build_all_pipelines` and the naga tests), in a fixed order.
+    pub fn all() -> Vec<KernelKey> {
+        let mut keys = Vec::new();
+        for family in FAMILIES {
+            for mode in MODES {
+                for epilogue in EPILOGUES {
+                    for tile in TILES {
+                        let k = KernelKey { family, mode, epilogue, tile };
+                        if k.exists() {
+                            keys.push(k);
+                        }
+                    }
+                }
             }
-            Kernel::MatmulNT => s("matmul.wgsl", "matmul", &[("TRANS_B", 1.0)], GEMM),
-            Kernel::MatmulNN => s("matmul.wgsl", "matmul", &[], GEMM),
-            Kernel::MatmulNNMask => s("matmul.wgsl", "matmul", &[("MASK", 1.0)], GEMM),
-            Kernel::MatmulTN => s("matmul.wgsl", "matmul", &[("TRANS_A", 1.0)], GEMM),
-            Kernel::ReduceSplits => s("matmul.wgsl", "reduce_splits", &[], REDUCE),
-            Kernel::ReduceSplitsBias => s("matmul.wgsl", "reduce_splits", &[("HAS_BIAS", 1.0)], REDUCE),
-            Kernel::ReduceSplitsBiasRelu => {
-                s("matmul.wgsl", "reduce_splits", &[("HAS_BIAS", 1.0), ("RELU", 1.0)], REDUCE)
-            }
-            Kernel::ReduceSplitsMask => s("matmul.wgsl", "reduce_splits", &[("MASK", 1.0)], REDUCE),
-            Kernel::Conv2dForward => s("conv2d.wgsl", "conv2d", &[("MODE", 0.0)], GEMM),
-            Kernel::Conv2dBackwardInput => s("conv2d.wgsl", "conv2d", &[("MODE", 1.0)], GEMM),
-            Kernel::Conv2dBackwardWeight => s("conv2d.wgsl", "conv2d", &[("MODE", 2.0)], GEMM),
-            Kernel::Conv2dForwardM32 => s("conv2d.wgsl", "conv2d", &[("MODE", 0.0), ("TM", 2.0)], GEMM),
-            Kernel::Conv2dBackwardInputM32 => s("conv2d.wgsl", "conv2d", &[("MODE", 1.0), ("TM", 2.0)], GEMM),
-            Kernel::Conv2dBackwardWeightM32 => s("conv2d.wgsl", "conv2d", &[("MODE", 2.0), ("TM", 2.0)], GEMM),
-            Kernel::Conv2dForwardRelu => s("conv2d.wgsl", "conv2d", &[("MODE", 0.0), ("RELU", 1.0)], GEMM),
-            Kernel::Conv2dForwardReluM32 => {
-                s("conv2d.wgsl", "conv2d", &[("MODE", 0.0), ("RELU", 1.0), ("TM", 2.0)], GEMM)
-            }
-            Kernel::Conv2dBackwardInputMask => s("conv2d.wgsl", "conv2d", &[("MODE", 1.0), ("MASK", 1.0)], GEMM),
-            Kernel::Conv2dBackwardInputMaskM32 => {
-                s("conv2d.wgsl", "conv2d", &[("MODE", 1.0), ("MASK", 1.0), ("TM", 2.0)], GEMM)
-            }
-            Kernel::MaxPool2d => s("pool.wgsl", "max_pool2d", &[], &[(0, U), (1, R), (2, W)]),
-            Kernel::MaxPool2dBackward => s("pool.wgsl", "max_pool2d_backward", &[], &[(0, U), (1, R), (3, R), (4, W)]),
-            Kernel::MaxPool2dBackwardMask => {
-                s("pool.wgsl", "max_pool2d_backward", &[("MASK", 1.0)], &[(0, U), (1, R), (3, R), (4, W)])
-            }
-            Kernel::Relu => s("elementwise.wgsl", "relu", &[], ELEM),
-            Kernel::ReluBackward => s("elementwise.wgsl", "relu_backward", &[], &[(0, U), (1, R), (3, R), (2, W)]),
-            Kernel::BiasGrad => s("elementwise.wgsl", "bias_grad", &[], &[(4, U), (1, R), (2, W)]),
-            Kernel::SoftmaxXent => {
-                s("softmax_xent.wgsl", "softmax_xent", &[], &[(0, U), (1, U), (2, R), (3, R), (4, W), (5, W)])
-            }
-            Kernel::EvalAccumulate => s("softmax_xent.wgsl", "eval_accumulate", &[], &[(0, U), (2, R), (3, R), (6, W)]),
-            Kernel::GradNormPartials => s("grad_norm.wgsl", "grad_norm_partials", &[], &[(0, U), (1, R), (2, W)]),
-            Kernel::GradNormFinish => s("grad_norm.wgsl", "grad_norm_finish", &[], &[(0, U), (3, U), (4, R), (5, W)]),
-            // hyper, segments, norms, param, grad, then the state buffers.
-            Kernel::SgdUpdate => s("sgd.wgsl", "sgd_update", &[], &[(0, U), (1, R), (2, R), (3, W), (4, R), (5, W)]),
-            Kernel::AdamUpdate => {
-                s("adam.wgsl", "adam_update", &[], &[(0, U), (1, R), (2, R), (3, W), (4, R), (5, W), (6, W), (7, W)])
-            }
+        }
+        keys
+    }
+
+    /// The WGSL file and entry point, and the bind layout.
+    pub fn shader(self) -> (&'static str, &'static str, Layout) {
+        use super::bindings as b;
+        use Family as F;
+        use Mode as M;
+        use b::layout_of as l;
+        match (self.family, self.mode) {
+            (F::Gather, _) => ("gather.wgsl", "gather_batch", l::<b::Gather>()),
+            (F::Matmul, _) => ("matmul.wgsl", "matmul", l::<b::Gemm>()),
+            (F::ReduceSplits, _) => ("matmul.wgsl", "reduce_splits", l::<b::Reduce>()),
+            (F::Conv2d, _) => ("conv2d.wgsl", "conv2d", l::<b::Gemm>()),
+            (F::MaxPool2d, M::Backward) => ("pool.wgsl", "max_pool2d_backward", l::<b::PoolBackward>()),
+            (F::MaxPool2d, _) => ("pool.wgsl", "max_pool2d", l::<b::PoolForward>()),
+            (F::Relu, M::Backward) => ("elementwise.wgsl", "relu_backward", l::<b::ReluBackward>()),
+            (F::Relu, _) => ("elementwise.wgsl", "relu", l::<b::ReluForward>()),
+            (F::BiasGrad, _) => ("elementwise.wgsl", "bias_grad", l::<b::BiasGrad>()),
+            (F::SoftmaxXent, M::Eval) => ("softmax_xent.wgsl", "eval_accumulate", l::<b::EvalAccumulate>()),
+            (F::SoftmaxXent, _) => ("softmax_xent.wgsl", "softmax_xent", l::<b::SoftmaxXent>()),
+            (F::GradNorm, M::Finish) => ("grad_norm.wgsl", "grad_norm_finish", l::<b::NormFinish>()),
+            (F::GradNorm, _) => ("grad_norm.wgsl", "grad_norm_partials", l::<b::NormPartials>()),
+            (F::Sgd, _) => ("sgd.wgsl", "sgd_update", l::<b::Sgd>()),
+            (F::Adam, _) => ("adam.wgsl", "adam_update", l::<b::Adam>()),
         }
     }
 
-    /// Debug label of the pipeline, e.g. `conv2d.wgsl:conv2d[MODE=1]`.
-    pub fn label(self) -> String {
-        let s = self.spec();
-        let c: Vec<String> = s.constants.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        if c.is_empty() {
-            format!("{}:{}", s.file, s.entry)
-        } else {
-            format!("{}:{}[{}]", s.file, s.entry, c.join(","))
+    pub fn file(self) -> &'static str {
+        self.shader().0
+    }
+
+    pub fn entry(self) -> &'static str {
+        self.shader().1
+    }
+
+    pub fn layout(self) -> Layout {
+        self.shader().2
+    }
+
+    /// The override constants: the mode (GEMM transposes, conv MODE), the epilogue's flags and the tile.
+    pub fn constants(self) -> Vec<(&'static str, f64)> {
+        use Family as F;
+        use Mode as M;
+        let mut c = Vec::new();
+        match (self.family, self.mode) {
+            (F::Matmul, M::Forward) => c.push(("TRANS_B", 1.0)),
+            (F::Matmul, M::BackwardWeight) => c.push(("TRANS_A", 1.0)),
+            (F::Conv2d, M::Forward) => c.push(("MODE", 0.0)),
+            (F::Conv2d, M::BackwardInput) => c.push(("MODE", 1.0)),
+            (F::Conv2d, M::BackwardWeight) => c.push(("MODE", 2.0)),
+            _ => {}
         }
+        match self.epilogue {
+            Epilogue::None => {}
+            Epilogue::Bias => c.push(("HAS_BIAS", 1.0)),
+            Epilogue::BiasRelu => c.extend([("HAS_BIAS", 1.0), ("RELU", 1.0)]),
+            Epilogue::Relu => c.push(("RELU", 1.0)),
+            Epilogue::Mask => c.push(("MASK", 1.0)),
+        }
+        if self.tile == Tile::M32 {
+            c.push(("TM", 2.0));
+        }
+        c
+    }
+
+    /// Debug label of the pipeline, e.g. `conv2d.wgsl:conv2d[MODE=1,MASK=1]`.
+    pub fn pipeline_label(self) -> String {
+        let c: Vec<String> = self.constants().iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if c.is_empty() {
+            format!("{}:{}", self.file(), self.entry())
+        } else {
+            format!("{}:{}[{}]", self.file(), self.entry(), c.join(","))
+        }
+    }
+}
+
+/// `Family/Mode+Epilogue[Tile]`, leaving out what is the default: `Conv2d/BackwardInput+Mask[M32]`, `Sgd`.
+impl std::fmt::Display for KernelKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.family)?;
+        if self.mode != Mode::Single {
+            write!(f, "/{:?}", self.mode)?;
+        }
+        if self.epilogue != Epilogue::None {
+            write!(f, "+{:?}", self.epilogue)?;
+        }
+        if self.tile != Tile::Square64 {
+            write!(f, "[{:?}]", self.tile)?;
+        }
+        Ok(())
     }
 }
 
@@ -214,13 +301,13 @@ pub struct Pipeline {
 #[derive(Default)]
 pub struct Kernels {
     modules: HashMap<&'static str, wgpu::ShaderModule>,
-    pipelines: HashMap<Kernel, Pipeline>,
+    pipelines: HashMap<KernelKey, Pipeline>,
 }
 
 impl Kernels {
     /// The pipeline of `k`, building it (and its module) the first time. Number of objects created is
     /// added to `created` (for the allocation counter).
-    pub fn get(&mut self, device: &wgpu::Device, k: Kernel, created: &mut u64) -> Result<&Pipeline> {
+    pub fn get(&mut self, device: &wgpu::Device, k: KernelKey, created: &mut u64) -> Result<&Pipeline> {
         if !self.pipelines.contains_key(&k) {
             let p = self.build(device, k)?;
             *created += 1;
@@ -229,25 +316,25 @@ impl Kernels {
         Ok(&self.pipelines[&k])
     }
 
-    fn build(&mut self, device: &wgpu::Device, k: Kernel) -> Result<Pipeline> {
-        let spec = k.spec();
-        let shader_err = |msg: String| Error::Shader { file: spec.file.into(), entry: spec.entry.into(), msg };
-        let label = k.label();
+    fn build(&mut self, device: &wgpu::Device, k: KernelKey) -> Result<Pipeline> {
+        let (file, entry, layout) = k.shader();
+        let constants = k.constants();
+        let shader_err = |msg: String| Error::Shader { file: file.into(), entry: entry.into(), msg };
+        let label = k.pipeline_label();
         // Two scopes: Validation catches WGSL and layout errors, Internal catches backend compiler failures.
         let internal = device.push_error_scope(wgpu::ErrorFilter::Internal);
         let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        if !self.modules.contains_key(spec.file) {
-            let src = source(spec.file).ok_or_else(|| shader_err("not among the compiled-in shaders".into()))?;
+        if !self.modules.contains_key(file) {
+            let src = source(file).ok_or_else(|| shader_err("not among the compiled-in shaders".into()))?;
             let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(spec.file),
+                label: Some(file),
                 source: wgpu::ShaderSource::Wgsl(src.into()),
             });
-            self.modules.insert(spec.file, module);
+            self.modules.insert(file, module);
         }
-        let entries: Vec<wgpu::BindGroupLayoutEntry> = spec
-            .bindings
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = layout
             .iter()
-            .map(|&(binding, kind)| wgpu::BindGroupLayoutEntry {
+            .map(|&Slot { binding, kind, .. }| wgpu::BindGroupLayoutEntry {
                 binding,
                 visibility: wgpu::ShaderStages::COMPUTE,
                 ty: wgpu::BindingType::Buffer {
@@ -272,12 +359,12 @@ impl Kernels {
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(&label),
             layout: Some(&pipeline_layout),
-            module: &self.modules[spec.file],
-            entry_point: Some(spec.entry),
+            module: &self.modules[file],
+            entry_point: Some(entry),
             // Every kernel writes its workgroup arrays before a barrier and reads them only after it, so the
             // zero-fill WebGPU does by default is pure overhead.
             compilation_options: wgpu::PipelineCompilationOptions {
-                constants: spec.constants,
+                constants: &constants,
                 zero_initialize_workgroup_memory: false,
             },
             cache: None,
@@ -286,7 +373,7 @@ impl Kernels {
         let i = pollster::block_on(internal.pop());
         if let Some(e) = v.or(i) {
             // A module that failed once stays failed; drop it so the error repeats rather than cascading.
-            self.modules.remove(spec.file);
+            self.modules.remove(file);
             return Err(shader_err(e.to_string()));
         }
         log::debug!("built pipeline {label}");

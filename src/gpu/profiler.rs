@@ -14,7 +14,8 @@ pub const FEATURES: wgpu::Features =
 /// One timed dispatch: which kernel, on which tensor, and how long it ran on the GPU.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DispatchTime {
-    /// `Kernel → output tensor`, e.g. `Conv2dForward → act.conv2`.
+    /// `kernel → output tensor`, e.g. `Conv2d/Forward+Relu → act.conv2` (the kernel as
+    /// [`KernelKey`](super::kernels::KernelKey) displays it).
     pub label: String,
     pub nanos: f64,
 }

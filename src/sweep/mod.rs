@@ -36,11 +36,12 @@ impl Spec {
     /// be written with dashes. Distributions are refused for a grid.
     pub fn parse(arg: &str, flag: &str, known: &[String], random: bool) -> Result<Spec> {
         let text = match arg.strip_prefix('@') {
-            Some(path) => std::fs::read_to_string(path).map_err(|e| usage(format!("{flag}: cannot read {path}: {e}")))?,
+            Some(path) => {
+                std::fs::read_to_string(path).map_err(|e| usage(format!("{flag}: cannot read {path}: {e}")))?
+            }
             None => arg.to_string(),
         };
-        let value: Value =
-            serde_json::from_str(&text).map_err(|e| usage(format!("{flag} is not valid JSON: {e}")))?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| usage(format!("{flag} is not valid JSON: {e}")))?;
         let Value::Object(map) = value else {
             return Err(usage(format!("{flag} must be a JSON object mapping train options to values")));
         };
@@ -123,7 +124,8 @@ impl Spec {
 }
 
 fn distribution(flag: &str, key: &str, o: &Map<String, Value>) -> Result<Values> {
-    let bad = || usage(format!("{flag}: `{key}` must be a list, {{\"log_uniform\": [LO, HI]}} or {{\"uniform\": [LO, HI]}}"));
+    let bad =
+        || usage(format!("{flag}: `{key}` must be a list, {{\"log_uniform\": [LO, HI]}} or {{\"uniform\": [LO, HI]}}"));
     let [(kind, range)] = o.iter().collect::<Vec<_>>()[..] else { return Err(bad()) };
     let pair = range.as_array().filter(|a| a.len() == 2).ok_or_else(bad)?;
     let (Some(lo), Some(hi)) = (pair[0].as_f64(), pair[1].as_f64()) else { return Err(bad()) };

@@ -43,7 +43,13 @@ pub enum Event {
         val_accuracy: f64,
     },
     /// Early stopping ended the run after `epoch`; `restored`: the saved weights are `best_epoch`'s.
-    EarlyStop { step: usize, epoch: usize, best_epoch: Option<usize>, best_loss: Option<f64>, restored: bool },
+    EarlyStop {
+        step: usize,
+        epoch: usize,
+        best_epoch: Option<usize>,
+        best_loss: Option<f64>,
+        restored: bool,
+    },
 }
 
 /// Sees every event as it is recorded, and each flush, which closes a batch of events (a loss readback, an

@@ -3,8 +3,9 @@
 
 use super::{TILE, check, rank, reduce_splits, splits, u};
 use crate::backend::ConvGeom;
+use crate::gpu::bindings::Gemm;
 use crate::gpu::buffer::Res;
-use crate::gpu::kernels::Kernel;
+use crate::gpu::kernels::{Epilogue, Family, KernelKey, Mode, Tile};
 use crate::gpu::params::ConvParams;
 use crate::gpu::{GpuBackend, GpuTensor};
 use crate::{Error, Result};
@@ -70,30 +71,9 @@ impl Dims {
 /// The kernel for an m×n product and its tile (rows, cols): the 32×128 tile when m ≤ 32 and n fills it
 /// (half of a 64-row tile would compute rows that do not exist), else 64×64. On lavapipe this took conv2's
 /// backward-input (32 rows) from 2.3× to 1.5× the time of its forward (64 rows, similar FLOPs).
-/// `relu`: the fused-ReLU variant (forward: ReLU epilogue; backward-input: masked by the ReLU output).
-fn kernel(mode: Mode, relu: bool, m: usize, n: usize) -> (Kernel, usize, usize) {
-    use Kernel as K;
-    let narrow = m <= 32 && n >= 128;
-    let k = match (mode, relu, narrow) {
-        (Mode::Forward, false, false) => K::Conv2dForward,
-        (Mode::Forward, false, true) => K::Conv2dForwardM32,
-        (Mode::Forward, true, false) => K::Conv2dForwardRelu,
-        (Mode::Forward, true, true) => K::Conv2dForwardReluM32,
-        (Mode::BackwardInput, false, false) => K::Conv2dBackwardInput,
-        (Mode::BackwardInput, false, true) => K::Conv2dBackwardInputM32,
-        (Mode::BackwardInput, true, false) => K::Conv2dBackwardInputMask,
-        (Mode::BackwardInput, true, true) => K::Conv2dBackwardInputMaskM32,
-        (Mode::BackwardWeight, _, false) => K::Conv2dBackwardWeight,
-        (Mode::BackwardWeight, _, true) => K::Conv2dBackwardWeightM32,
-    };
-    if narrow { (k, 32, 128) } else { (k, TILE, TILE) }
-}
-
-#[derive(Clone, Copy)]
-enum Mode {
-    Forward,
-    BackwardInput,
-    BackwardWeight,
+fn kernel(mode: Mode, epilogue: Epilogue, m: usize, n: usize) -> (KernelKey, usize, usize) {
+    let key = KernelKey::new(Family::Conv2d, mode).with(epilogue);
+    if m <= 32 && n >= 128 { (key.tile(Tile::M32), 32, 128) } else { (key, TILE, TILE) }
 }
 
 fn grid(op: &str, (bm, bn): (usize, usize), m: usize, n: usize, z: usize) -> Result<[u32; 3]> {
@@ -116,9 +96,11 @@ pub fn forward(
     check(op, "y", &y.shape, &d.out_shape())?;
     let gemm = (d.k, d.n * d.ho * d.wo, d.c * d.ks * d.ks);
     let (pid, pbuf) = g.uniform(&d.params(op, geom, gemm, gemm.2)?);
-    let (kern, bm, bn) = kernel(Mode::Forward, relu, gemm.0, gemm.1);
+    let (key, bm, bn) = kernel(Mode::Forward, if relu { Epilogue::Relu } else { Epilogue::None }, gemm.0, gemm.1);
     let groups = grid(op, (bm, bn), gemm.0, gemm.1, 1)?;
-    g.dispatch(kern, &[Res { id: pid, buffer: &pbuf }, w.res(), x.res(), b.res(), y.res()], groups, &y.label)
+    let params = Res { id: pid, buffer: &pbuf };
+    // The conv forward always adds its bias: it is the epilogue operand of both variants.
+    g.dispatch(key, Gemm { params, a: w.res(), b: x.res(), epilogue: b.res(), out: y.res() }, groups, &y.label)
 }
 
 /// `dx = ∂/∂x`, and 0 wherever `mask` (the ReLU output that fed this conv, shaped like dx) is not > 0.
@@ -138,11 +120,13 @@ pub fn backward_input(
     }
     let gemm = (d.c, d.n * d.h * d.w, d.k * d.ks * d.ks);
     let (pid, pbuf) = g.uniform(&d.params(op, geom, gemm, gemm.2)?);
-    let (kern, bm, bn) = kernel(Mode::BackwardInput, mask.is_some(), gemm.0, gemm.1);
+    let epilogue = if mask.is_some() { Epilogue::Mask } else { Epilogue::None };
+    let (key, bm, bn) = kernel(Mode::BackwardInput, epilogue, gemm.0, gemm.1);
     let groups = grid(op, (bm, bn), gemm.0, gemm.1, 1)?;
-    // Binding 3 is the bias in the forward; here it carries the mask (unread without one).
-    let slot3 = mask.map_or(w.res(), |m| m.res());
-    g.dispatch(kern, &[Res { id: pid, buffer: &pbuf }, w.res(), dy.res(), slot3, dx.res()], groups, &dx.label)
+    let params = Res { id: pid, buffer: &pbuf };
+    // The mask, or (unread without one) any buffer.
+    let epilogue = mask.map_or(w.res(), |m| m.res());
+    g.dispatch(key, Gemm { params, a: w.res(), b: dy.res(), epilogue, out: dx.res() }, groups, &dx.label)
 }
 
 pub fn backward_weight(
@@ -161,14 +145,16 @@ pub fn backward_weight(
     let (s, chunk) = splits(gm, gn, gk);
     let (pid, pbuf) = g.uniform(&d.params(op, geom, (gm, gn, gk), if s == 1 { gk } else { chunk })?);
     let p = Res { id: pid, buffer: &pbuf };
-    let (kern, bm, bn) = kernel(Mode::BackwardWeight, false, gm, gn);
+    let (key, bm, bn) = kernel(Mode::BackwardWeight, Epilogue::None, gm, gn);
+    // No epilogue: its operand is unread.
+    let binds = |out| Gemm { params: p, a: dy.res(), b: x.res(), epilogue: x.res(), out };
     if s == 1 {
-        g.dispatch(kern, &[p, dy.res(), x.res(), x.res(), dw.res()], grid(op, (bm, bn), gm, gn, 1)?, &dw.label)?;
+        g.dispatch(key, binds(dw.res()), grid(op, (bm, bn), gm, gn, 1)?, &dw.label)?;
     } else {
         let (sid, sbuf) = g.scratch((s * gm * gn * 4) as u64)?;
         let parts = Res { id: sid, buffer: &sbuf };
-        g.dispatch(kern, &[p, dy.res(), x.res(), x.res(), parts], grid(op, (bm, bn), gm, gn, s)?, &dw.label)?;
-        reduce_splits(g, parts, super::Epilogue::None, dw.res(), gm * gn, gn, s, &dw.label)?;
+        g.dispatch(key, binds(parts), grid(op, (bm, bn), gm, gn, s)?, &dw.label)?;
+        reduce_splits(g, parts, super::Fused::None, dw.res(), gm * gn, gn, s, &dw.label)?;
     }
     super::elementwise::bias_grad(g, dy, (d.n, d.k, d.ho * d.wo), db)
 }

@@ -1,8 +1,9 @@
 //! ReLU and bias gradients through elementwise.wgsl.
 
 use super::u;
+use crate::gpu::bindings::{BiasGrad, ReluBackward, ReluForward};
 use crate::gpu::buffer::Res;
-use crate::gpu::kernels::Kernel;
+use crate::gpu::kernels::{Family, KernelKey, Mode};
 use crate::gpu::params::{BiasGradParams, ElemParams};
 use crate::gpu::{GpuBackend, GpuTensor};
 use crate::{Error, Result};
@@ -21,7 +22,8 @@ pub fn relu(g: &mut GpuBackend, x: &GpuTensor, y: &mut GpuTensor) -> Result<()> 
     same("relu", x, y)?;
     let (pid, pbuf) = g.uniform(&ElemParams { len: u("relu", x.numel())?, ..Default::default() });
     let groups = g.groups_1d(x.numel());
-    g.dispatch(Kernel::Relu, &[Res { id: pid, buffer: &pbuf }, x.res(), y.res()], groups, &y.label)
+    let binds = ReluForward { params: Res { id: pid, buffer: &pbuf }, x: x.res(), y: y.res() };
+    g.dispatch(KernelKey::new(Family::Relu, Mode::Forward), binds, groups, &y.label)
 }
 
 pub fn relu_backward(g: &mut GpuBackend, y: &GpuTensor, dy: &GpuTensor, dx: &mut GpuTensor) -> Result<()> {
@@ -29,7 +31,8 @@ pub fn relu_backward(g: &mut GpuBackend, y: &GpuTensor, dy: &GpuTensor, dx: &mut
     same("relu_backward", y, dx)?;
     let (pid, pbuf) = g.uniform(&ElemParams { len: u("relu_backward", y.numel())?, ..Default::default() });
     let groups = g.groups_1d(y.numel());
-    g.dispatch(Kernel::ReluBackward, &[Res { id: pid, buffer: &pbuf }, y.res(), dy.res(), dx.res()], groups, &dx.label)
+    let binds = ReluBackward { params: Res { id: pid, buffer: &pbuf }, y: y.res(), dy: dy.res(), dx: dx.res() };
+    g.dispatch(KernelKey::new(Family::Relu, Mode::Backward), binds, groups, &dx.label)
 }
 
 /// `db[k] = Σ_{n,s} dy[(n·K + k)·S + s]` for dy read as [N, K, S]; one workgroup per channel.
@@ -42,5 +45,6 @@ pub fn bias_grad(
     let op = "bias_grad";
     let p = BiasGradParams { batch: u(op, n)?, channels: u(op, k)?, inner: u(op, s)?, _pad0: 0 };
     let (pid, pbuf) = g.uniform(&p);
-    g.dispatch(Kernel::BiasGrad, &[Res { id: pid, buffer: &pbuf }, dy.res(), db.res()], [u(op, k)?, 1, 1], &db.label)
+    let binds = BiasGrad { params: Res { id: pid, buffer: &pbuf }, dy: dy.res(), db: db.res() };
+    g.dispatch(KernelKey::new(Family::BiasGrad, Mode::Single), binds, [u(op, k)?, 1, 1], &db.label)
 }

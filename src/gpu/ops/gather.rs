@@ -1,9 +1,10 @@
 //! Batch gather from the resident dataset through gather.wgsl.
 
 use super::u;
+use crate::gpu::bindings::Gather;
 use crate::gpu::buffer::Res;
 use crate::gpu::cursor::Field;
-use crate::gpu::kernels::Kernel;
+use crate::gpu::kernels::{Family, KernelKey, Mode};
 use crate::gpu::params::GatherParams;
 use crate::gpu::{GpuBackend, GpuIndices, GpuTensor};
 use crate::{Error, Result};
@@ -46,7 +47,14 @@ pub fn gather_batch(
     let (cid, cbuf) = g.cursor(Field::BatchOffset, off, op)?;
     let (pid, pbuf) = g.uniform(&p);
     let groups = g.groups_1d(b * d);
-    let cursor = Res { id: cid, buffer: &cbuf };
-    let bufs = [Res { id: pid, buffer: &pbuf }, cursor, images.res(), labels.res(), order.res(), x.res(), y.res()];
-    g.dispatch(Kernel::GatherBatch, &bufs, groups, &x.label)
+    let binds = Gather {
+        params: Res { id: pid, buffer: &pbuf },
+        cursor: Res { id: cid, buffer: &cbuf },
+        images: images.res(),
+        labels: labels.res(),
+        order: order.res(),
+        x: x.res(),
+        y: y.res(),
+    };
+    g.dispatch(KernelKey::new(Family::Gather, Mode::Single), binds, groups, &x.label)
 }

@@ -2,9 +2,10 @@
 //! buffer, then one workgroup adds them in a fixed order and writes the square root into `norms[slot]`.
 
 use super::u;
+use crate::gpu::bindings::{NormFinish, NormPartials};
 use crate::gpu::buffer::Res;
 use crate::gpu::cursor::Field;
-use crate::gpu::kernels::Kernel;
+use crate::gpu::kernels::{Family, KernelKey, Mode};
 use crate::gpu::packed::whole_pack;
 use crate::gpu::params::NormParams;
 use crate::gpu::{GpuBackend, GpuTensor, WG};
@@ -30,7 +31,9 @@ pub fn grad_norm(g: &mut GpuBackend, grads: &[GpuTensor], norms: &mut GpuTensor,
     let (sid, sbuf) = g.scratch((partials * 4) as u64)?;
     let (params, scratch) = (Res { id: pid, buffer: &pbuf }, Res { id: sid, buffer: &sbuf });
     let grid = g.groups_1d(partials * WG);
-    g.dispatch(Kernel::GradNormPartials, &[params, grads, scratch], grid, &norms.label)?;
+    let partials = NormPartials { params, grads, partials: scratch };
+    g.dispatch(KernelKey::new(Family::GradNorm, Mode::Partials), partials, grid, &norms.label)?;
     let cursor = Res { id: cid, buffer: &cbuf };
-    g.dispatch(Kernel::GradNormFinish, &[params, cursor, scratch, norms.res()], [1, 1, 1], &norms.label)
+    let finish = NormFinish { params, cursor, partials: scratch, norms: norms.res() };
+    g.dispatch(KernelKey::new(Family::GradNorm, Mode::Finish), finish, [1, 1, 1], &norms.label)
 }

@@ -1,46 +1,46 @@
 //! Linear layers through matmul.wgsl: forward x·wᵀ + b, backward-input dy·w, backward-weight dyᵀ·x.
 
-use super::{Epilogue, TILE, check, reduce_splits, splits, u};
+use super::{Fused, TILE, check, reduce_splits, splits, u};
+use crate::gpu::bindings::Gemm;
 use crate::gpu::buffer::Res;
-use crate::gpu::kernels::Kernel;
+use crate::gpu::kernels::{Family, KernelKey, Mode};
 use crate::gpu::params::GemmParams;
 use crate::gpu::{GpuBackend, GpuTensor};
 use crate::{Error, Result};
 
-/// C[m,n] = epilogue(op(A)·op(B)); `kernel` is the plain product (MatmulNT/NN/TN), which also computes
-/// the split-K partials.
+/// C[m,n] = epilogue(op(A)·op(B)); `mode` picks op (Forward: A·Bᵀ, BackwardInput: A·B, BackwardWeight:
+/// Aᵀ·B). Split, the plain product computes the partials and the reduction applies the epilogue.
 #[allow(clippy::too_many_arguments)]
 fn gemm(
     g: &mut GpuBackend,
-    kernel: Kernel,
+    mode: Mode,
     (m, n, k): (usize, usize, usize),
     a: Res<'_>,
     b: Res<'_>,
-    epilogue: Epilogue<'_>,
+    fused: Fused<'_>,
     out: Res<'_>,
     label: &str,
 ) -> Result<()> {
+    let plain = KernelKey::new(Family::Matmul, mode);
     let (s, chunk) = splits(m, n, k);
     let grid =
         |z: usize| -> Result<[u32; 3]> { Ok([u(label, n.div_ceil(TILE))?, u(label, m.div_ceil(TILE))?, u(label, z)?]) };
     let (mu, nu, ku) = (u(label, m)?, u(label, n)?, u(label, k)?);
     if s == 1 {
         let (pid, pbuf) = g.uniform(&GemmParams { m: mu, n: nu, k: ku, k_chunk: ku.max(1) });
-        let kernel = match (epilogue, kernel) {
-            (Epilogue::None, k) => k,
-            (Epilogue::Bias(_), Kernel::MatmulNT) => Kernel::MatmulNTBias,
-            (Epilogue::BiasRelu(_), Kernel::MatmulNT) => Kernel::MatmulNTBiasRelu,
-            (Epilogue::Mask(_), Kernel::MatmulNN) => Kernel::MatmulNNMask,
-            (_, k) => unreachable!("no fused epilogue variant of {k:?}"),
-        };
-        let slot3 = epilogue.slot3().unwrap_or(a);
-        return g.dispatch(kernel, &[Res { id: pid, buffer: &pbuf }, a, b, slot3, out], grid(1)?, label);
+        let key = plain.with(fused.epilogue());
+        debug_assert!(key.exists(), "no fused epilogue variant {key}");
+        // Without an epilogue the operand is unread; any buffer will do.
+        let epilogue = fused.operand().unwrap_or(a);
+        let params = Res { id: pid, buffer: &pbuf };
+        return g.dispatch(key, Gemm { params, a, b, epilogue, out }, grid(1)?, label);
     }
     let (pid, pbuf) = g.uniform(&GemmParams { m: mu, n: nu, k: ku, k_chunk: u(label, chunk)? });
     let (sid, sbuf) = g.scratch((s * m * n * 4) as u64)?;
     let parts = Res { id: sid, buffer: &sbuf };
-    g.dispatch(kernel, &[Res { id: pid, buffer: &pbuf }, a, b, a, parts], grid(s)?, label)?;
-    reduce_splits(g, parts, epilogue, out, m * n, n, s, label)
+    let params = Res { id: pid, buffer: &pbuf };
+    g.dispatch(plain, Gemm { params, a, b, epilogue: a, out: parts }, grid(s)?, label)?;
+    reduce_splits(g, parts, fused, out, m * n, n, s, label)
 }
 
 /// `y[n,o] = b[o] + Σ_i x[n,i]·w[o,i]`, and `max(y, 0)` when `relu`; x is read as [N, rest].
@@ -59,8 +59,8 @@ pub fn forward(
     check(op, "w", &w.shape, &[o, i])?;
     check(op, "b", &b.shape, &[o])?;
     check(op, "y", &y.shape, &[n, o])?;
-    let epilogue = if relu { Epilogue::BiasRelu(b.res()) } else { Epilogue::Bias(b.res()) };
-    gemm(g, Kernel::MatmulNT, (n, o, i), x.res(), w.res(), epilogue, y.res(), &y.label)
+    let fused = if relu { Fused::BiasRelu(b.res()) } else { Fused::Bias(b.res()) };
+    gemm(g, Mode::Forward, (n, o, i), x.res(), w.res(), fused, y.res(), &y.label)
 }
 
 /// `dx = dy·w`, and 0 wherever `mask` (the ReLU output that fed this layer, shaped like dx) is not > 0;
@@ -86,8 +86,8 @@ pub fn backward_input(
     if let Some(m) = mask {
         check(op, "mask", &m.shape, &dx.shape)?;
     }
-    let epilogue = mask.map_or(Epilogue::None, |m| Epilogue::Mask(m.res()));
-    gemm(g, Kernel::MatmulNN, (n, i, o), dy.res(), w.res(), epilogue, dx.res(), &dx.label)
+    let fused = mask.map_or(Fused::None, |m| Fused::Mask(m.res()));
+    gemm(g, Mode::BackwardInput, (n, i, o), dy.res(), w.res(), fused, dx.res(), &dx.label)
 }
 
 /// `dw = dyᵀ·x`, `db[o] = Σ_n dy[n,o]`.
@@ -107,6 +107,6 @@ pub fn backward_weight(
     let i = x.numel().checked_div(n).unwrap_or(0);
     check(op, "dw", &dw.shape, &[o, i])?;
     check(op, "db", &db.shape, &[o])?;
-    gemm(g, Kernel::MatmulTN, (o, i, n), dy.res(), x.res(), Epilogue::None, dw.res(), &dw.label)?;
+    gemm(g, Mode::BackwardWeight, (o, i, n), dy.res(), x.res(), Fused::None, dw.res(), &dw.label)?;
     super::elementwise::bias_grad(g, dy, (n, o, 1), db)
 }

@@ -10,8 +10,9 @@ pub mod update;
 pub mod xent;
 
 use super::GpuBackend;
+use super::bindings::Reduce;
 use super::buffer::Res;
-use super::kernels::Kernel;
+use super::kernels::{Epilogue, Family, KernelKey, Mode};
 use super::params::ReduceParams;
 use crate::{Error, Result};
 
@@ -49,9 +50,10 @@ pub(crate) fn splits(m: usize, n: usize, k: usize) -> (usize, usize) {
     (k.div_ceil(chunk.max(1)).max(1), chunk.max(TILE_K))
 }
 
-/// What a GEMM does to each output before storing it; the tensor it reads is bound at binding 3.
+/// What a GEMM does to each output before storing it, with the tensor it reads (bound as the layout's
+/// `epilogue` operand).
 #[derive(Clone, Copy)]
-pub(crate) enum Epilogue<'a> {
+pub(crate) enum Fused<'a> {
     None,
     /// `+ bias[col]`
     Bias(Res<'a>),
@@ -62,11 +64,22 @@ pub(crate) enum Epilogue<'a> {
     Mask(Res<'a>),
 }
 
-impl<'a> Epilogue<'a> {
-    pub(crate) fn slot3(self) -> Option<Res<'a>> {
+impl<'a> Fused<'a> {
+    /// The tensor the epilogue reads.
+    pub(crate) fn operand(self) -> Option<Res<'a>> {
         match self {
-            Epilogue::None => None,
-            Epilogue::Bias(r) | Epilogue::BiasRelu(r) | Epilogue::Mask(r) => Some(r),
+            Fused::None => None,
+            Fused::Bias(r) | Fused::BiasRelu(r) | Fused::Mask(r) => Some(r),
+        }
+    }
+
+    /// The kernel variant's epilogue.
+    pub(crate) fn epilogue(self) -> Epilogue {
+        match self {
+            Fused::None => Epilogue::None,
+            Fused::Bias(_) => Epilogue::Bias,
+            Fused::BiasRelu(_) => Epilogue::BiasRelu,
+            Fused::Mask(_) => Epilogue::Mask,
         }
     }
 }
@@ -76,7 +89,7 @@ impl<'a> Epilogue<'a> {
 pub(crate) fn reduce_splits(
     g: &mut GpuBackend,
     parts: Res<'_>,
-    epilogue: Epilogue<'_>,
+    fused: Fused<'_>,
     out: Res<'_>,
     len: usize,
     n: usize,
@@ -85,13 +98,10 @@ pub(crate) fn reduce_splits(
 ) -> Result<()> {
     let (pid, pbuf) =
         g.uniform(&ReduceParams { len: u(label, len)?, n: u(label, n)?, splits: u(label, splits)?, _pad0: 0 });
-    let kernel = match epilogue {
-        Epilogue::None => Kernel::ReduceSplits,
-        Epilogue::Bias(_) => Kernel::ReduceSplitsBias,
-        Epilogue::BiasRelu(_) => Kernel::ReduceSplitsBiasRelu,
-        Epilogue::Mask(_) => Kernel::ReduceSplitsMask,
-    };
+    let key = KernelKey::new(Family::ReduceSplits, Mode::Single).with(fused.epilogue());
     let groups = g.groups_1d(len);
-    let slot3 = epilogue.slot3().unwrap_or(parts);
-    g.dispatch(kernel, &[Res { id: pid, buffer: &pbuf }, parts, slot3, out], groups, label)
+    let params = Res { id: pid, buffer: &pbuf };
+    // Without an epilogue the operand is unread; any buffer will do.
+    let epilogue = fused.operand().unwrap_or(parts);
+    g.dispatch(key, Reduce { params, parts, epilogue, out }, groups, label)
 }

@@ -2,8 +2,9 @@
 
 use super::{check, rank, u};
 use crate::backend::PoolGeom;
+use crate::gpu::bindings::{PoolBackward, PoolForward};
 use crate::gpu::buffer::Res;
-use crate::gpu::kernels::Kernel;
+use crate::gpu::kernels::{Epilogue, Family, KernelKey, Mode};
 use crate::gpu::params::PoolParams;
 use crate::gpu::{GpuBackend, GpuTensor};
 use crate::{Error, Result};
@@ -34,7 +35,8 @@ pub fn forward(g: &mut GpuBackend, x: &GpuTensor, geom: PoolGeom, y: &mut GpuTen
     check(op, "y", &y.shape, &out)?;
     let (pid, pbuf) = g.uniform(&p);
     let groups = g.groups_1d(y.numel());
-    g.dispatch(Kernel::MaxPool2d, &[Res { id: pid, buffer: &pbuf }, x.res(), y.res()], groups, &y.label)
+    let binds = PoolForward { params: Res { id: pid, buffer: &pbuf }, x: x.res(), y: y.res() };
+    g.dispatch(KernelKey::new(Family::MaxPool2d, Mode::Forward), binds, groups, &y.label)
 }
 
 /// Route dy to each window's winner (summed where windows overlap); with `relu` (x being a ReLU output)
@@ -53,10 +55,9 @@ pub fn backward(
     check(op, "dx", &dx.shape, &x.shape)?;
     let (pid, pbuf) = g.uniform(&p);
     let groups = g.groups_1d(dx.numel());
-    g.dispatch(
-        if relu { Kernel::MaxPool2dBackwardMask } else { Kernel::MaxPool2dBackward },
-        &[Res { id: pid, buffer: &pbuf }, x.res(), dy.res(), dx.res()],
-        groups,
-        &dx.label,
-    )
+    // With the mask, x is both the pool's input and the ReLU output masked by.
+    let key =
+        KernelKey::new(Family::MaxPool2d, Mode::Backward).with(if relu { Epilogue::Mask } else { Epilogue::None });
+    let binds = PoolBackward { params: Res { id: pid, buffer: &pbuf }, x: x.res(), dy: dy.res(), dx: dx.res() };
+    g.dispatch(key, binds, groups, &dx.label)
 }

@@ -2,8 +2,9 @@
 //! the packed set, hyper-parameters from the optimizer's uniform, the segment table cached by content.
 
 use crate::Result;
+use crate::gpu::bindings::{Adam, Sgd};
 use crate::gpu::buffer::{GpuUniform, Res};
-use crate::gpu::kernels::Kernel;
+use crate::gpu::kernels::{Family, KernelKey, Mode};
 use crate::gpu::packed::{same_layout, whole_pack};
 use crate::gpu::{GpuBackend, GpuTensor, WG};
 use crate::optim::check::{StateSet, check_sgd_buffers, check_update, read_hyper};
@@ -57,8 +58,15 @@ pub fn sgd_update(
     let ((sid, sbuf), wgs) = g.segment_table(op, params, groups)?;
     let (uid, ubuf) = g.bind_uniform(hyper);
     let grid = g.groups_1d(wgs * WG);
-    let bind = [Res { id: uid, buffer: &ubuf }, Res { id: sid, buffer: &sbuf }, norms.res(), pres, gres, bres];
-    g.dispatch(Kernel::SgdUpdate, &bind, grid, &label(params))
+    let binds = Sgd {
+        hyper: Res { id: uid, buffer: &ubuf },
+        segments: Res { id: sid, buffer: &sbuf },
+        norms: norms.res(),
+        param: pres,
+        grad: gres,
+        momentum: bres,
+    };
+    g.dispatch(KernelKey::new(Family::Sgd, Mode::Single), binds, grid, &label(params))
 }
 
 /// Adam's state sets, in the order of the trait's arguments.
@@ -103,6 +111,15 @@ pub fn adam_update(
     let ((sid, sbuf), wgs) = g.segment_table(op, params, groups)?;
     let (uid, ubuf) = g.bind_uniform(hyper);
     let grid = g.groups_1d(wgs * WG);
-    let bind = [Res { id: uid, buffer: &ubuf }, Res { id: sid, buffer: &sbuf }, norms.res(), pres, gres, m, v, vmax];
-    g.dispatch(Kernel::AdamUpdate, &bind, grid, &label(params))
+    let binds = Adam {
+        hyper: Res { id: uid, buffer: &ubuf },
+        segments: Res { id: sid, buffer: &sbuf },
+        norms: norms.res(),
+        param: pres,
+        grad: gres,
+        exp_avg: m,
+        exp_avg_sq: v,
+        max_exp_avg_sq: vmax,
+    };
+    g.dispatch(KernelKey::new(Family::Adam, Mode::Single), binds, grid, &label(params))
 }

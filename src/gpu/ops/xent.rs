@@ -1,9 +1,10 @@
 //! Softmax cross-entropy and evaluation counters through softmax_xent.wgsl (one workgroup: a batch).
 
 use super::{check, rank, u};
+use crate::gpu::bindings::{EvalAccumulate, SoftmaxXent};
 use crate::gpu::buffer::Res;
 use crate::gpu::cursor::Field;
-use crate::gpu::kernels::Kernel;
+use crate::gpu::kernels::{Family, KernelKey, Mode};
 use crate::gpu::params::XentParams;
 use crate::gpu::{GpuBackend, GpuIndices, GpuTensor};
 use crate::{Error, Result};
@@ -43,9 +44,15 @@ pub fn softmax_xent(
     }
     let (cid, cbuf) = g.cursor(Field::LossSlot, slot, op)?;
     let (pid, pbuf) = g.uniform(&p);
-    let cursor = Res { id: cid, buffer: &cbuf };
-    let bufs = [Res { id: pid, buffer: &pbuf }, cursor, logits.res(), labels.res(), dlogits.res(), losses.res()];
-    g.dispatch(Kernel::SoftmaxXent, &bufs, [1, 1, 1], &dlogits.label)
+    let binds = SoftmaxXent {
+        params: Res { id: pid, buffer: &pbuf },
+        cursor: Res { id: cid, buffer: &cbuf },
+        logits: logits.res(),
+        labels: labels.res(),
+        dlogits: dlogits.res(),
+        losses: losses.res(),
+    };
+    g.dispatch(KernelKey::new(Family::SoftmaxXent, Mode::Forward), binds, [1, 1, 1], &dlogits.label)
 }
 
 pub fn eval_accumulate(g: &mut GpuBackend, logits: &GpuTensor, labels: &GpuIndices, acc: &mut GpuTensor) -> Result<()> {
@@ -56,10 +63,7 @@ pub fn eval_accumulate(g: &mut GpuBackend, logits: &GpuTensor, labels: &GpuIndic
         return Ok(());
     }
     let (pid, pbuf) = g.uniform(&p);
-    g.dispatch(
-        Kernel::EvalAccumulate,
-        &[Res { id: pid, buffer: &pbuf }, logits.res(), labels.res(), acc.res()],
-        [1, 1, 1],
-        &acc.label,
-    )
+    let params = Res { id: pid, buffer: &pbuf };
+    let binds = EvalAccumulate { params, logits: logits.res(), labels: labels.res(), acc: acc.res() };
+    g.dispatch(KernelKey::new(Family::SoftmaxXent, Mode::Eval), binds, [1, 1, 1], &acc.label)
 }

@@ -1,0 +1,97 @@
+//! Where the backend's GPU memory comes from: tensors (checked against the device limits, out-of-memory as
+//! `Err`), uniform parameter buffers cached by content, and split-K scratch buffers cached by size.
+//!
+//! Kept apart from recording and readback because this is the code that decides whether a step allocates:
+//! everything here is created once per distinct content or size and then reused, and every creation is
+//! counted in `created` so a test can check that a step allocates nothing after the first.
+
+use bytemuck::Pod;
+use wgpu::util::DeviceExt;
+
+use super::GpuBackend;
+use super::buffer::{GpuTensor, byte_size};
+use crate::{Error, Result};
+
+impl GpuBackend {
+    pub(crate) fn new_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// A storage buffer of `bytes`, checked against the device limits first; out-of-memory becomes `Err`.
+    pub(crate) fn storage(&mut self, bytes: u64, label: &str, what: &str) -> Result<wgpu::Buffer> {
+        let l = &self.ctx.limits;
+        let max = l.max_storage_buffer_binding_size.min(l.max_buffer_size);
+        if bytes > max {
+            return Err(Error::DeviceLimit(format!(
+                "{what} `{label}` needs {bytes} bytes but {} allows at most {max} bytes per buffer \
+                 (max_storage_buffer_binding_size {}, max_buffer_size {}); use a smaller batch",
+                self.ctx.info.name, l.max_storage_buffer_binding_size, l.max_buffer_size
+            )));
+        }
+        self.ctx.take_error()?;
+        let oom = self.ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let val = self.ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let buffer = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let v = pollster::block_on(val.pop());
+        let o = pollster::block_on(oom.pop());
+        if let Some(e) = o {
+            return Err(Error::DeviceLimit(format!("{what} `{label}` ({bytes} bytes): {e}")));
+        }
+        if let Some(e) = v {
+            return Err(Error::Gpu(format!("{what} `{label}` ({bytes} bytes): {e}")));
+        }
+        self.created += 1;
+        Ok(buffer)
+    }
+
+    pub(crate) fn new_tensor(&mut self, shape: &[usize], label: &str, data: Option<&[f32]>) -> Result<GpuTensor> {
+        let n = crate::backend::numel(shape);
+        if let Some(d) = data
+            && d.len() != n
+        {
+            return Err(Error::shape("tensor", format!("`{label}`: {} values for shape {shape:?}", d.len())));
+        }
+        let buffer = self.storage(byte_size(n), label, "tensor")?;
+        if let Some(d) = data.filter(|d| !d.is_empty()) {
+            self.ctx.queue.write_buffer(&buffer, 0, bytemuck::cast_slice(d));
+        }
+        // New buffers are zeroed by wgpu, so `zeros` needs no write.
+        let id = self.new_id();
+        Ok(GpuTensor { buffer, offset: 0, pack: None, shape: shape.to_vec(), id, label: label.to_string() })
+    }
+
+    /// A uniform holding `v`, created once per distinct content (per-layer shapes), then reused.
+    pub(crate) fn uniform<T: Pod>(&mut self, v: &T) -> (u64, wgpu::Buffer) {
+        let bytes = bytemuck::bytes_of(v).to_vec();
+        if let Some((id, b)) = self.uniforms.get(&bytes) {
+            return (*id, b.clone());
+        }
+        let buffer = self.ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(std::any::type_name::<T>().rsplit("::").next().unwrap_or("params")),
+            contents: &bytes,
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        self.created += 1;
+        let id = self.new_id();
+        self.uniforms.insert(bytes, (id, buffer.clone()));
+        (id, buffer)
+    }
+
+    /// A scratch buffer of `bytes` (split-K partials), one per size, reused by every op and step that needs
+    /// that size. Reuse within a step is safe: wgpu orders dispatches that touch the same buffer.
+    pub(crate) fn scratch(&mut self, bytes: u64) -> Result<(u64, wgpu::Buffer)> {
+        if let Some((id, b)) = self.scratch.get(&bytes) {
+            return Ok((*id, b.clone()));
+        }
+        let buffer = self.storage(bytes, "split_k_partials", "scratch buffer")?;
+        let id = self.new_id();
+        self.scratch.insert(bytes, (id, buffer.clone()));
+        Ok((id, buffer))
+    }
+}

@@ -1,0 +1,267 @@
+//! The [`Backend`] trait on the GPU: argument plumbing only. Each op forwards to its launcher in `ops/`
+//! (shape checks, parameters, grid, bindings); buffer and uniform management is in `alloc.rs`, `packed.rs` and
+//! `cursor.rs`.
+//!
+//! Kept apart so the trait's long list of signatures does not hide how the backend works.
+
+use super::buffer::byte_size;
+use super::{GpuBackend, GpuIndices, GpuTensor, GpuUniform, ops};
+use crate::backend::{Backend, ConvGeom, PoolGeom};
+use crate::{Error, Result};
+
+impl Backend for GpuBackend {
+    type Tensor = GpuTensor;
+    type Indices = GpuIndices;
+    type Uniform = GpuUniform;
+
+    fn name(&self) -> String {
+        format!("{} ({:?})", self.ctx.info.name, self.ctx.info.backend)
+    }
+
+    fn zeros(&mut self, shape: &[usize], label: &str) -> Result<GpuTensor> {
+        self.new_tensor(shape, label, None)
+    }
+
+    fn tensor(&mut self, data: &[f32], shape: &[usize], label: &str) -> Result<GpuTensor> {
+        self.new_tensor(shape, label, Some(data))
+    }
+
+    fn indices(&mut self, data: &[u32], label: &str) -> Result<GpuIndices> {
+        let buffer = self.storage(byte_size(data.len()), label, "index tensor")?;
+        if !data.is_empty() {
+            self.ctx.queue.write_buffer(&buffer, 0, bytemuck::cast_slice(data));
+        }
+        let id = self.new_id();
+        Ok(GpuIndices { buffer, len: data.len(), id, label: label.to_string() })
+    }
+
+    fn write(&mut self, dst: &mut GpuTensor, data: &[f32]) -> Result<()> {
+        if data.len() != dst.numel() {
+            return Err(Error::shape(
+                "write",
+                format!("`{}`: {} values for shape {:?}", dst.label, data.len(), dst.shape),
+            ));
+        }
+        // Submit earlier dispatches first: they must not see this write (see the module docs).
+        self.submit()?;
+        if !data.is_empty() {
+            self.ctx.queue.write_buffer(&dst.buffer, dst.offset, bytemuck::cast_slice(data));
+        }
+        Ok(())
+    }
+
+    fn write_indices(&mut self, dst: &mut GpuIndices, data: &[u32]) -> Result<()> {
+        if data.len() != dst.len {
+            return Err(Error::shape(
+                "write_indices",
+                format!("`{}`: {} values for length {}", dst.label, data.len(), dst.len),
+            ));
+        }
+        self.submit()?;
+        if !data.is_empty() {
+            self.ctx.queue.write_buffer(&dst.buffer, 0, bytemuck::cast_slice(data));
+        }
+        Ok(())
+    }
+
+    fn read(&mut self, src: &GpuTensor) -> Result<Vec<f32>> {
+        let bytes = self.read_bytes(&src.buffer.clone(), src.offset, (src.numel() * 4) as u64)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    fn read_set(&mut self, set: &[GpuTensor]) -> Result<Vec<Vec<f32>>> {
+        self.read_packed_set(set)
+    }
+
+    fn shape<'a>(&self, t: &'a GpuTensor) -> &'a [usize] {
+        &t.shape
+    }
+
+    fn zeros_packed(&mut self, shapes: &[Vec<usize>], labels: &[String]) -> Result<Vec<GpuTensor>> {
+        self.new_packed(shapes, labels)
+    }
+
+    fn uniform(&mut self, bytes: usize, label: &str) -> Result<GpuUniform> {
+        self.new_uniform(bytes, label)
+    }
+
+    fn write_uniform(&mut self, u: &mut GpuUniform, bytes: &[u8]) -> Result<()> {
+        self.write_uniform_bytes(u, bytes)
+    }
+
+    fn begin_step(&mut self) -> Result<()> {
+        // Work recorded before the step goes in its own submit, so the step's is the step alone.
+        self.submit()?;
+        self.in_step = true;
+        Ok(())
+    }
+
+    fn end_step(&mut self) -> Result<()> {
+        self.in_step = false;
+        self.submit()?;
+        Ok(())
+    }
+
+    fn gather_batch(
+        &mut self,
+        images: &GpuTensor,
+        labels: &GpuIndices,
+        order: &GpuIndices,
+        offset: usize,
+        x: &mut GpuTensor,
+        y: &mut GpuIndices,
+    ) -> Result<()> {
+        ops::gather::gather_batch(self, images, labels, order, offset, x, y)
+    }
+
+    fn conv2d(&mut self, x: &GpuTensor, w: &GpuTensor, b: &GpuTensor, geom: ConvGeom, y: &mut GpuTensor) -> Result<()> {
+        ops::conv::forward(self, x, w, b, geom, y, false)
+    }
+
+    fn conv2d_relu(
+        &mut self,
+        x: &GpuTensor,
+        w: &GpuTensor,
+        b: &GpuTensor,
+        geom: ConvGeom,
+        y: &mut GpuTensor,
+    ) -> Result<()> {
+        ops::conv::forward(self, x, w, b, geom, y, true)
+    }
+
+    fn conv2d_backward_input_relu(
+        &mut self,
+        dy: &GpuTensor,
+        w: &GpuTensor,
+        mask: &GpuTensor,
+        geom: ConvGeom,
+        dx: &mut GpuTensor,
+    ) -> Result<()> {
+        ops::conv::backward_input(self, dy, w, Some(mask), geom, dx)
+    }
+
+    fn max_pool2d_backward_relu(
+        &mut self,
+        x: &GpuTensor,
+        dy: &GpuTensor,
+        geom: PoolGeom,
+        dx: &mut GpuTensor,
+    ) -> Result<()> {
+        ops::pool::backward(self, x, dy, geom, dx, true)
+    }
+
+    fn linear_relu(&mut self, x: &GpuTensor, w: &GpuTensor, b: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
+        ops::linear::forward(self, x, w, b, y, true)
+    }
+
+    fn linear_backward_input_relu(
+        &mut self,
+        dy: &GpuTensor,
+        w: &GpuTensor,
+        mask: &GpuTensor,
+        dx: &mut GpuTensor,
+    ) -> Result<()> {
+        ops::linear::backward_input(self, dy, w, Some(mask), dx)
+    }
+
+    fn conv2d_backward_input(
+        &mut self,
+        dy: &GpuTensor,
+        w: &GpuTensor,
+        geom: ConvGeom,
+        dx: &mut GpuTensor,
+    ) -> Result<()> {
+        ops::conv::backward_input(self, dy, w, None, geom, dx)
+    }
+
+    fn conv2d_backward_weight(
+        &mut self,
+        x: &GpuTensor,
+        dy: &GpuTensor,
+        geom: ConvGeom,
+        dw: &mut GpuTensor,
+        db: &mut GpuTensor,
+    ) -> Result<()> {
+        ops::conv::backward_weight(self, x, dy, geom, dw, db)
+    }
+
+    fn max_pool2d(&mut self, x: &GpuTensor, geom: PoolGeom, y: &mut GpuTensor) -> Result<()> {
+        ops::pool::forward(self, x, geom, y)
+    }
+
+    fn max_pool2d_backward(&mut self, x: &GpuTensor, dy: &GpuTensor, geom: PoolGeom, dx: &mut GpuTensor) -> Result<()> {
+        ops::pool::backward(self, x, dy, geom, dx, false)
+    }
+
+    fn relu(&mut self, x: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
+        ops::elementwise::relu(self, x, y)
+    }
+
+    fn relu_backward(&mut self, y: &GpuTensor, dy: &GpuTensor, dx: &mut GpuTensor) -> Result<()> {
+        ops::elementwise::relu_backward(self, y, dy, dx)
+    }
+
+    fn linear(&mut self, x: &GpuTensor, w: &GpuTensor, b: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
+        ops::linear::forward(self, x, w, b, y, false)
+    }
+
+    fn linear_backward_input(&mut self, dy: &GpuTensor, w: &GpuTensor, dx: &mut GpuTensor) -> Result<()> {
+        ops::linear::backward_input(self, dy, w, None, dx)
+    }
+
+    fn linear_backward_weight(
+        &mut self,
+        x: &GpuTensor,
+        dy: &GpuTensor,
+        dw: &mut GpuTensor,
+        db: &mut GpuTensor,
+    ) -> Result<()> {
+        ops::linear::backward_weight(self, x, dy, dw, db)
+    }
+
+    fn softmax_xent(
+        &mut self,
+        logits: &GpuTensor,
+        labels: &GpuIndices,
+        dlogits: &mut GpuTensor,
+        losses: &mut GpuTensor,
+        slot: usize,
+    ) -> Result<()> {
+        ops::xent::softmax_xent(self, logits, labels, dlogits, losses, slot)
+    }
+
+    fn eval_accumulate(&mut self, logits: &GpuTensor, labels: &GpuIndices, acc: &mut GpuTensor) -> Result<()> {
+        ops::xent::eval_accumulate(self, logits, labels, acc)
+    }
+
+    fn grad_norm(&mut self, grads: &[GpuTensor], norms: &mut GpuTensor, slot: usize) -> Result<()> {
+        ops::grad_norm::grad_norm(self, grads, norms, slot)
+    }
+
+    fn sgd_update(
+        &mut self,
+        params: &mut [GpuTensor],
+        grads: &[GpuTensor],
+        bufs: &mut [GpuTensor],
+        groups: &[u32],
+        hyper: &GpuUniform,
+        norms: &GpuTensor,
+    ) -> Result<()> {
+        ops::update::sgd_update(self, params, grads, bufs, groups, hyper, norms)
+    }
+
+    fn adam_update(
+        &mut self,
+        params: &mut [GpuTensor],
+        grads: &[GpuTensor],
+        exp_avg: &mut [GpuTensor],
+        exp_avg_sq: &mut [GpuTensor],
+        max_exp_avg_sq: &mut [GpuTensor],
+        groups: &[u32],
+        hyper: &GpuUniform,
+        norms: &GpuTensor,
+    ) -> Result<()> {
+        let sets = ops::update::AdamSets { exp_avg, exp_avg_sq, max_exp_avg_sq };
+        ops::update::adam_update(self, params, grads, sets, groups, hyper, norms)
+    }
+}
