@@ -94,7 +94,15 @@ fn a_long_runs_metrics_cost_o_steps_bytes() {
     let mut log = MetricsLog::new(Some(path.clone()));
     let before = thread_bytes_written();
     for step in 0..100_000usize {
-        log.push(Event::Step { step, epoch: step / 1000, lr: 0.01, momentum: 0.9, loss: 1.0 / (step + 1) as f32 });
+        log.push(Event::Step {
+            step,
+            epoch: step / 1000,
+            lr: 0.01,
+            lrs: None,
+            momentum: 0.9,
+            loss: 1.0 / (step + 1) as f32,
+            grad_norm: 0.5,
+        });
         if (step + 1) % 256 == 0 || (step + 1) % 1000 == 0 {
             log.flush().unwrap();
         }
