@@ -138,3 +138,49 @@ fn schedule_json() {
     let stats = fuzz_json("schedule", &seeds, 6000, 6, check_schedule);
     assert!(stats.errors > 2000 && stats.ok > 300, "{stats:?}");
 }
+
+/// Parse a layer list and fit it to MNIST, as `train --model JSON` does before any tensor exists.
+fn check_layer_list(bytes: &[u8]) -> wgtrain::Result<()> {
+    let Ok(text) = std::str::from_utf8(bytes) else { return Ok(()) };
+    let spec = wgtrain::nn::ModelSpec::from_json(text)?;
+    let arch = wgtrain::nn::Architecture::new(&spec, [1, 28, 28], 10)?;
+    // Everything accepted is small enough to allocate and to index with u32.
+    for p in &arch.params {
+        assert!(p.shape.iter().product::<usize>() <= wgtrain::nn::spec::MAX_ELEMENTS, "{p:?}");
+    }
+    Ok(())
+}
+
+#[test]
+fn layer_list_json() {
+    let seeds = [
+        r#"{"layers":[{"type":"conv2d","name":"c1","out_channels":6,"kernel_size":5,"padding":2},{"type":"relu"},{"type":"max_pool2d","kernel_size":2},{"type":"flatten"},{"type":"linear","name":"out","out_features":10}]}"#,
+        r#"{"layers":[{"type":"conv2d","out_channels":7,"kernel_size":3,"stride":2,"padding":1,"bias":false},{"type":"max_pool2d","kernel_size":3,"stride":2},{"type":"flatten"},{"type":"linear","out_features":10}]}"#,
+        r#"{"layers":[{"type":"flatten"},{"type":"linear","out_features":256},{"type":"relu"},{"type":"linear","out_features":10}]}"#,
+    ];
+    let stats = fuzz_json("layer list", &seeds, 4000, 7, check_layer_list);
+    assert!(stats.errors > 1000 && stats.ok > 100, "{stats:?}");
+}
+
+/// Parse `--param-groups` and assign the sample CNN's parameters, as `train` does.
+fn check_param_groups(bytes: &[u8]) -> wgtrain::Result<()> {
+    let Ok(text) = std::str::from_utf8(bytes) else { return Ok(()) };
+    let text = if text.starts_with('@') { format!(" {text}") } else { text.to_string() };
+    let mut cfg = wgtrain::optim::OptimConfig::sgd(0.1, 0.9);
+    cfg.groups = wgtrain::optim::GroupSpec::parse_arg(&text)?;
+    let names: Vec<String> = wgtrain::nn::PARAMS.iter().map(|(n, _)| n.to_string()).collect();
+    let g = cfg.groups(&names)?;
+    assert_eq!(g.of.len(), names.len());
+    assert!(g.of.iter().all(|&i| (i as usize) < g.hyper.len()));
+    Ok(())
+}
+
+#[test]
+fn param_groups_json() {
+    let seeds = [
+        r#"[{"params":["*.bias"],"weight_decay":0},{"params":["conv*"],"lr":0.5,"momentum":0.8}]"#,
+        r#"[{"params":["fc1.weight","fc2.*"],"lr":0.01,"dampening":0.1,"nesterov":false}]"#,
+    ];
+    let stats = fuzz_json("param groups", &seeds, 3000, 8, check_param_groups);
+    assert!(stats.errors > 500 && stats.ok > 100, "{stats:?}");
+}

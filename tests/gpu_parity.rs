@@ -155,3 +155,28 @@ fn no_gpu_allocation_after_the_first_step() {
         assert_eq!(g.allocations(), after_first, "GPU objects were created after the first step");
     }
 }
+
+#[test]
+fn profiler_times_every_dispatch_of_a_step_and_the_step_stays_small() {
+    let Some(mut g) = gpu_or_skip("profiler_times_every_dispatch_of_a_step_and_the_step_stays_small") else { return };
+    assert!(g.take_profile().is_err(), "take_profile before start_profiling must be an error");
+    let mut r = setup(&mut g, &wgtrain::nn::sample_cnn(), &sgd());
+    step(&mut g, &mut r, 0); // builds pipelines outside the profile
+    g.start_profiling().expect("lavapipe and desktop Vulkan drivers offer timestamps inside passes");
+    step(&mut g, &mut r, 1);
+    let first = g.take_profile().unwrap();
+    step(&mut g, &mut r, 2);
+    let second = g.take_profile().unwrap();
+    let labels = |p: &[wgtrain::gpu::DispatchTime]| p.iter().map(|d| d.label.clone()).collect::<Vec<_>>();
+    assert_eq!(labels(&first), labels(&second), "each take_profile covers exactly the steps since the last");
+    let count = |prefix: &str| first.iter().filter(|d| d.label.starts_with(prefix)).count();
+    // One multi-tensor update for all eight parameters, the gradient norm in two passes, one gather, one loss.
+    assert_eq!(count("Sgd → "), 1, "{:?}", labels(&first));
+    assert_eq!(count("GradNorm/"), 2, "{:?}", labels(&first));
+    assert_eq!((count("Gather → "), count("SoftmaxXent/Forward → ")), (1, 1), "{:?}", labels(&first));
+    // The step before the update kernel became multi-tensor took 32 dispatches (8 of them updates).
+    eprintln!("sample CNN: {} dispatches per training step: {:?}", first.len(), labels(&first));
+    assert!(first.len() < 32, "{} dispatches: {:?}", first.len(), labels(&first));
+    assert!(first.iter().all(|d| d.nanos.is_finite() && d.nanos >= 0.0), "{first:?}");
+    assert!(first.iter().map(|d| d.nanos).sum::<f64>() > 0.0, "a whole step cannot take no time: {first:?}");
+}

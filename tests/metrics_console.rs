@@ -50,7 +50,10 @@ fn run_line_times_and_step_numbering() {
     assert_eq!((run["seed"].as_u64(), run["backend"].as_str()), (Some(5), Some("cpu")));
     assert!(run["adapter"].is_null());
     assert_eq!(run["model"], "sample-cnn");
-    assert_eq!((run["optimizer"]["name"].as_str(), run["optimizer"]["momentum"].as_f64()), (Some("sgd"), Some(0.9)));
+    assert_eq!(
+        (run["optimizer"]["name"].as_str(), run["optimizer"]["base"]["momentum"].as_f64()),
+        (Some("sgd"), Some(0.9))
+    );
     assert_eq!(run["options"]["lr"], 0.05);
     assert_eq!(run["options"]["val_split"], 100);
     assert_eq!((run["steps"].as_u64(), run["steps_per_epoch"].as_u64()), (Some(6), Some(3)));

@@ -23,7 +23,7 @@ pub struct TrainArgs {
     pub run: RunArgs,
     /// Draw the run's curves (loss raw and smoothed, lr per group, momentum, gradient norm, per-epoch validation
     /// and test loss and accuracy) to FILE.png or FILE.svg.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
     /// Without a terminal on stderr: also print a progress line at most every SECS seconds inside an epoch
     /// (the per-epoch lines are always printed; -q silences both).
@@ -40,65 +40,65 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR", long_help = help::DATA)]
     pub data: Option<PathBuf>,
     /// The model: a preset (sample-cnn, lenet5, mlp), a JSON layer list (docs/models.md), or @FILE.
-    #[arg(long, default_value = "sample-cnn")]
+    #[arg(long, value_name = "NAME|JSON|@FILE", default_value = "sample-cnn")]
     pub model: String,
     /// Number of epochs (ignored when --steps is given).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1)]
     pub epochs: usize,
     /// Number of optimizer steps (wins over --epochs).
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub steps: Option<usize>,
     /// Images per step; the last partial batch of an epoch is dropped.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, value_name = "N", default_value_t = 64)]
     pub batch_size: usize,
     /// Use only the first N training images (file order).
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub limit_train: Option<usize>,
     /// Evaluate on the first N test images.
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub limit_test: Option<usize>,
     /// Skip test-set evaluation.
     #[arg(long)]
     pub no_eval: bool,
     /// Hold the last N training images out of training and report validation loss/accuracy per epoch.
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub val_split: Option<usize>,
     /// Draw batches in file order: step s uses images [b·B, (b+1)·B) with b = s mod ⌊N/B⌋.
     #[arg(long)]
     pub no_shuffle: bool,
     /// Seeds init and shuffling.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
     /// Initial weights (safetensors, PyTorch state_dict names, f32).
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     pub init: Option<PathBuf>,
     /// Write the final weights here (safetensors, atomically).
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     pub save_weights: Option<PathBuf>,
     /// The optimizer: sgd (torch.optim.SGD), adam (torch.optim.Adam, L2 weight decay) or adamw (torch.optim.AdamW,
     /// decoupled weight decay).
     #[arg(long, default_value = "sgd", value_parser = ["sgd", "adam", "adamw"])]
     pub optimizer: String,
     /// Learning rate before any schedule [default: 0.01 for sgd, 0.001 for adam/adamw].
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
     pub lr: Option<f64>,
     /// SGD momentum [default: 0].
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
     pub momentum: Option<f64>,
     /// SGD dampening [default: 0].
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
     pub dampening: Option<f64>,
     /// Weight decay: L2 added to the gradient (sgd, adam) or decoupled (adamw) [default: 0; adamw 0.01].
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
     pub weight_decay: Option<f64>,
     /// SGD Nesterov momentum (needs --momentum > 0 and --dampening 0).
     #[arg(long)]
     pub nesterov: bool,
     /// Adam/AdamW coefficients for the running averages of the gradient and its square, `B1,B2` [default: 0.9,0.999].
-    #[arg(long, value_parser = parse_betas)]
+    #[arg(long, value_name = "B1,B2", value_parser = parse_betas)]
     pub betas: Option<(f64, f64)>,
     /// Adam/AdamW term added to the denominator [default: 1e-8].
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
     pub eps: Option<f64>,
     /// Adam/AdamW: use the AMSGrad variant (the maximum of past squared-gradient averages).
     #[arg(long)]
@@ -106,20 +106,20 @@ pub struct RunArgs {
     /// Parameter groups: JSON list or @FILE, e.g. `[{"params": ["*.bias"], "weight_decay": 0}]`. A parameter joins
     /// the first group with a glob (`*` = any characters) matching its name; the rest form a last group with the
     /// command-line values. Keys: params, lr, weight_decay, momentum, dampening, nesterov, betas, eps.
-    #[arg(long)]
+    #[arg(long, value_name = "JSON|@FILE")]
     pub param_groups: Option<String>,
     /// Clip the global L2 norm of all gradients to X before the update (torch.nn.utils.clip_grad_norm_).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
     pub clip_grad_norm: Option<f64>,
     /// Clamp every gradient element to [−X, X] before the update, after any norm clip (clip_grad_value_).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
     pub clip_grad_value: Option<f64>,
     /// Stop after N epochs without improvement of the monitored loss (validation loss with --val-split, else the
     /// epoch's mean training loss).
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub early_stop_patience: Option<usize>,
     /// The smallest fall of the monitored loss that counts as an improvement [default: 0].
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
     pub early_stop_min_delta: Option<f64>,
     /// Save (and report) the weights of the epoch with the best monitored loss instead of the last.
     #[arg(long)]
@@ -128,20 +128,20 @@ pub struct RunArgs {
     #[arg(long, value_name = "JSON|@FILE", long_help = help::SCHEDULE)]
     pub schedule: Option<String>,
     /// Write per-step and per-epoch metrics as JSON Lines.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,
     /// Save checkpoints into DIR/step-NNNNNNNN/ after every epoch and at the end of the run (see --checkpoint-every).
-    #[arg(long)]
+    #[arg(long, value_name = "DIR")]
     pub checkpoint_dir: Option<PathBuf>,
     /// Also save a checkpoint every N optimizer steps.
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub checkpoint_every: Option<usize>,
     /// Keep the newest K checkpoints.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, value_name = "K", default_value_t = 3)]
     pub keep_checkpoints: usize,
     /// Continue the run whose newest complete checkpoint is in DIR, with its options (options given again must
     /// agree; --steps/--epochs may extend it).
-    #[arg(long)]
+    #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
     /// The option ids given on the command line (filled by `run`; --resume refuses those that contradict).
     #[arg(skip)]

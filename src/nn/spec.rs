@@ -55,6 +55,9 @@ pub struct ModelSpec {
     pub layers: Vec<LayerSpec>,
 }
 
+/// The most elements one parameter or one example's activation may have (2^28: a 1 GiB f32 tensor).
+pub const MAX_ELEMENTS: usize = 1 << 28;
+
 /// Preset names accepted by `--model`.
 pub const PRESETS: [&str; 3] = ["sample-cnn", "lenet5", "mlp"];
 
@@ -261,6 +264,16 @@ impl Architecture {
                     Layer::Linear { weight, bias }
                 }
             };
+            // Shapes are indexed with u32 on the GPU and allocated whole on the CPU: refuse absurd sizes here,
+            // with a message, rather than overflow or abort on allocation later.
+            let too_big = |dims: &[usize]| {
+                dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none_or(|n| n > MAX_ELEMENTS)
+            };
+            if too_big(&shape) || params.iter().any(|p| too_big(&p.shape)) {
+                return Err(Error::Model(format!(
+                    "layer {i}: a tensor of more than {MAX_ELEMENTS} elements per example (output {shape:?})"
+                )));
+            }
             layers.push(layer);
             shapes.push(shape.clone());
         }
