@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ckpt_common::{MODEL, checkpoints, wgtrain};
+use ckpt_common::{MODEL, checkpoints, metrics_of, wgtrain};
 use rand::{RngExt, SeedableRng};
 
 /// SGD with momentum, OneCycle cycling the momentum, two parameter groups, shuffling, 8 steps per epoch,
@@ -200,20 +200,4 @@ fn kill_9_at_random_moments_resumes_bit_for_bit_adamw_cosine() {
     assert!(checkpoints(&ck).len() <= 2);
     let leftovers: Vec<_> = std::fs::read_dir(&ck).unwrap().flatten().map(|e| e.file_name()).collect();
     assert!(leftovers.iter().all(|n| n.to_string_lossy().starts_with("step-")), "{leftovers:?}");
-}
-
-/// A metrics file as the run's content: every line but the `run` line, without its wall-clock `time`.
-fn metrics_of(path: impl AsRef<std::path::Path>) -> String {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut out = String::new();
-    for line in text.lines() {
-        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
-        if v["event"] == "run" {
-            continue;
-        }
-        v.as_object_mut().unwrap().remove("time");
-        out += &v.to_string();
-        out.push('\n');
-    }
-    out
 }

@@ -5,7 +5,7 @@
 mod ckpt_common;
 mod gpu_common;
 
-use ckpt_common::{MODEL, checkpoints, wgtrain};
+use ckpt_common::{MODEL, checkpoints, metrics_of, wgtrain};
 
 #[test]
 fn gpu_resume_is_bit_identical_on_one_adapter() {
@@ -46,20 +46,4 @@ fn gpu_resume_is_bit_identical_on_one_adapter() {
     assert_eq!(checkpoints(std::path::Path::new(&ck)), vec![3, 4, 6]);
     assert_eq!(metrics_of(&m), metrics_of(p("ref.jsonl")));
     assert!(std::fs::read(&w).unwrap() == std::fs::read(p("ref.st")).unwrap(), "final weights differ");
-}
-
-/// A metrics file as the run's content: every line but the `run` line, without its wall-clock `time`.
-fn metrics_of(path: impl AsRef<std::path::Path>) -> String {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut out = String::new();
-    for line in text.lines() {
-        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
-        if v["event"] == "run" {
-            continue;
-        }
-        v.as_object_mut().unwrap().remove("time");
-        out += &v.to_string();
-        out.push('\n');
-    }
-    out
 }

@@ -4,13 +4,7 @@ mod common;
 mod gpu_common;
 
 fn check(case: &str) {
-    if gpu_common::gpu_or_skip(case).is_none() {
-        return;
-    }
-    let mut args = vec!["--backend".to_string(), "gpu".to_string()];
-    if let Ok(a) = std::env::var("WGTRAIN_TEST_ADAPTER") {
-        args.extend(["--adapter".to_string(), a]);
-    }
+    let Some(args) = gpu_common::gpu_backend_args(case) else { return };
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     common::check_trajectory2(case, &args);
 }

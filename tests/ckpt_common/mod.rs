@@ -26,3 +26,19 @@ pub fn checkpoints(dir: &Path) -> Vec<usize> {
     v.sort();
     v
 }
+
+/// A metrics file as the run's content: every line but the `run` line, without its wall-clock `time`.
+pub fn metrics_of(path: impl AsRef<std::path::Path>) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["event"] == "run" {
+            continue;
+        }
+        v.as_object_mut().unwrap().remove("time");
+        out += &v.to_string();
+        out.push('\n');
+    }
+    out
+}

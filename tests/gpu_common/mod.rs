@@ -33,3 +33,14 @@ pub fn rand_vec(seed: u64, n: usize) -> Vec<f32> {
         })
         .collect()
 }
+
+/// `--backend gpu`, plus `--adapter` from `WGTRAIN_TEST_ADAPTER`: the arguments that replay a golden trajectory
+/// on the GPU (None, after a loud message, when there is no adapter and none is required).
+pub fn gpu_backend_args(test: &str) -> Option<Vec<String>> {
+    gpu_or_skip(test)?;
+    let mut args = vec!["--backend".to_string(), "gpu".to_string()];
+    if let Ok(a) = std::env::var("WGTRAIN_TEST_ADAPTER") {
+        args.extend(["--adapter".to_string(), a]);
+    }
+    Some(args)
+}
