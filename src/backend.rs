@@ -63,6 +63,11 @@ pub trait Backend {
 
     /// Human-readable name, e.g. `cpu` or `NVIDIA H100 (Vulkan)`.
     fn name(&self) -> String;
+    /// The largest storage binding the backend allows in bytes (bounds how many members' copies of a tensor a
+    /// population may stack, `crate::train::population::member_cap`); None where memory is the only bound (CPU).
+    fn max_binding_bytes(&self) -> Option<u64> {
+        None
+    }
 
     /// A zero-filled tensor. `label` names it in GPU debuggers and error messages.
     fn zeros(&mut self, shape: &[usize], label: &str) -> Result<Self::Tensor>;

@@ -14,6 +14,7 @@ pub mod resume;
 pub mod run_info;
 pub mod schedule;
 pub mod sweep;
+mod sweep_parallel;
 pub mod train;
 
 #[derive(Parser, Debug)]

@@ -13,7 +13,7 @@ use crate::backend::Backend;
 use crate::cli::backend_choice::{self, BackendArgs, Chosen};
 use crate::cli::train::{RunArgs, prepare};
 use crate::sweep::{self, Spec};
-use crate::train::{self, Event, MetricsLog, Session};
+use crate::train::{self, Event, MetricsLog, Session, TrainReport};
 use crate::{Error, Result};
 
 /// A trial has diverged once its loss is non-finite or above this many times its first loss (for a 10-class
@@ -44,6 +44,10 @@ pub struct SweepArgs {
     /// Draw every trial's loss curve and the objective against the first swept option (FILE.png or FILE.svg).
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Train up to P trials at once in one step (trials that differ only in optimizer hyper-parameters, schedule,
+    /// clipping or early stopping share each batch); results are the same as with 1.
+    #[arg(long, value_name = "P", default_value_t = 1)]
+    pub parallel: usize,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -109,13 +113,19 @@ pub fn run(args: SweepArgs) -> Result<()> {
         (None, Some(r)) => (Spec::parse(r, "--random", &known, true)?, Some((args.trials.unwrap_or(0), args.run.seed))),
         _ => return Err(Error::Usage("give --grid SPEC or --random SPEC --trials N".into())),
     };
+    if args.parallel == 0 {
+        return Err(Error::Usage("--parallel must be at least 1".into()));
+    }
     let configs = spec.trials(random)?;
     // Every trial's options are checked before the first one trains.
     let trial_args: Vec<RunArgs> = configs.iter().map(|c| apply(&args.run, c)).collect::<Result<_>>()?;
     for (i, a) in trial_args.iter().enumerate() {
         crate::cli::train::optim_config(a).map_err(|e| Error::Usage(format!("trial {i}: {e}")))?;
     }
+    let p = args.parallel;
     let trials = match backend_choice::choose(&args.backend)? {
+        Chosen::Cpu(mut b) if p > 1 => super::sweep_parallel::run_all(&mut b, &configs, &trial_args, p)?,
+        Chosen::Gpu(mut b) if p > 1 => super::sweep_parallel::run_all(b.as_mut(), &configs, &trial_args, p)?,
         Chosen::Cpu(mut b) => run_all(&mut b, &configs, &trial_args)?,
         Chosen::Gpu(mut b) => run_all(b.as_mut(), &configs, &trial_args)?,
     };
@@ -144,17 +154,22 @@ fn run_all<B: Backend>(b: &mut B, configs: &[Map<String, Value>], args: &[RunArg
         let t = Instant::now();
         let trial = run_trial(b, params, a)?;
         let secs = t.elapsed().as_secs_f64();
-        let outcome = match (trial.diverged_at_step, trial.test_accuracy) {
-            (Some(s), _) => format!("diverged at step {s}"),
-            (None, Some(acc)) => {
-                format!("final loss {:.4}, test accuracy {:.2}%", trial.final_loss.unwrap_or(f64::NAN), acc * 100.0)
-            }
-            (None, None) => format!("final loss {:.4}", trial.final_loss.unwrap_or(f64::NAN)),
-        };
-        eprintln!("[{}/{}] {}: {outcome} ({secs:.1} s)", i + 1, configs.len(), describe(params));
+        progress_line(i, configs.len(), &trial, secs);
         out.push(Trial { seconds: secs, ..trial });
     }
     Ok(out)
+}
+
+/// The stderr line for trial i of n once it has finished.
+pub(crate) fn progress_line(i: usize, n: usize, trial: &Trial, secs: f64) {
+    let outcome = match (trial.diverged_at_step, trial.test_accuracy) {
+        (Some(s), _) => format!("diverged at step {s}"),
+        (None, Some(acc)) => {
+            format!("final loss {:.4}, test accuracy {:.2}%", trial.final_loss.unwrap_or(f64::NAN), acc * 100.0)
+        }
+        (None, None) => format!("final loss {:.4}", trial.final_loss.unwrap_or(f64::NAN)),
+    };
+    eprintln!("[{}/{n}] {}: {outcome} ({secs:.1} s)", i + 1, describe(&trial.params));
 }
 
 /// Train one trial exactly as `train` with these options would.
@@ -165,6 +180,11 @@ fn run_trial<B: Backend>(b: &mut B, params: &Map<String, Value>, args: &RunArgs)
     let mut session = Session::new(b, &p.arch, &p.weights, &p.optim, &p.setup.train, p.setup.batch_size)?;
     let mut log = MetricsLog::new(None);
     let result = train::train(b, &mut session, &p.setup, &mut scheduler, &mut log, &mut |_, _, _| {});
+    trial_of(params, &log, result)
+}
+
+/// A trial's record from its run's log and result (`train`'s, or a population member's, which is the same).
+pub(crate) fn trial_of(params: &Map<String, Value>, log: &MetricsLog, result: Result<TrainReport>) -> Result<Trial> {
     let losses: Vec<f32> =
         log.events.iter().filter_map(|e| if let Event::Step { loss, .. } = e { Some(*loss) } else { None }).collect();
     let last_val = log.events.iter().rev().find_map(|e| match e {

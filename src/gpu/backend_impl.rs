@@ -18,6 +18,11 @@ impl Backend for GpuBackend {
         format!("{} ({:?})", self.ctx.info.name, self.ctx.info.backend)
     }
 
+    fn max_binding_bytes(&self) -> Option<u64> {
+        let l = &self.ctx.limits;
+        Some(u64::from(l.max_storage_buffer_binding_size).min(l.max_buffer_size))
+    }
+
     fn zeros(&mut self, shape: &[usize], label: &str) -> Result<GpuTensor> {
         self.new_tensor(shape, label, None)
     }

@@ -161,6 +161,12 @@ impl<B: Backend> Model<B> {
 
     /// Logits for the batch already in `a.acts[0]`.
     pub fn forward(&self, b: &mut B, a: &mut Activations<B>) -> Result<()> {
+        self.forward_from(b, None, a)
+    }
+
+    /// Logits for the batch `input` (shaped like `a.acts[0]`), or `a.acts[0]` when None: the members of a
+    /// population read one shared batch this way instead of each gathering its own copy.
+    pub fn forward_from(&self, b: &mut B, input: Option<&B::Tensor>, a: &mut Activations<B>) -> Result<()> {
         let p = &self.params;
         let bias = |bias: Bias| match bias {
             Bias::Param(t) => &p[t],
@@ -168,7 +174,11 @@ impl<B: Backend> Model<B> {
         };
         for (i, s) in self.steps.iter().enumerate() {
             let (ins, outs) = a.acts.split_at_mut(i + 1);
-            let (x, y) = (&ins[i], &mut outs[0]);
+            let x = match input {
+                Some(x) if i == 0 => x,
+                _ => &ins[i],
+            };
+            let y = &mut outs[0];
             match s.node {
                 Node::Conv { geom, weight, bias: c, relu: true } => b.conv2d_relu(x, &p[weight], bias(c), geom, y)?,
                 Node::Conv { geom, weight, bias: c, relu: false } => b.conv2d(x, &p[weight], bias(c), geom, y)?,
@@ -183,6 +193,11 @@ impl<B: Backend> Model<B> {
 
     /// Every parameter's gradient of the mean loss, from `a.dlogits` (written by the loss).
     pub fn backward(&mut self, b: &mut B, a: &mut Activations<B>) -> Result<()> {
+        self.backward_from(b, None, a)
+    }
+
+    /// [`Model::backward`] for a forward pass that read `input` ([`Model::forward_from`]).
+    pub fn backward_from(&mut self, b: &mut B, input: Option<&B::Tensor>, a: &mut Activations<B>) -> Result<()> {
         let not_training = || crate::Error::Usage("activations were allocated for evaluation only".into());
         let grads = a.grads.as_mut().ok_or_else(not_training)?;
         let dlogits = a.dlogits.as_ref().ok_or_else(not_training)?;
@@ -192,8 +207,11 @@ impl<B: Backend> Model<B> {
             let (lower, upper) = grads.split_at_mut(i + 1);
             let dy = if i + 1 == self.steps.len() { dlogits } else { &upper[0] };
             let dx = &mut lower[i];
-            let x = &a.acts[i];
             let first = i == 0;
+            let x = match input {
+                Some(x) if first => x,
+                _ => &a.acts[i],
+            };
             match s.node {
                 Node::Conv { geom, weight, bias, .. } => {
                     let [dw, db] = weight_and_bias_grads(&mut self.grads, &mut self.fixed_bias_grad, weight, bias);

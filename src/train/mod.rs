@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod early_stop;
 pub mod metrics;
 pub mod plot;
+pub mod population;
 pub mod resume;
 pub mod step;
 
@@ -138,15 +139,7 @@ pub fn train_from<B: Backend>(
     let mut test_result = None;
     let mut t0 = Instant::now();
     let mut step_ms = Vec::new();
-    let mut ends = EpochEnd {
-        val: val.as_mut(),
-        test: test.as_mut(),
-        rule: setup.early_stop,
-        stopping: EarlyStopState::default(),
-        best_weights: None,
-        test_at_best: None,
-        stop: false,
-    };
+    let mut ends = EpochEnd::new(setup.early_stop);
     let mut first_loss: Option<f32> = None;
     let mut stopped_after_epoch = None;
 
@@ -212,7 +205,9 @@ pub fn train_from<B: Backend>(
         }
         if epoch_end {
             train_time += t0.elapsed();
-            test_result = ends.run(backend, session, scheduler, log, epoch, done, &mut epoch_loss)?.or(test_result);
+            let evals = (val.as_mut(), test.as_mut());
+            test_result =
+                ends.run(backend, evals, &session.model, scheduler, log, epoch, done, &mut epoch_loss)?.or(test_result);
             if let Some(c) = ckpt.as_deref_mut()
                 && full_epoch
             {
@@ -227,7 +222,8 @@ pub fn train_from<B: Backend>(
     }
     if first == setup.steps && !first.is_multiple_of(spe) {
         // Resumed from the checkpoint a run saved at its end inside an epoch: only the end-of-run part is left.
-        test_result = ends.run(backend, session, scheduler, log, first / spe, first, &mut epoch_loss)?;
+        let evals = (val.as_mut(), test.as_mut());
+        test_result = ends.run(backend, evals, &session.model, scheduler, log, first / spe, first, &mut epoch_loss)?;
     }
     let steps_done = stopped_after_epoch.map_or(setup.steps, |e| ((e + 1) * spe).min(setup.steps));
     // With --restore-best the result is the best epoch's weights, and its test figures with them.
@@ -257,26 +253,33 @@ pub fn train_from<B: Backend>(
 }
 
 /// What runs at the end of an epoch (and at the end of the run): validation, the plateau scheduler's metric
-/// step, early stopping, the test evaluation.
-struct EpochEnd<'a, B: Backend> {
-    val: Option<&'a mut Evaluator<B>>,
-    test: Option<&'a mut Evaluator<B>>,
+/// step, early stopping, the test evaluation. One per run (a population keeps one per member, sharing the
+/// evaluators).
+pub(crate) struct EpochEnd {
     rule: Option<EarlyStop>,
-    stopping: EarlyStopState,
+    pub(crate) stopping: EarlyStopState,
     /// `--restore-best`: the best epoch's weights (read back once per improving epoch) and test figures.
-    best_weights: Option<Vec<Vec<f32>>>,
-    test_at_best: Option<(f64, f64)>,
+    pub(crate) best_weights: Option<Vec<Vec<f32>>>,
+    pub(crate) test_at_best: Option<(f64, f64)>,
     /// The rule says stop after this epoch.
-    stop: bool,
+    pub(crate) stop: bool,
 }
 
-impl<B: Backend> EpochEnd<'_, B> {
+/// The validation and test evaluators of a run, when it has them.
+pub(crate) type Evals<'a, B> = (Option<&'a mut Evaluator<B>>, Option<&'a mut Evaluator<B>>);
+
+impl EpochEnd {
+    pub(crate) fn new(rule: Option<EarlyStop>) -> Self {
+        EpochEnd { rule, stopping: EarlyStopState::default(), best_weights: None, test_at_best: None, stop: false }
+    }
+
     /// Returns the test (loss, accuracy) when evaluated; resets the running epoch loss.
     #[allow(clippy::too_many_arguments)]
-    fn run(
+    pub(crate) fn run<B: Backend>(
         &mut self,
         backend: &mut B,
-        session: &Session<B>,
+        (val, test): Evals<'_, B>,
+        model: &Model<B>,
         scheduler: &mut Scheduler,
         log: &mut MetricsLog,
         epoch: usize,
@@ -284,8 +287,8 @@ impl<B: Backend> EpochEnd<'_, B> {
         epoch_loss: &mut (f64, usize),
     ) -> Result<Option<(f64, f64)>> {
         let mut val_loss = None;
-        if let Some(v) = self.val.as_mut() {
-            let (loss, val_accuracy) = v.run(backend, &session.model)?;
+        if let Some(v) = val {
+            let (loss, val_accuracy) = v.run(backend, model)?;
             log.push(Event::Val { step: done, epoch, val_loss: loss, val_accuracy });
             val_loss = Some(loss);
         }
@@ -301,7 +304,7 @@ impl<B: Backend> EpochEnd<'_, B> {
                 Verdict::Improved => {
                     improved = true;
                     if rule.restore_best {
-                        self.best_weights = Some(session.model.read_weights(backend)?);
+                        self.best_weights = Some(model.read_weights(backend)?);
                     }
                 }
                 Verdict::Stop => self.stop = true,
@@ -309,8 +312,8 @@ impl<B: Backend> EpochEnd<'_, B> {
             }
         }
         let mut result = None;
-        if let Some(t) = self.test.as_mut() {
-            let (test_loss, test_accuracy) = t.run(backend, &session.model)?;
+        if let Some(t) = test {
+            let (test_loss, test_accuracy) = t.run(backend, model)?;
             log.push(Event::Eval { step: done, epoch, test_loss, test_accuracy });
             result = Some((test_loss, test_accuracy));
             if improved {
