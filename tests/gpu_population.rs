@@ -13,7 +13,6 @@ mod population_common;
 
 use gpu_common::{gpu_or_skip, rand_vec};
 use population_common::{check_member, diverged_at, population, run_args, solo};
-use wgtrain::backend::Backend;
 use wgtrain::optim::OptimConfig;
 use wgtrain::schedule::Group;
 use wgtrain::tolerance::Tolerance;

@@ -20,7 +20,7 @@ impl Backend for GpuBackend {
 
     fn max_binding_bytes(&self) -> Option<u64> {
         let l = &self.ctx.limits;
-        Some(u64::from(l.max_storage_buffer_binding_size).min(l.max_buffer_size))
+        Some(l.max_storage_buffer_binding_size.min(l.max_buffer_size))
     }
 
     fn zeros(&mut self, shape: &[usize], label: &str) -> Result<GpuTensor> {
