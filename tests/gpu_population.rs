@@ -110,9 +110,12 @@ fn a_population_step_gathers_once_and_allocates_nothing_after_the_first() {
         pop.step(&mut g, &groups, (s % 2) * batch, s).unwrap();
     }
     assert_eq!(g.allocations(), after_first, "GPU objects were created after the first population step");
+    let before = g.submissions();
+    pop.step(&mut g, &groups, 0, 4).unwrap();
+    assert_eq!(g.submissions() - before, 1, "one submit per population step");
     // Profiling creates its own query objects, so it starts after the allocation check.
     g.start_profiling().expect("lavapipe and desktop Vulkan drivers offer timestamps inside passes");
-    pop.step(&mut g, &groups, batch, 4).unwrap();
+    pop.step(&mut g, &groups, batch, 5).unwrap();
     let profile = g.take_profile().unwrap();
     let count = |prefix: &str| profile.iter().filter(|d| d.label.starts_with(prefix)).count();
     let labels: Vec<&str> = profile.iter().map(|d| d.label.as_str()).collect();

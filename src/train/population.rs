@@ -3,9 +3,11 @@
 //!
 //! Per step the batch is gathered once into a tensor every member's first layer reads; each member then records
 //! its forward, loss, backward, gradient norm and update on its own parameters, all inside the step's one
-//! `begin_step`/`end_step` (one submit on the GPU). Member m's loss and gradient norm land in slot
-//! `m·LOSS_RING + s` of two shared rings, read back in bulk (one read each for the whole population). Every
-//! member's hyper-parameter uniform is written before the step is recorded, so each lands with that submit.
+//! `begin_step`/`end_step` (one submit on the GPU). Member m's loss and gradient norm land in slot s of its own
+//! rings; the rings of all members form two packed sets, each read back in bulk with one copy. Every member
+//! writes the same slot s, so the GPU's slot cursor does not change inside the step (a change would flush the
+//! recorded work: a second submit). Every member's hyper-parameter uniform is written before the step is
+//! recorded, so each lands with that submit.
 //!
 //! The member loop is the host's: each member runs exactly the ops of the same trial trained alone, on the same
 //! inputs in the same order, so its numbers are those of the solo run (bit for bit on the CPU backend). A
@@ -25,8 +27,8 @@ use crate::optim::{OptimConfig, Optimizer, OptimizerKind};
 use crate::schedule::{Group, Scheduler};
 use crate::{Error, Result};
 
-/// The most members one population holds, whatever the memory: their loss rings share one tensor of
-/// `P·LOSS_RING` slots and each member adds its ops to every step's command buffer.
+/// The most members one population holds, whatever the memory: each member adds its ops to every step's one
+/// command buffer, and its loss and norm rings to the two packed sets read back in bulk.
 pub const MAX_MEMBERS: usize = 64;
 
 /// Bytes of population state the CPU backend allows (parameters, gradients, optimizer state and activations of
@@ -112,9 +114,10 @@ pub struct Population<B: Backend> {
     x: B::Tensor,
     y: B::Indices,
     members: Vec<Member<B>>,
-    /// `losses[m·LOSS_RING + s]`, `norms[m·LOSS_RING + s]`: member m's loss and gradient norm at ring slot s.
-    losses: B::Tensor,
-    norms: B::Tensor,
+    /// `losses[m][s]`, `norms[m][s]`: member m's loss and gradient norm at ring slot s (packed sets of P rings
+    /// of [`LOSS_RING`]).
+    losses: Vec<B::Tensor>,
+    norms: Vec<B::Tensor>,
 }
 
 impl<B: Backend> Population<B> {
@@ -143,9 +146,10 @@ impl<B: Backend> Population<B> {
         let input: Vec<usize> = std::iter::once(batch).chain(arch.input.iter().copied()).collect();
         let x = b.zeros(&input, "population.x")?;
         let y = b.indices(&vec![0; batch], "population.y")?;
-        let slots = optims.len() * LOSS_RING;
-        let losses = b.zeros(&[slots], "population.losses")?;
-        let norms = b.zeros(&[slots], "population.grad_norms")?;
+        let rings = vec![vec![LOSS_RING]; optims.len()];
+        let label = |what: &str| (0..optims.len()).map(|m| format!("member{m}.{what}")).collect::<Vec<_>>();
+        let losses = b.zeros_packed(&rings, &label("losses"))?;
+        let norms = b.zeros_packed(&rings, &label("grad_norms"))?;
         Ok(Population { data, x, y, members, losses, norms })
     }
 
@@ -165,9 +169,9 @@ impl<B: Backend> Population<B> {
     /// One step on the batch `order[offset ..][.. batch]` for every member whose entry of `groups` (its
     /// scheduler's current groups) is Some; a None member is frozen and records nothing. Ring slot `slot`.
     pub fn step(&mut self, b: &mut B, groups: &[Option<&[Group]>], offset: usize, slot: usize) -> Result<()> {
-        for (m, (member, g)) in self.members.iter_mut().zip(groups).enumerate() {
+        for (member, g) in self.members.iter_mut().zip(groups) {
             if let Some(g) = g {
-                member.optimizer.prepare(b, g, m * LOSS_RING + slot)?;
+                member.optimizer.prepare(b, g, slot)?;
             }
         }
         b.begin_step()?;
@@ -176,15 +180,14 @@ impl<B: Backend> Population<B> {
             if g.is_none() {
                 continue;
             }
-            let at = m * LOSS_RING + slot;
             let Member { model, optimizer, act } = member;
             model.forward_from(b, Some(&self.x), act)?;
             let logits = act.acts.last().expect("logits");
             let dlogits = act.dlogits.as_mut().expect("training activations have dlogits");
-            b.softmax_xent(logits, &self.y, dlogits, &mut self.losses, at)?;
+            b.softmax_xent(logits, &self.y, dlogits, &mut self.losses[m], slot)?;
             model.backward_from(b, Some(&self.x), act)?;
-            b.grad_norm(&model.grads, &mut self.norms, at)?;
-            optimizer.update(b, &mut model.params, &model.grads, &self.norms)?;
+            b.grad_norm(&model.grads, &mut self.norms[m], slot)?;
+            optimizer.update(b, &mut model.params, &model.grads, &self.norms[m])?;
         }
         b.end_step()
     }
@@ -335,11 +338,10 @@ pub fn train_population<B: Backend>(
         let epoch_end = full_epoch || done == setup.steps;
         if pending_steps == LOSS_RING || epoch_end {
             let first = done - pending_steps;
-            let losses = b.read(&pop.losses)?;
-            let norms = b.read(&pop.norms)?;
+            let losses = b.read_set(&pop.losses)?;
+            let norms = b.read_set(&pop.norms)?;
             for (m, r) in runs.iter_mut().enumerate().filter(|(_, r)| r.outcome.is_none()) {
-                let ring = m * LOSS_RING..(m + 1) * LOSS_RING;
-                if let Err(e) = r.drain(first, &losses[ring.clone()], &norms[ring], spe, setup.diverge_factor) {
+                if let Err(e) = r.drain(first, &losses[m], &norms[m], spe, setup.diverge_factor) {
                     r.outcome = Some(Err(e));
                 }
             }
