@@ -56,11 +56,14 @@ fn args() -> Result<Args> {
             ),
         }
     }
-    if a.batch == 0 || a.steps == 0 || a.trial_steps == 0 || a.members.iter().any(|&p| p == 0) {
+    if a.batch == 0 || a.steps == 0 || a.trial_steps == 0 || a.members.contains(&0) {
         bail!("--batch, --steps, --trial-steps and every member count must be positive");
     }
     Ok(a)
 }
+
+/// Counts the dispatches of one population step, where the backend can (GPU timestamps).
+type CountDispatches<'a, B> = &'a mut dyn FnMut(&mut B, &mut Population<B>) -> Result<Option<usize>>;
 
 /// One member count's figures.
 struct Row {
@@ -75,7 +78,7 @@ fn measure<B: Backend>(
     b: &mut B,
     a: &Args,
     p: usize,
-    dispatches: &mut dyn FnMut(&mut B, &mut Population<B>) -> Result<Option<usize>>,
+    dispatches: CountDispatches<'_, B>,
 ) -> Result<Row> {
     let batches = 8;
     let images: Vec<f32> = (0..batches * a.batch * 784).map(|i| ((i * 7919 % 1000) as f32 / 1000.0) - 0.5).collect();
