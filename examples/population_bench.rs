@@ -74,12 +74,7 @@ struct Row {
 
 /// Time `a.steps` population steps of `p` members (after one warm-up step that builds pipelines), waiting for
 /// the device at the end. `dispatches` profiles one more step where the backend can.
-fn measure<B: Backend>(
-    b: &mut B,
-    a: &Args,
-    p: usize,
-    dispatches: CountDispatches<'_, B>,
-) -> Result<Row> {
+fn measure<B: Backend>(b: &mut B, a: &Args, p: usize, dispatches: CountDispatches<'_, B>) -> Result<Row> {
     let batches = 8;
     let images: Vec<f32> = (0..batches * a.batch * 784).map(|i| ((i * 7919 % 1000) as f32 / 1000.0) - 0.5).collect();
     let labels: Vec<u32> = (0..(batches * a.batch) as u32).map(|i| i % 10).collect();

@@ -115,8 +115,22 @@ fn wgtrain(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wgtrain")).args(args).output().unwrap()
 }
 
-const SWEEP: [&str; 11] =
-    ["sweep", "--backend", "cpu", "--limit-train", "256", "--steps", "6", "--batch-size", "32", "--no-eval", "-q"];
+/// The `mlp` preset keeps the CLI tests fast; the library tests above cover the convolutional path.
+const SWEEP: [&str; 13] = [
+    "sweep",
+    "--backend",
+    "cpu",
+    "--model",
+    "mlp",
+    "--limit-train",
+    "256",
+    "--steps",
+    "6",
+    "--batch-size",
+    "32",
+    "--no-eval",
+    "-q",
+];
 
 fn sweep_json(extra: &[&str]) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
@@ -180,4 +194,60 @@ fn parallel_above_the_cap_is_refused_with_how_it_was_computed() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("the CPU backend allows 8589934592 bytes"), "{err}");
     assert!(err.contains("--parallel 1 is the most that fits"), "{err}");
+}
+
+#[test]
+fn sweep_parallel_groups_optimizers_apart_and_matches_parallel_1_with_validation_and_early_stopping() {
+    // sgd and adamw trials form two groups of four (chunks of 3 and 1); validation loss is the objective, and
+    // the early-stopping rule and the plateau schedule watch it per member.
+    let dir = tempfile::tempdir().unwrap();
+    let grid = r#"{"optimizer": ["sgd", "adamw"], "lr": [0.003, 0.03],
+        "schedule": [{"kind":"reduce_lr_on_plateau","factor":0.5,"patience":0}, {"kind":"step","step_size":2,"gamma":0.5}]}"#;
+    let run = |p: &str| {
+        let json = dir.path().join(format!("p{p}.json"));
+        let csv = dir.path().join(format!("p{p}.csv"));
+        let out = wgtrain(&[
+            "sweep",
+            "--backend",
+            "cpu",
+            "--limit-train",
+            "224",
+            "--val-split",
+            "32",
+            "--batch-size",
+            "32",
+            "--epochs",
+            "3",
+            "--model",
+            "mlp",
+            "--no-eval",
+            "--early-stop-patience",
+            "1",
+            "--early-stop-min-delta",
+            "0.01",
+            "-q",
+            "--grid",
+            grid,
+            "--parallel",
+            p,
+            "--json",
+            json.to_str().unwrap(),
+            "--csv",
+            csv.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+        for t in v["trials"].as_array_mut().unwrap() {
+            t.as_object_mut().unwrap().remove("seconds");
+        }
+        // The CSV's last column is the wall time.
+        let csv = std::fs::read_to_string(csv).unwrap();
+        let rows: Vec<String> = csv.lines().map(|l| l.rsplit_once(',').unwrap().0.to_string()).collect();
+        (v, rows, String::from_utf8_lossy(&out.stdout).lines().count())
+    };
+    let (one, three) = (run("1"), run("3"));
+    assert_eq!(one, three);
+    let trials = one.0["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 8);
+    assert!(trials.iter().all(|t| t["val_loss"].is_number()), "{trials:?}");
 }
