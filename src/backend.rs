@@ -5,6 +5,11 @@
 //! `&mut`, so a training step allocates nothing after the first. Every op checks shapes and returns
 //! [`Error::Shape`](crate::Error::Shape) rather than panicking.
 //!
+//! Populations (`sweep --parallel P`, [`crate::train::population`]) are built on these ops as they are: each
+//! member owns ordinary tensors, and a population step records every member's ops between one `begin_step` and
+//! one `end_step`, reading one shared batch. No op takes a member axis (P is never inferred from a shape); a
+//! member-axis variant of an op would take P explicitly and keep P = 1 identical to the op here.
+//!
 //! Layout is NCHW, row-major, f32, as in PyTorch. Shapes below use N = batch, C = in channels,
 //! K = out channels, H×W = spatial size, I/O = linear in/out features, L = classes.
 

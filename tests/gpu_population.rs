@@ -110,6 +110,8 @@ fn a_population_step_gathers_once_and_allocates_nothing_after_the_first() {
         pop.step(&mut g, &groups, (s % 2) * batch, s).unwrap();
     }
     assert_eq!(g.allocations(), after_first, "GPU objects were created after the first population step");
+    assert_eq!(pop.model(1).read_weights(&mut g).unwrap(), weights, "the frozen member's weights never change");
+    assert_ne!(pop.model(0).read_weights(&mut g).unwrap(), weights, "an active member's weights change");
     let before = g.submissions();
     pop.step(&mut g, &groups, 0, 4).unwrap();
     assert_eq!(g.submissions() - before, 1, "one submit per population step");
@@ -124,4 +126,19 @@ fn a_population_step_gathers_once_and_allocates_nothing_after_the_first() {
     // The solo step's dispatches less its gather, per active member, plus the one gather.
     assert_eq!((profile.len() - 1) % 2, 0, "{labels:?}");
     assert!((profile.len() - 1) / 2 < 32, "{} dispatches: {labels:?}", profile.len());
+}
+
+#[test]
+fn parallel_above_the_gpu_cap_is_refused_with_how_it_was_computed() {
+    let test = "parallel_above_the_gpu_cap_is_refused_with_how_it_was_computed";
+    let Some(g) = gpu_or_skip(test) else { return };
+    let mut args = vec!["sweep", "--backend", "gpu", "--model", "mlp", "--steps", "1", "--no-eval", "-q"];
+    let adapter = g.adapter_info().name.clone();
+    args.extend(["--adapter", &adapter, "--grid", r#"{"lr": [0.1, 0.2]}"#, "--parallel", "65"]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wgtrain")).args(&args).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--parallel 65 is more than fits on"), "{err}");
+    assert!(err.contains("largest storage binding"), "{err}");
+    assert!(err.contains("--parallel 64 is the most that fits"), "{err}");
 }
