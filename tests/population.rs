@@ -251,3 +251,26 @@ fn sweep_parallel_groups_optimizers_apart_and_matches_parallel_1_with_validation
     assert_eq!(trials.len(), 8);
     assert!(trials.iter().all(|t| t["val_loss"].is_number()), "{trials:?}");
 }
+
+#[test]
+fn the_member_cap_follows_the_footprint_and_the_binding_limit() {
+    use wgtrain::train::population::{MAX_MEMBERS, footprint, member_cap};
+    let arch = wgtrain::nn::sample_cnn();
+    let sgd = wgtrain::optim::OptimConfig::sgd(0.01, 0.9);
+    let small = footprint(&arch, &sgd, 16);
+    let large = footprint(&arch, &sgd, 1024);
+    assert!(large.bytes > small.bytes && large.largest > small.largest);
+    // Parameters alone (weights, gradients, one momentum set) are a floor of the footprint.
+    let params: u64 = arch.params.iter().map(|p| p.shape.iter().product::<usize>() as u64).sum();
+    assert!(small.bytes > 3 * 4 * params);
+    // A binding that holds exactly three copies of the largest tensor caps P at 3, and says so.
+    let (cap, how) = member_cap(large, Some(3 * large.largest + 1));
+    assert_eq!(cap, 3, "{how}");
+    assert!(how.contains(&format!("{} bytes", large.largest)) && how.contains("--parallel 3"), "{how}");
+    // Nothing fits but one: still 1 (a solo run is always allowed; its own limits are checked elsewhere).
+    assert_eq!(member_cap(large, Some(1)).0, 1);
+    // A generous limit: the member limit binds.
+    assert_eq!(member_cap(small, Some(u64::MAX)).0, MAX_MEMBERS);
+    let (cpu_cap, how) = member_cap(large, None);
+    assert!((1..=MAX_MEMBERS).contains(&cpu_cap), "{how}");
+}
