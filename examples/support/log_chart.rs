@@ -8,12 +8,13 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use wgtrain::plot::{DrawResult, FONT, Figure, PALETTE};
 
-/// One curve; non-finite and non-positive values are left out (a log axis cannot show them), and `mark` draws a
-/// cross at the last point (where a run stopped).
+/// One curve; non-finite and non-positive values are left out (a log axis cannot show them). `mark_end` draws a
+/// cross at the last point (where a run stopped); `dashed` is for reference lines, so a curve under one shows.
 pub struct Line {
     pub label: String,
     pub points: Vec<(f64, f64)>,
     pub mark_end: bool,
+    pub dashed: bool,
 }
 
 /// One panel: its y label and lines, on a log₁₀ y axis; `weight` is its share of the height, `legend` whether it
@@ -32,6 +33,8 @@ pub struct LogChart {
     pub x_label: String,
     pub panels: Vec<LogPanel>,
     pub size: (u32, u32),
+    /// Where the legend goes: a corner the curves leave empty.
+    pub legend_at: SeriesLabelPosition,
 }
 
 fn drawable(p: &(f64, f64)) -> bool {
@@ -97,8 +100,12 @@ impl Figure for LogChart {
             for (j, line) in panel.lines.iter().enumerate() {
                 let color = PALETTE[j % PALETTE.len()];
                 let pts: Vec<(f64, f64)> = line.points.iter().copied().filter(drawable).collect();
-                chart
-                    .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))?
+                let drawn = if line.dashed {
+                    chart.draw_series(DashedLineSeries::new(pts.iter().copied(), 10, 6, color.stroke_width(2)))?
+                } else {
+                    chart.draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))?
+                };
+                drawn
                     .label(line.label.clone())
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3)));
                 if let (true, Some(&end)) = (line.mark_end, pts.last()) {
@@ -110,7 +117,7 @@ impl Figure for LogChart {
             }
             chart
                 .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
+                .position(self.legend_at.clone())
                 .label_font((FONT, 15))
                 .background_style(WHITE.mix(0.85))
                 .border_style(RGBColor(200, 200, 200))
