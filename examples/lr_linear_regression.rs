@@ -305,7 +305,7 @@ mod tests {
         assert!(fast.losses[EPOCHS] < slow.losses[EPOCHS]);
         // Each step multiplies the error ŵ − ŵ_ols by (I − lr·H), whose norm is max|1 − lr·λ|.
         let rate = (1.0 - 0.1 * lmin).abs().max((1.0 - 0.1 * lmax).abs());
-        let bound = rate.powi(EPOCHS as i32) * distance(&vec![0.0; D], &ols);
+        let bound = rate.powi(EPOCHS as i32) * distance(&[0.0; D], &ols);
         // 1e-12: room for the f64 rounding of 100 steps, far below the bound itself (~1e-7 here).
         assert!(distance(&fast.w, &ols) <= bound + 1e-12, "{} > {bound}", distance(&fast.w, &ols));
         // The noise level: E‖ŵ_ols − w‖² = σ²·tr((XᵀX)⁻¹) = σ²·tr(2H⁻¹/n) ≤ σ²·2d/(n·λ_min); three times its
@@ -340,7 +340,7 @@ mod tests {
     #[test]
     fn with_y_independent_of_x_the_loss_stays_near_var_y() {
         let data = Data::article(N, D, SEED + 1);
-        let start = data.loss(&vec![0.0; D]);
+        let start = data.loss(&[0.0; D]);
         let best = data.loss(&data.least_squares());
         assert!(best > 0.95 * start, "least squares {best} vs {start}");
         for lr in [0.01, 0.1] {
