@@ -161,6 +161,7 @@ fn bad_config_files_are_refused_naming_the_problem() {
         ("syntax.json", "{\"lr\": 0.1,}", &["syntax.json", "JSON", "line 1"][..]),
         ("top.json", "[1, 2]", &["top.json", "table of options"][..]),
         ("self.toml", "config = \"other.toml\"\n", &["config", "cannot be set from a config file"][..]),
+        ("twice.toml", "batch-size = 32\nbatch_size = 16\n", &["batch-size", "batch_size", "same option"][..]),
     ] {
         let cfg = write(dir.path(), name, text);
         let stderr = refused(&wgtrain(&["train", "--backend", "cpu", "--config", &cfg]));
@@ -171,4 +172,19 @@ fn bad_config_files_are_refused_naming_the_problem() {
     let missing = dir.path().join("missing.toml");
     let stderr = refused(&wgtrain(&["train", "--config", missing.to_str().unwrap()]));
     assert!(stderr.contains("missing.toml") && stderr.contains("cannot read"), "{stderr}");
+}
+
+/// With --resume, the file's options count as given again: they must agree with the checkpoint.
+#[test]
+fn with_resume_the_files_options_must_agree_with_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("ckpt");
+    let base = ["train", "-q", "--backend", "cpu", "--model", "mlp", "--limit-train", "64", "--batch-size", "32"];
+    let ck = ckpt.to_str().unwrap();
+    ok(&wgtrain(&[&base[..], &["--no-eval", "--steps", "2", "--lr", "0.05", "--checkpoint-dir", ck]].concat()));
+    let resume =
+        |cfg: &str| wgtrain(&[&base[..], &["--no-eval", "--steps", "3", "--resume", ck, "--config", cfg]].concat());
+    let stderr = refused(&resume(&write(dir.path(), "other.toml", "lr = 0.07\n")));
+    assert!(stderr.contains("--lr 0.07 contradicts"), "{stderr}");
+    ok(&resume(&write(dir.path(), "same.toml", "lr = 0.05\n")));
 }

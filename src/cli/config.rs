@@ -65,8 +65,13 @@ fn expand(argv: Vec<OsString>) -> Result<(Vec<OsString>, Option<Applied>)> {
     let values = load(path)?;
     let mut argv = argv;
     let mut flags = Vec::new();
+    let mut seen: Vec<(String, &str)> = Vec::new();
     for (key, value) in &values {
         let id = key.trim_start_matches("--").replace('-', "_");
+        if let Some((_, other)) = seen.iter().find(|(s, _)| *s == id) {
+            return Err(Error::Usage(format!("--config {file}: `{other}` and `{key}` set the same option")));
+        }
+        seen.push((id.clone(), key));
         let arg = sub
             .get_arguments()
             .find(|a| a.get_id().as_str() == id && a.get_long().is_some() && !NOT_IN_FILE.contains(&id.as_str()))
