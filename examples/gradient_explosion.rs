@@ -264,7 +264,7 @@ fn main() -> Result<()> {
     for o in &runs {
         let max_gn = o.grad_norms.iter().copied().fold(0.0f32, f32::max);
         println!(
-            "{:<45} first loss {:.3}, largest {:.3e}, last-10 mean {:.3}, largest grad norm {:.3e}{}",
+            "{:<50} first loss {:.3}, largest {:.3e}, last-10 mean {:.3}, largest grad norm {:.3e}{}",
             o.label,
             o.losses[0],
             o.max_loss(),
