@@ -57,7 +57,8 @@ fn expand(argv: Vec<OsString>) -> Result<(Vec<OsString>, Option<Applied>)> {
     if !COMMANDS.contains(&name) {
         return Ok((argv, None));
     }
-    let Some(path) = sub_m.get_one::<std::path::PathBuf>("config").filter(|_| given(sub_m, "config")) else {
+    let path = sub_m.try_get_one::<std::path::PathBuf>("config").ok().flatten();
+    let Some(path) = path.filter(|_| given(sub_m, "config")) else {
         return Ok((argv, None));
     };
     let sub = cmd.find_subcommand(name).expect("the matched subcommand exists");
