@@ -24,11 +24,25 @@ Examples:
 The schedule advances once per optimizer step; reduce_lr_on_plateau steps once per epoch on the validation loss
 (--val-split) or the epoch's mean training loss.";
 
+/// `--config`'s long help (train, lr-find, sweep, compare).
+pub const CONFIG: &str = "Read options from FILE: TOML (.toml) or JSON (.json); any other name is tried as JSON, then
+as TOML. Keys are the long option names without the dashes (batch-size or batch_size); values are numbers,
+strings, and true/false for switches. schedule, model, param_groups, grid and random may be tables/objects or the
+JSON text the command line takes; betas a list [B1, B2]. The command line wins over the file (also where it gives
+an option that excludes the file's, as --random excludes grid). Relative paths are taken from the current
+directory, as on the command line. An unknown key is an error.
+Example (run.toml):
+  lr = 0.05
+  momentum = 0.9
+  batch-size = 128
+  schedule = { kind = \"cosine_annealing\", t_max = 1000 }";
+
 pub const TRAIN_EXAMPLES: &str = "Examples:
   wgtrain train --epochs 3 --lr 0.05 --momentum 0.9 --save-weights cnn.safetensors
   wgtrain train --data ~/mnist --batch-size 128 --val-split 5000 --metrics run.jsonl \\
       --schedule '{\"kind\":\"one_cycle\",\"max_lr\":0.1,\"total_steps\":1400}'
   wgtrain train --backend cpu --limit-train 2000 --steps 100 --no-eval -q
+  wgtrain train --config run.toml --lr 0.1        # the file's options, with the lr from the command line
 
 Output: a progress bar on a terminal (one kept line per epoch), one line per epoch (and one every --log-every
 seconds) when stderr is not a terminal, nothing with -q; the summary line on stdout. Every output path is

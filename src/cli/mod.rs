@@ -6,6 +6,7 @@ use crate::{Error, output};
 
 pub mod backend_choice;
 pub mod compare;
+pub mod config;
 pub mod devices;
 pub mod driver_env;
 pub mod help;
@@ -62,13 +63,29 @@ pub fn main() -> i32 {
 
 fn parse_and_run() -> i32 {
     let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,wgpu_hal=off")).try_init();
-    let cli = match Cli::try_parse() {
+    let (argv, from_file) = match config::apply(std::env::args_os().collect()) {
+        Ok(a) => a,
+        Err(e) => {
+            output::stdio::error_line(&format!("error: {e}"));
+            return e.exit_code();
+        }
+    };
+    let cli = match Cli::try_parse_from(argv) {
         Ok(c) => c,
         Err(e) => {
             // --help/--version go to stdout, usage errors to stderr; a full stream is a failure (1), a closed
             // one is not.
             let code = if e.use_stderr() { 2 } else { 0 };
-            return match e.print() {
+            let printed = e.print();
+            if let Some(applied) = from_file.filter(|_| e.use_stderr()) {
+                // clap names the options, not where they came from.
+                output::stdio::error_line(&format!(
+                    "note: options taken from --config {}: {}",
+                    applied.file,
+                    applied.flags.join(" ")
+                ));
+            }
+            return match printed {
                 Err(io) if io.kind() != std::io::ErrorKind::BrokenPipe => code.max(1),
                 _ => code,
             };

@@ -12,10 +12,11 @@ use crate::train::checkpoint::{self, Checkpointer, RunInfo};
 use crate::train::{LoopState, MetricsLog, Session, resume, steps_per_epoch};
 use crate::{Error, Result};
 
-/// The option ids (`batch_size`, …) given on this process's command line for `subcommand`; `--resume` refuses
-/// those that contradict the checkpoint, and only those (an option left at its default is not a contradiction).
+/// The option ids (`batch_size`, …) given on this process's command line for `subcommand`, or by its `--config`
+/// file; `--resume` refuses those that contradict the checkpoint, and only those (an option left at its default
+/// is not a contradiction).
 pub fn explicit_options(subcommand: &str) -> Vec<String> {
-    let Ok(m) = super::Cli::command().try_get_matches_from(std::env::args_os()) else { return Vec::new() };
+    let Ok(m) = super::Cli::command().try_get_matches_from(super::config::process_args()) else { return Vec::new() };
     let Some((name, sub)) = m.subcommand() else { return Vec::new() };
     if name != subcommand {
         return Vec::new();

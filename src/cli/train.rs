@@ -143,6 +143,10 @@ pub struct RunArgs {
     /// agree; --steps/--epochs may extend it).
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
+    /// Read options from a TOML or JSON file (by extension; otherwise JSON, then TOML); the command line wins.
+    #[arg(long, value_name = "FILE", long_help = help::CONFIG)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
     /// The option ids given on the command line (filled by `run`; --resume refuses those that contradict).
     #[arg(skip)]
     #[serde(skip)]
