@@ -69,6 +69,19 @@ pub fn steps_per_epoch(train_len: usize, batch: usize) -> usize {
     train_len / batch.max(1)
 }
 
+/// Steps per epoch of `setup`, refusing a batch size of 0 or one larger than the training split.
+pub(crate) fn checked_steps_per_epoch(setup: &TrainSetup) -> Result<usize> {
+    let bs = setup.batch_size;
+    let spe = steps_per_epoch(setup.train.len(), bs);
+    if bs == 0 || spe == 0 {
+        return Err(Error::Usage(format!(
+            "batch size {bs} must be between 1 and the number of training images ({})",
+            setup.train.len()
+        )));
+    }
+    Ok(spe)
+}
+
 /// Train the session's model on `backend`. `scheduler` is already built on the optimizer's groups (step 0
 /// done); metrics go to `log`.
 pub fn train<B: Backend>(
@@ -96,13 +109,7 @@ pub fn train_from<B: Backend>(
     mut ckpt: Option<&mut Checkpointer>,
 ) -> Result<TrainReport> {
     let bs = setup.batch_size;
-    let spe = steps_per_epoch(setup.train.len(), bs);
-    if bs == 0 || spe == 0 {
-        return Err(Error::Usage(format!(
-            "batch size {bs} must be between 1 and the number of training images ({})",
-            setup.train.len()
-        )));
-    }
+    let spe = checked_steps_per_epoch(setup)?;
     let first = start.map_or(0, |s| s.step);
     if first > setup.steps {
         return Err(Error::Usage(format!(

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::{
     DeviceData, EarlyStop, EpochEnd, Evaluator, Event, HostSplit, LOSS_RING, MetricsLog, Shuffler, TrainReport,
-    TrainSetup, steps_per_epoch,
+    TrainSetup,
 };
 use crate::backend::{Backend, numel};
 use crate::nn::model::Activations;
@@ -279,13 +279,7 @@ pub fn train_population<B: Backend>(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<MemberOutcome>> {
     let bs = setup.batch_size;
-    let spe = steps_per_epoch(setup.train.len(), bs);
-    if bs == 0 || spe == 0 {
-        return Err(Error::Usage(format!(
-            "batch size {bs} must be between 1 and the number of training images ({})",
-            setup.train.len()
-        )));
-    }
+    let spe = super::checked_steps_per_epoch(setup)?;
     if specs.len() != pop.len() {
         return Err(Error::Usage(format!("{} member settings for a population of {}", specs.len(), pop.len())));
     }
