@@ -6,6 +6,8 @@
 //! image's NCHW slab. For the sample CNN's 3×3, stride 1, no padding this is exactly the matrix (and so the
 //! summation order) of the original 3×3-only code: its results are bit-identical.
 
+use rayon::prelude::*;
+
 use super::real::Real;
 
 /// Sizes of one convolution: input N×C×H×W, weight K×C×ks×ks, stride, zero padding.
@@ -99,42 +101,41 @@ fn col2im_add<T: Real>(d: &ConvDims, cols: &[T], dx: &mut [T]) {
     });
 }
 
-/// The batch is split into this many contiguous chunks, each on its own thread: the per-image GEMMs are too
-/// small for the GEMM crate's own threading to pay off. A fixed count (not the machine's core count) keeps the
-/// order of the weight-gradient sums, and so every result bit, the same on every machine.
+/// The weight gradient sums the batch in this many contiguous chunks (each chunk's images in order, then the
+/// chunks' partial sums in chunk order). A fixed count, not the machine's core count or the pool's scheduling,
+/// keeps the order of those sums, and so every result bit, the same on every machine and every run.
 pub const BATCH_CHUNKS: usize = 4;
 
 fn chunk_len(n: usize, chunks: usize) -> usize {
     n.div_ceil(chunks.max(1)).max(1)
 }
 
-/// Run `f(sub_dims, x_chunk, y_chunk)` over batch chunks in parallel (`x`/`y` hold `xs`/`ys` values per image).
-fn par_images<T: Real>(
-    d: &ConvDims,
-    x: &[T],
-    xs: usize,
-    y: &mut [T],
-    ys: usize,
-    f: impl Fn(&ConvDims, &[T], &mut [T]) + Sync,
-) {
-    let per = chunk_len(d.n, BATCH_CHUNKS);
-    std::thread::scope(|s| {
-        for (xc, yc) in x.chunks(per * xs).zip(y.chunks_mut(per * ys)) {
-            let sub = ConvDims { n: xc.len() / xs, ..*d };
-            let f = &f;
-            s.spawn(move || f(&sub, xc, yc));
-        }
-    });
-}
-
-/// y[n,k,i,j] = b[k] + Σ_{c,u,v} w[k,c,u,v]·x[n,c,i·s−p+u,j·s−p+v].
+/// y[n,k,i,j] = b[k] + Σ_{c,u,v} w[k,c,u,v]·x[n,c,i·s−p+u,j·s−p+v]. Images run in parallel (each image's
+/// result depends on that image alone, so the split changes nothing).
 pub fn forward<T: Real>(d: &ConvDims, x: &[T], w: &[T], b: &[T], y: &mut [T]) {
-    par_images(d, x, d.c * d.h * d.w, y, d.k * d.cols(), |d, x, y| forward_serial(d, x, w, b, y));
+    let (xs, ys) = (d.c * d.h * d.w, d.k * d.cols());
+    if xs == 0 || ys == 0 {
+        return forward_serial(d, x, w, b, y);
+    }
+    let scratch = d.rows() * d.cols();
+    y[..d.n * ys]
+        .par_chunks_mut(ys)
+        .zip(x[..d.n * xs].par_chunks(xs))
+        .for_each_init(|| vec![T::ZERO; scratch], |cols, (yn, xn)| forward_image(d, xn, w, b, yn, cols));
 }
 
 /// dx[n,c,h,w] = Σ w[k,c,u,v]·dy[n,k,i,j] over i·s−p+u = h, j·s−p+v = w: dcols = wᵀ·dy, then col2im.
+/// Images run in parallel.
 pub fn backward_input<T: Real>(d: &ConvDims, dy: &[T], w: &[T], dx: &mut [T]) {
-    par_images(d, dy, d.k * d.cols(), dx, d.c * d.h * d.w, |d, dy, dx| backward_input_serial(d, dy, w, dx));
+    let (xs, ys) = (d.c * d.h * d.w, d.k * d.cols());
+    if xs == 0 || ys == 0 {
+        return backward_input_serial(d, dy, w, dx);
+    }
+    let scratch = d.rows() * d.cols();
+    dx[..d.n * xs]
+        .par_chunks_mut(xs)
+        .zip(dy[..d.n * ys].par_chunks(ys))
+        .for_each_init(|| vec![T::ZERO; scratch], |dcols, (dxn, dyn_)| backward_input_image(d, dyn_, w, dxn, dcols));
 }
 
 /// dw[k,c,u,v] = Σ_{n,i,j} dy[n,k,i,j]·x[n,c,i·s−p+u,j·s−p+v] (= dy·colsᵀ summed over n),
@@ -145,27 +146,26 @@ pub fn backward_weight<T: Real>(d: &ConvDims, x: &[T], dy: &[T], dw: &mut [T], d
 }
 
 /// [`backward_weight`] with the batch in `chunks` chunks: the only op whose result depends on the chunking
-/// (through the order of its sums), so other counts give other, equally valid float32 results.
+/// (through the order of its sums), so other counts give other, equally valid float32 results. The chunks run
+/// in parallel; which thread runs which does not matter.
 pub fn backward_weight_chunked<T: Real>(d: &ConvDims, x: &[T], dy: &[T], dw: &mut [T], db: &mut [T], chunks: usize) {
     let per = chunk_len(d.n, chunks);
     let (xs, ys) = (d.c * d.h * d.w, d.k * d.cols());
-    let parts: Vec<(Vec<T>, Vec<T>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = x
-            .chunks(per * xs)
-            .zip(dy.chunks(per * ys))
-            .map(|(xc, dyc)| {
-                let sub = ConvDims { n: xc.len() / xs, ..*d };
-                s.spawn(move || {
-                    let (mut pw, mut pb) = (vec![T::ZERO; d.k * d.rows()], vec![T::ZERO; d.k]);
-                    backward_weight_serial(&sub, xc, dyc, &mut pw, &mut pb);
-                    (pw, pb)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
-    });
     dw.fill(T::ZERO);
     db.fill(T::ZERO);
+    if xs == 0 || ys == 0 || d.n == 0 {
+        return;
+    }
+    let parts: Vec<(Vec<T>, Vec<T>)> = x[..d.n * xs]
+        .par_chunks(per * xs)
+        .zip(dy[..d.n * ys].par_chunks(per * ys))
+        .map(|(xc, dyc)| {
+            let sub = ConvDims { n: xc.len() / xs, ..*d };
+            let (mut pw, mut pb) = (vec![T::ZERO; d.k * d.rows()], vec![T::ZERO; d.k]);
+            backward_weight_serial(&sub, xc, dyc, &mut pw, &mut pb);
+            (pw, pb)
+        })
+        .collect();
     for (pw, pb) in parts {
         for (o, v) in dw.iter_mut().zip(pw) {
             *o += v;
@@ -176,37 +176,39 @@ pub fn backward_weight_chunked<T: Real>(d: &ConvDims, x: &[T], dy: &[T], dw: &mu
     }
 }
 
+/// One image of [`forward`]; `cols` is scratch of C·k² × Ho·Wo values.
+fn forward_image<T: Real>(d: &ConvDims, x: &[T], w: &[T], b: &[T], y: &mut [T], cols: &mut [T]) {
+    let (rows, n) = (d.rows(), d.cols());
+    im2col(d, x, cols);
+    for (k, row) in y.chunks_mut(n).enumerate() {
+        row.fill(b[k]);
+    }
+    T::gemm(d.k, rows, n, w, (rows, 1), cols, (n, 1), T::ONE, y, (n, 1));
+}
+
+/// One image of [`backward_input`]; `dcols` is scratch of C·k² × Ho·Wo values.
+fn backward_input_image<T: Real>(d: &ConvDims, dy: &[T], w: &[T], dx: &mut [T], dcols: &mut [T]) {
+    let (rows, n) = (d.rows(), d.cols());
+    T::gemm(rows, d.k, n, w, (1, rows), dy, (n, 1), T::ZERO, dcols, (n, 1));
+    dx.fill(T::ZERO);
+    col2im_add(d, dcols, dx);
+}
+
+/// The whole batch on the calling thread, image after image (zero-sized shapes).
 fn forward_serial<T: Real>(d: &ConvDims, x: &[T], w: &[T], b: &[T], y: &mut [T]) {
-    let (rows, hw, ohw) = (d.rows(), d.c * d.h * d.w, d.k * d.cols());
-    let mut cols = vec![T::ZERO; rows * d.cols()];
+    let (hw, ohw) = (d.c * d.h * d.w, d.k * d.cols());
+    let mut cols = vec![T::ZERO; d.rows() * d.cols()];
     for n in 0..d.n {
-        im2col(d, &x[n * hw..][..hw], &mut cols);
-        let yn = &mut y[n * ohw..][..ohw];
-        for (k, row) in yn.chunks_mut(d.cols()).enumerate() {
-            row.fill(b[k]);
-        }
-        T::gemm(d.k, rows, d.cols(), w, (rows, 1), &cols, (d.cols(), 1), T::ONE, yn, (d.cols(), 1));
+        forward_image(d, &x[n * hw..][..hw], w, b, &mut y[n * ohw..][..ohw], &mut cols);
     }
 }
 
 fn backward_input_serial<T: Real>(d: &ConvDims, dy: &[T], w: &[T], dx: &mut [T]) {
-    let (rows, hw, ohw) = (d.rows(), d.c * d.h * d.w, d.k * d.cols());
-    let mut dcols = vec![T::ZERO; rows * d.cols()];
+    let (hw, ohw) = (d.c * d.h * d.w, d.k * d.cols());
+    let mut dcols = vec![T::ZERO; d.rows() * d.cols()];
     dx.fill(T::ZERO);
     for n in 0..d.n {
-        T::gemm(
-            rows,
-            d.k,
-            d.cols(),
-            w,
-            (1, rows),
-            &dy[n * ohw..][..ohw],
-            (d.cols(), 1),
-            T::ZERO,
-            &mut dcols,
-            (d.cols(), 1),
-        );
-        col2im_add(d, &dcols, &mut dx[n * hw..][..hw]);
+        backward_input_image(d, &dy[n * ohw..][..ohw], w, &mut dx[n * hw..][..hw], &mut dcols);
     }
 }
 

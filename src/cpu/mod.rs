@@ -5,6 +5,7 @@ pub mod adam;
 pub mod clip;
 pub mod conv;
 pub mod dense;
+pub mod gemm;
 pub mod loss;
 mod optim;
 pub mod pool;
