@@ -1,5 +1,5 @@
 //! Where a CPU-backend training step's time goes: the sample CNN's step as the training loop runs it, then each
-//! op of that step timed on its own at the same shapes (median of `--reps` runs), largest first. Compare with
+//! op of that step timed on its own at the same shapes (fastest of `--reps` runs), largest first. Compare with
 //! `scripts/pytorch_profile.py` (the same step under `torch.profiler`).
 //!
 //!     cargo run --release --example profile_cpu -- [--batch 64] [--steps 200] [--reps 50]
@@ -52,8 +52,8 @@ fn filled(b: &mut CpuBackend, shape: &[usize], seed: u32) -> Result<CpuTensor> {
     Ok(b.tensor(&v, shape, "profile")?)
 }
 
-/// Median wall time of `op` over `reps` runs, in µs.
-fn median_us(reps: usize, op: &mut dyn FnMut() -> wgtrain::Result<()>) -> Result<f64> {
+/// Fastest wall time of `op` over `reps` runs, in µs (the least disturbed by other work on shared cores).
+fn min_us(reps: usize, op: &mut dyn FnMut() -> wgtrain::Result<()>) -> Result<f64> {
     op()?;
     let mut t: Vec<f64> = (0..reps)
         .map(|_| {
@@ -62,7 +62,7 @@ fn median_us(reps: usize, op: &mut dyn FnMut() -> wgtrain::Result<()>) -> Result
         })
         .collect::<wgtrain::Result<_>>()?;
     t.sort_by(f64::total_cmp);
-    Ok(t[reps / 2])
+    Ok(t[0])
 }
 
 fn main() -> Result<()> {
@@ -146,7 +146,7 @@ fn main() -> Result<()> {
     let r = a.reps;
     let mut rows: Vec<(&str, f64)> = Vec::new();
     let mut t = |name: &'static str, op: &mut dyn FnMut() -> wgtrain::Result<()>| -> Result<()> {
-        rows.push((name, median_us(r, op)?));
+        rows.push((name, min_us(r, op)?));
         Ok(())
     };
     let mut b2_ = CpuBackend::new();
@@ -175,7 +175,7 @@ fn main() -> Result<()> {
     t("SGD update (8 tensors)", &mut || bk.sgd_update(&mut params, &grads, &mut bufs, &[0; 8], &hyper_u, &norms))?;
 
     let total: f64 = rows.iter().map(|r| r.1).sum();
-    println!("\nops alone (median of {r}): {:.2} ms in all; the step above: {:.2} ms", total / 1e3, step * 1e3);
+    println!("\nops alone (fastest of {r}): {:.2} ms in all; the step above: {:.2} ms", total / 1e3, step * 1e3);
     println!("{:>9}  {:>6}  op", "µs", "share");
     rows.sort_by(|x, y| y.1.total_cmp(&x.1));
     for (name, us) in rows {

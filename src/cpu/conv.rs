@@ -8,6 +8,7 @@
 
 use rayon::prelude::*;
 
+use super::fast;
 use super::real::Real;
 
 /// Sizes of one convolution: input N×C×H×W, weight K×C×ks×ks, stride, zero padding.
@@ -113,29 +114,77 @@ fn chunk_len(n: usize, chunks: usize) -> usize {
 /// y[n,k,i,j] = b[k] + Σ_{c,u,v} w[k,c,u,v]·x[n,c,i·s−p+u,j·s−p+v]. Images run in parallel (each image's
 /// result depends on that image alone, so the split changes nothing).
 pub fn forward<T: Real>(d: &ConvDims, x: &[T], w: &[T], b: &[T], y: &mut [T]) {
+    forward_act(d, x, w, b, y, false)
+}
+
+/// [`forward`], then y = max(y, 0) if `relu` (NaN kept), image by image while its output is in cache.
+/// f32 at stride 1 without padding takes [`super::fast`]'s path (the same bits).
+pub fn forward_act<T: Real>(d: &ConvDims, x: &[T], w: &[T], b: &[T], y: &mut [T], relu: bool) {
     let (xs, ys) = (d.c * d.h * d.w, d.k * d.cols());
     if xs == 0 || ys == 0 {
-        return forward_serial(d, x, w, b, y);
+        forward_serial(d, x, w, b, y);
+        if relu {
+            super::dense::relu_in_place(y);
+        }
+        return;
+    }
+    if let (true, Some(x), Some(w), Some(b), Some(y)) =
+        (fast::applies(d), T::as_f32(x), T::as_f32(w), T::as_f32(b), T::as_f32_mut(y))
+    {
+        y[..d.n * ys].par_chunks_mut(ys).zip(x[..d.n * xs].par_chunks(xs)).for_each(|(yn, xn)| {
+            fast::forward_image(d, xn, w, b, yn, relu);
+        });
+        return;
     }
     let scratch = d.rows() * d.cols();
-    y[..d.n * ys]
-        .par_chunks_mut(ys)
-        .zip(x[..d.n * xs].par_chunks(xs))
-        .for_each_init(|| vec![T::ZERO; scratch], |cols, (yn, xn)| forward_image(d, xn, w, b, yn, cols));
+    y[..d.n * ys].par_chunks_mut(ys).zip(x[..d.n * xs].par_chunks(xs)).for_each_init(
+        || vec![T::ZERO; scratch],
+        |cols, (yn, xn)| {
+            forward_image(d, xn, w, b, yn, cols);
+            if relu {
+                super::dense::relu_in_place(yn);
+            }
+        },
+    );
 }
 
 /// dx[n,c,h,w] = Σ w[k,c,u,v]·dy[n,k,i,j] over i·s−p+u = h, j·s−p+v = w: dcols = wᵀ·dy, then col2im.
 /// Images run in parallel.
 pub fn backward_input<T: Real>(d: &ConvDims, dy: &[T], w: &[T], dx: &mut [T]) {
+    backward_input_masked(d, dy, w, dx, None)
+}
+
+/// [`backward_input`], then dx = 0 where `mask` (shaped like dx) is not > 0, image by image. f32 at stride 1
+/// without padding takes [`super::fast`]'s path (col2im in the GEMM epilogue: the sums in another order).
+pub fn backward_input_masked<T: Real>(d: &ConvDims, dy: &[T], w: &[T], dx: &mut [T], mask: Option<&[T]>) {
     let (xs, ys) = (d.c * d.h * d.w, d.k * d.cols());
     if xs == 0 || ys == 0 {
-        return backward_input_serial(d, dy, w, dx);
+        backward_input_serial(d, dy, w, dx);
+        if let Some(m) = mask {
+            super::dense::mask_in_place(m, dx);
+        }
+        return;
+    }
+    let mask_at = |n: usize| mask.map(|m| &m[n * xs..][..xs]);
+    if let (true, Some(dy), Some(w), Some(dx)) = (fast::applies(d), T::as_f32(dy), T::as_f32(w), T::as_f32_mut(dx)) {
+        let mask32 = |n: usize| mask_at(n).map(|m| T::as_f32(m).expect("f32 like dx"));
+        dx[..d.n * xs]
+            .par_chunks_mut(xs)
+            .zip(dy[..d.n * ys].par_chunks(ys))
+            .enumerate()
+            .for_each(|(n, (dxn, dyn_))| fast::backward_input_image(d, dyn_, w, dxn, mask32(n)));
+        return;
     }
     let scratch = d.rows() * d.cols();
-    dx[..d.n * xs]
-        .par_chunks_mut(xs)
-        .zip(dy[..d.n * ys].par_chunks(ys))
-        .for_each_init(|| vec![T::ZERO; scratch], |dcols, (dxn, dyn_)| backward_input_image(d, dyn_, w, dxn, dcols));
+    dx[..d.n * xs].par_chunks_mut(xs).zip(dy[..d.n * ys].par_chunks(ys)).enumerate().for_each_init(
+        || vec![T::ZERO; scratch],
+        |dcols, (n, (dxn, dyn_))| {
+            backward_input_image(d, dyn_, w, dxn, dcols);
+            if let Some(m) = mask_at(n) {
+                super::dense::mask_in_place(m, dxn);
+            }
+        },
+    );
 }
 
 /// dw[k,c,u,v] = Σ_{n,i,j} dy[n,k,i,j]·x[n,c,i·s−p+u,j·s−p+v] (= dy·colsᵀ summed over n),
@@ -194,8 +243,9 @@ fn backward_input_image<T: Real>(d: &ConvDims, dy: &[T], w: &[T], dx: &mut [T], 
     col2im_add(d, dcols, dx);
 }
 
-/// The whole batch on the calling thread, image after image (zero-sized shapes).
-fn forward_serial<T: Real>(d: &ConvDims, x: &[T], w: &[T], b: &[T], y: &mut [T]) {
+/// The plain formulation of [`forward`]: im2col then one GEMM per image, on the calling thread (also the path
+/// for zero-sized shapes). The fast paths are tested against it.
+pub fn forward_serial<T: Real>(d: &ConvDims, x: &[T], w: &[T], b: &[T], y: &mut [T]) {
     let (hw, ohw) = (d.c * d.h * d.w, d.k * d.cols());
     let mut cols = vec![T::ZERO; d.rows() * d.cols()];
     for n in 0..d.n {
@@ -203,7 +253,8 @@ fn forward_serial<T: Real>(d: &ConvDims, x: &[T], w: &[T], b: &[T], y: &mut [T])
     }
 }
 
-fn backward_input_serial<T: Real>(d: &ConvDims, dy: &[T], w: &[T], dx: &mut [T]) {
+/// The plain formulation of [`backward_input`]: dcols = wᵀ·dy, then col2im, image after image.
+pub fn backward_input_serial<T: Real>(d: &ConvDims, dy: &[T], w: &[T], dx: &mut [T]) {
     let (hw, ohw) = (d.c * d.h * d.w, d.k * d.cols());
     let mut dcols = vec![T::ZERO; d.rows() * d.cols()];
     dx.fill(T::ZERO);
@@ -212,11 +263,27 @@ fn backward_input_serial<T: Real>(d: &ConvDims, dy: &[T], w: &[T], dx: &mut [T])
     }
 }
 
+/// One chunk of [`backward_weight_chunked`]: its images' sums in order, on the calling thread.
 fn backward_weight_serial<T: Real>(d: &ConvDims, x: &[T], dy: &[T], dw: &mut [T], db: &mut [T]) {
-    let (rows, hw, ohw) = (d.rows(), d.c * d.h * d.w, d.k * d.cols());
-    let mut cols = vec![T::ZERO; rows * d.cols()];
+    let (hw, ohw) = (d.c * d.h * d.w, d.k * d.cols());
     dw.fill(T::ZERO);
     db.fill(T::ZERO);
+    if let (true, Some(x), Some(dy)) = (fast::applies(d), T::as_f32(x), T::as_f32(dy))
+        && let (Some(dw), Some(db)) = (T::as_f32_mut(dw), T::as_f32_mut(db))
+    {
+        for n in 0..d.n {
+            fast::backward_weight_image(d, &x[n * hw..][..hw], &dy[n * ohw..][..ohw], dw, db);
+        }
+        return;
+    }
+    backward_weight_plain(d, x, dy, dw, db);
+}
+
+/// The plain formulation of one chunk of [`backward_weight`]: per image im2col then dw += dy·colsᵀ (GEMM),
+/// db += Σ dy; dw and db are not cleared.
+pub fn backward_weight_plain<T: Real>(d: &ConvDims, x: &[T], dy: &[T], dw: &mut [T], db: &mut [T]) {
+    let (rows, hw, ohw) = (d.rows(), d.c * d.h * d.w, d.k * d.cols());
+    let mut cols = vec![T::ZERO; rows * d.cols()];
     for n in 0..d.n {
         im2col(d, &x[n * hw..][..hw], &mut cols);
         let dyn_ = &dy[n * ohw..][..ohw];

@@ -24,6 +24,9 @@ pub trait Real:
     fn exp(self) -> Self;
     fn ln(self) -> Self;
     fn is_nan(self) -> bool;
+    /// The slice as f32 when `Self` is f32 (the fast paths are f32-only), else None.
+    fn as_f32(s: &[Self]) -> Option<&[f32]>;
+    fn as_f32_mut(s: &mut [Self]) -> Option<&mut [f32]>;
     /// `c = a·b + beta·c` for row-major-strided matrices: a [m,k], b [k,n], c [m,n]; strides are (row, col).
     #[allow(clippy::too_many_arguments)]
     fn gemm(
@@ -60,7 +63,7 @@ fn check_gemm(
 }
 
 macro_rules! impl_real {
-    ($t:ty, $gemm:path) => {
+    ($t:ty, $gemm:path, $as_f32:expr) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -81,6 +84,12 @@ macro_rules! impl_real {
             }
             fn is_nan(self) -> bool {
                 <$t>::is_nan(self)
+            }
+            fn as_f32(s: &[Self]) -> Option<&[f32]> {
+                $as_f32(s)
+            }
+            fn as_f32_mut(s: &mut [Self]) -> Option<&mut [f32]> {
+                $as_f32(s)
             }
             fn gemm(
                 m: usize,
@@ -139,5 +148,5 @@ fn dgemm(
     }
 }
 
-impl_real!(f32, super::gemm::sgemm);
-impl_real!(f64, dgemm);
+impl_real!(f32, super::gemm::sgemm, Some);
+impl_real!(f64, dgemm, |_| None);
