@@ -47,7 +47,7 @@ fn pack_cols(d: &ConvDims, x: &[f32], p0: usize, kc: usize, j: usize, cols: usiz
         let base = c * d.h * d.w + u * d.w + v;
         for &(o, i, jj, len) in &seg[..count] {
             let src = base + i * d.w + jj;
-            dst[o..o + len].copy_from_slice(&x[src..src + len]);
+            gemm::copy_short(&mut dst[o..o + len], &x[src..src + len]);
         }
     }
 }

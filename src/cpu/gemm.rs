@@ -213,13 +213,34 @@ pub fn transpose_runs(src: &[f32], starts: &[usize; NR], cols: usize, len: usize
     }
 }
 
+/// `dst[..len] = src[..len]` for the short runs of the packing loops (≤ 16 values): fixed-size moves the
+/// compiler inlines, instead of a call to memmove per run.
+#[inline(always)]
+pub fn copy_short(dst: &mut [f32], src: &[f32]) {
+    let len = dst.len();
+    let src = &src[..len];
+    let mut t = 0;
+    while t + 8 <= len {
+        dst[t..t + 8].copy_from_slice(&src[t..t + 8]);
+        t += 8;
+    }
+    if t + 4 <= len {
+        dst[t..t + 4].copy_from_slice(&src[t..t + 4]);
+        t += 4;
+    }
+    while t < len {
+        dst[t] = src[t];
+        t += 1;
+    }
+}
+
 /// Depth [p0, p0+kc) × columns [j, j+cols) of a strided matrix as a B panel.
 #[inline]
 pub fn pack_b_strided(b: &[f32], b_s: (usize, usize), p0: usize, kc: usize, j: usize, cols: usize, panel: &mut [f32]) {
     if b_s.1 == 1 {
         for (p, dst) in panel.chunks_exact_mut(NR).enumerate() {
             let src = (p0 + p) * b_s.0 + j;
-            dst[..cols].copy_from_slice(&b[src..src + cols]);
+            copy_short(&mut dst[..cols], &b[src..src + cols]);
         }
     } else if b_s.0 == 1 {
         let mut starts = [0; NR];
