@@ -108,7 +108,7 @@ fn conv_shape(rng: &mut ChaCha8Rng, case: usize) -> ConvDims {
     let ks = [1, 2, 3, 3, 5][case % 5];
     let (h, w) = (rng.random_range(ks..ks + 14), rng.random_range(ks..ks + 30));
     // Some cases deep enough (C·k² > 320) for two k-blocks in the forward GEMM.
-    let c = if case % 6 == 0 { rng.random_range(36..48) } else { rng.random_range(1..9) };
+    let c = if case.is_multiple_of(6) { rng.random_range(36..48) } else { rng.random_range(1..9) };
     ConvDims { n: rng.random_range(1..5), c, h, w, k: rng.random_range(1..20), ks, stride: 1, pad: 0 }
 }
 
