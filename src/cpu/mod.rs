@@ -5,6 +5,8 @@ pub mod adam;
 pub mod clip;
 pub mod conv;
 pub mod dense;
+pub mod fast;
+pub mod gemm;
 pub mod loss;
 mod optim;
 pub mod pool;
@@ -278,7 +280,8 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    // The fused ops are the unfused ones in sequence, applied in place: the reference stays obvious.
+    // The fused ops are the unfused ones in sequence (the conv ones apply the ReLU image by image, while the
+    // image is in cache): the reference stays obvious.
     fn conv2d_relu(
         &mut self,
         x: &CpuTensor,
@@ -287,8 +290,9 @@ impl Backend for CpuBackend {
         geom: ConvGeom,
         y: &mut CpuTensor,
     ) -> Result<()> {
-        self.conv2d(x, w, b, geom, y)?;
-        dense::relu_in_place(&mut y.data);
+        let d = conv_dims("conv2d_relu", &x.shape, &w.shape, geom, &y.shape)?;
+        expect_len("conv2d_relu", "bias", b.data.len(), d.k)?;
+        conv::forward_act(&d, &x.data, &w.data, &b.data, &mut y.data, true);
         Ok(())
     }
 
@@ -300,7 +304,11 @@ impl Backend for CpuBackend {
         geom: ConvGeom,
         dx: &mut CpuTensor,
     ) -> Result<()> {
-        masked("conv2d_backward_input_relu", mask, dx, |dx| self.conv2d_backward_input(dy, w, geom, dx))
+        let op = "conv2d_backward_input_relu";
+        let d = conv_dims(op, &dx.shape, &w.shape, geom, &dy.shape)?;
+        expect_shape(op, "mask", &mask.shape, &dx.shape)?;
+        conv::backward_input_masked(&d, &dy.data, &w.data, &mut dx.data, Some(&mask.data));
+        Ok(())
     }
 
     fn max_pool2d_backward_relu(

@@ -2,7 +2,10 @@
 //! gradient to its first maximum in row-major order; a later element takes over only if strictly greater or
 //! NaN (PyTorch's CPU kernel rule). Where windows overlap (stride < kernel) an input element can win several
 //! windows: its gradients are summed in window (row-major) order, as PyTorch's CPU backward does.
-//! Planes are independent, so both directions split them over threads without changing any result.
+//! Planes are independent, so both directions split them over threads without changing any result. 2×2 windows
+//! at stride 2 (the common case) take a fast path; the general loop stays beside it and the tests compare them.
+
+use rayon::prelude::*;
 
 use super::real::Real;
 
@@ -42,54 +45,99 @@ fn winner<T: Real>(d: &PoolDims, plane: &[T], i: usize, j: usize) -> usize {
     best
 }
 
-/// Run `f(x_plane, out_plane, in_plane)` for every plane, over a few threads. `xs`/`os`/`is_`: values per
-/// plane of `x` (read), `out` (written) and `inp` (read alongside, e.g. dy).
-fn par_planes<T: Real>(
-    x: &[T],
-    xs: usize,
-    inp: &[T],
-    is_: usize,
-    out: &mut [T],
-    os: usize,
-    f: impl Fn(&[T], &[T], &mut [T]) + Sync,
-) {
-    let planes = x.len() / xs.max(1);
-    let per = planes.div_ceil(4).max(1);
-    std::thread::scope(|s| {
-        for ((xc, ic), oc) in x.chunks(per * xs).zip(inp.chunks(per * is_.max(1))).zip(out.chunks_mut(per * os)) {
-            let f = &f;
-            s.spawn(move || {
-                for ((xp, ip), op) in xc.chunks(xs).zip(ic.chunks(is_.max(1))).zip(oc.chunks_mut(os)) {
-                    f(xp, ip, op);
-                }
-            });
-        }
-    });
+/// Planes per parallel task: enough work per task that the pool's bookkeeping stays small.
+fn min_planes(plane_len: usize) -> usize {
+    (4096 / plane_len.max(1)).max(1)
 }
 
-/// x [planes, h, w] → y [planes, ho, wo].
+/// x [planes, h, w] → y [planes, ho, wo]. Planes run in parallel.
 pub fn forward<T: Real>(planes: usize, d: &PoolDims, x: &[T], y: &mut [T]) {
     let (hw, ohw) = (d.h * d.w, d.ho() * d.wo());
-    let x = &x[..planes * hw];
-    // No third operand: pass x itself, one "plane" per x plane, unused.
-    par_planes(x, hw, x, hw, &mut y[..planes * ohw], ohw, |plane, _, out| {
-        for i in 0..d.ho() {
-            for j in 0..d.wo() {
-                out[i * d.wo() + j] = plane[winner(d, plane, i, j)];
-            }
-        }
-    });
+    if hw == 0 || ohw == 0 {
+        return;
+    }
+    y[..planes * ohw].par_chunks_mut(ohw).zip(x[..planes * hw].par_chunks(hw)).with_min_len(min_planes(hw)).for_each(
+        |(out, plane)| {
+            if d.kernel == 2 && d.stride == 2 { forward_plane_2x2(d, plane, out) } else { forward_plane(d, plane, out) }
+        },
+    );
 }
 
-/// dx = 0, then dx[winner] += dy for each window in row-major order.
+/// dx = 0, then dx[winner] += dy for each window in row-major order. Planes run in parallel.
 pub fn backward<T: Real>(planes: usize, d: &PoolDims, x: &[T], dy: &[T], dx: &mut [T]) {
     let (hw, ohw) = (d.h * d.w, d.ho() * d.wo());
-    par_planes(&x[..planes * hw], hw, &dy[..planes * ohw], ohw, &mut dx[..planes * hw], hw, |plane, g, out| {
-        out.fill(T::ZERO);
-        for i in 0..d.ho() {
-            for j in 0..d.wo() {
-                out[winner(d, plane, i, j)] += g[i * d.wo() + j];
+    if hw == 0 || ohw == 0 {
+        return;
+    }
+    dx[..planes * hw]
+        .par_chunks_mut(hw)
+        .zip(x[..planes * hw].par_chunks(hw))
+        .zip(dy[..planes * ohw].par_chunks(ohw))
+        .with_min_len(min_planes(hw))
+        .for_each(|((out, plane), g)| {
+            if d.kernel == 2 && d.stride == 2 {
+                backward_plane_2x2(d, plane, g, out)
+            } else {
+                backward_plane(d, plane, g, out)
             }
+        });
+}
+
+/// One plane of [`forward`], any window and stride: the plain formulation.
+pub fn forward_plane<T: Real>(d: &PoolDims, plane: &[T], out: &mut [T]) {
+    for i in 0..d.ho() {
+        for j in 0..d.wo() {
+            out[i * d.wo() + j] = plane[winner(d, plane, i, j)];
         }
-    });
+    }
+}
+
+/// One plane of [`backward`], any window and stride: the plain formulation.
+pub fn backward_plane<T: Real>(d: &PoolDims, plane: &[T], g: &[T], out: &mut [T]) {
+    out.fill(T::ZERO);
+    for i in 0..d.ho() {
+        for j in 0..d.wo() {
+            out[winner(d, plane, i, j)] += g[i * d.wo() + j];
+        }
+    }
+}
+
+/// Index (0..4, row-major) of the winner among a 2×2 window's values a b / c e, by the rule of [`winner`]:
+/// a later value takes over only if strictly greater or NaN.
+#[inline(always)]
+fn winner4<T: Real>(v: [T; 4]) -> usize {
+    let mut best = 0;
+    for (t, &x) in v.iter().enumerate().skip(1) {
+        if x > v[best] || x.is_nan() {
+            best = t;
+        }
+    }
+    best
+}
+
+/// [`forward_plane`] for 2×2 windows at stride 2 (windows never overlap): two input rows per output row.
+pub fn forward_plane_2x2<T: Real>(d: &PoolDims, plane: &[T], out: &mut [T]) {
+    let (wo, w) = (d.wo(), d.w);
+    for (i, orow) in out.chunks_exact_mut(wo).enumerate() {
+        let (r0, r1) = (&plane[2 * i * w..][..2 * wo], &plane[(2 * i + 1) * w..][..2 * wo]);
+        for (j, o) in orow.iter_mut().enumerate() {
+            let v = [r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]];
+            *o = v[winner4(v)];
+        }
+    }
+}
+
+/// [`backward_plane`] for 2×2 windows at stride 2: each input element belongs to at most one window, so every
+/// dx entry is written once (dy or 0); rows and columns past the last window (odd sizes) stay 0.
+pub fn backward_plane_2x2<T: Real>(d: &PoolDims, plane: &[T], g: &[T], out: &mut [T]) {
+    let (wo, w) = (d.wo(), d.w);
+    out.fill(T::ZERO);
+    for (i, grow) in g.chunks_exact(wo).enumerate() {
+        let (r0, r1) = (&plane[2 * i * w..][..2 * wo], &plane[(2 * i + 1) * w..][..2 * wo]);
+        for (j, &gv) in grow.iter().enumerate() {
+            let v = [r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]];
+            let t = winner4(v);
+            out[(2 * i + t / 2) * w + 2 * j + t % 2] += gv; // onto 0, as the plain loop does (keeps −0 → +0)
+        }
+    }
 }

@@ -24,6 +24,9 @@ pub trait Real:
     fn exp(self) -> Self;
     fn ln(self) -> Self;
     fn is_nan(self) -> bool;
+    /// The slice as f32 when `Self` is f32 (the fast paths are f32-only), else None.
+    fn as_f32(s: &[Self]) -> Option<&[f32]>;
+    fn as_f32_mut(s: &mut [Self]) -> Option<&mut [f32]>;
     /// `c = a·b + beta·c` for row-major-strided matrices: a [m,k], b [k,n], c [m,n]; strides are (row, col).
     #[allow(clippy::too_many_arguments)]
     fn gemm(
@@ -41,7 +44,7 @@ pub trait Real:
 }
 
 /// Bounds check shared by both gemm instances: the last element each strided operand touches must exist,
-/// because matrixmultiply takes raw pointers.
+/// because the GEMMs take raw pointers or unchecked strides.
 #[allow(clippy::too_many_arguments)]
 fn check_gemm(
     m: usize,
@@ -60,7 +63,7 @@ fn check_gemm(
 }
 
 macro_rules! impl_real {
-    ($t:ty, $gemm:path) => {
+    ($t:ty, $gemm:path, $as_f32:expr) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -82,6 +85,12 @@ macro_rules! impl_real {
             fn is_nan(self) -> bool {
                 <$t>::is_nan(self)
             }
+            fn as_f32(s: &[Self]) -> Option<&[f32]> {
+                $as_f32(s)
+            }
+            fn as_f32_mut(s: &mut [Self]) -> Option<&mut [f32]> {
+                $as_f32(s)
+            }
             fn gemm(
                 m: usize,
                 k: usize,
@@ -95,31 +104,49 @@ macro_rules! impl_real {
                 c_s: (usize, usize),
             ) {
                 check_gemm(m, k, n, a.len(), a_s, b.len(), b_s, c.len(), c_s);
-                if m == 0 || n == 0 {
-                    return;
-                }
-                // SAFETY: check_gemm proved every strided access lies inside the slices; c does not alias a or b.
-                unsafe {
-                    $gemm(
-                        m,
-                        k,
-                        n,
-                        1.0,
-                        a.as_ptr(),
-                        a_s.0 as isize,
-                        a_s.1 as isize,
-                        b.as_ptr(),
-                        b_s.0 as isize,
-                        b_s.1 as isize,
-                        beta,
-                        c.as_mut_ptr(),
-                        c_s.0 as isize,
-                        c_s.1 as isize,
-                    );
-                }
+                $gemm(m, k, n, a, a_s, b, b_s, beta, c, c_s)
             }
         }
     };
 }
-impl_real!(f32, matrixmultiply::sgemm);
-impl_real!(f64, matrixmultiply::dgemm);
+
+/// f64 (the gradient checks): matrixmultiply. The caller checked the bounds.
+#[allow(clippy::too_many_arguments)]
+fn dgemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f64],
+    a_s: (usize, usize),
+    b: &[f64],
+    b_s: (usize, usize),
+    beta: f64,
+    c: &mut [f64],
+    c_s: (usize, usize),
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: check_gemm proved every strided access lies inside the slices; c does not alias a or b.
+    unsafe {
+        matrixmultiply::dgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            a_s.0 as isize,
+            a_s.1 as isize,
+            b.as_ptr(),
+            b_s.0 as isize,
+            b_s.1 as isize,
+            beta,
+            c.as_mut_ptr(),
+            c_s.0 as isize,
+            c_s.1 as isize,
+        );
+    }
+}
+
+impl_real!(f32, super::gemm::sgemm, Some);
+impl_real!(f64, dgemm, |_| None);

@@ -1,0 +1,441 @@
+//! The f32 matrix product of the CPU backend: `c = a·b + beta·c` over strided row-major operands.
+//!
+//! [`naive`] is the definition (one dot product per output element, k ascending). [`sgemm`] computes the same
+//! sums blocked the BLIS way for x86-64 with AVX2 and FMA (packed 6×k panels of `a`, k×16 panels of `b`, a
+//! 6×16 register tile of accumulators, k in blocks of at most [`KC`]); elsewhere it calls `matrixmultiply`. Each output
+//! element is still one dot product in k order — fused multiply-adds within a k-block, the blocks' sums added
+//! to `c` in order — so the result depends on the shapes only, never on threads or on where a tile falls; its
+//! distance from [`naive`] is float32 rounding, bounded by the usual k·ε·Σ|a·b| (tests/cpu_fast.rs).
+
+use std::cell::RefCell;
+
+/// Rows of the register tile.
+pub const MR: usize = 6;
+/// Columns of the register tile (two 8-lane vectors).
+pub const NR: usize = 16;
+/// Most depth of one k-block: a 6×KC panel of `a` and a KC×16 panel of `b` (30 KB) stay in L1 together.
+pub const KC: usize = 320;
+/// Rows of `a` packed per block (in L2).
+const MC: usize = 168;
+/// Columns of `b` packed per block.
+const NC: usize = 2048;
+
+/// The definition: `c[i,j] = Σ_p a[i,p]·b[p,j] + beta·c[i,j]` (p ascending; with beta = 0, `c` is not read).
+/// Strides are (row, column).
+#[allow(clippy::too_many_arguments)]
+pub fn naive(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    a_s: (usize, usize),
+    b: &[f32],
+    b_s: (usize, usize),
+    beta: f32,
+    c: &mut [f32],
+    c_s: (usize, usize),
+) {
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = 0.0f32;
+            for p in 0..k {
+                s += a[i * a_s.0 + p * a_s.1] * b[p * b_s.0 + j * b_s.1];
+            }
+            let o = &mut c[i * c_s.0 + j * c_s.1];
+            *o = if beta == 0.0 { s } else { beta * *o + s };
+        }
+    }
+}
+
+/// `c = a·b + beta·c` (with beta = 0, `c` is not read). The caller guarantees every strided access lies inside
+/// the slices (as [`super::real`] checks).
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    a_s: (usize, usize),
+    b: &[f32],
+    b_s: (usize, usize),
+    beta: f32,
+    c: &mut [f32],
+    c_s: (usize, usize),
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if fast_available() {
+        return blocked_strided(m, k, n, a, a_s, b, b_s, beta, c, c_s);
+    }
+    // SAFETY: the caller proved every strided access lies inside the slices; c does not alias a or b.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            a_s.0 as isize,
+            a_s.1 as isize,
+            b.as_ptr(),
+            b_s.0 as isize,
+            b_s.1 as isize,
+            beta,
+            c.as_mut_ptr(),
+            c_s.0 as isize,
+            c_s.1 as isize,
+        );
+    }
+}
+
+thread_local! {
+    /// Packing buffers of this thread (the pool's threads live for the process: no allocation per call).
+    static PACK: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// `c ← beta·c + t` for one element, the one update rule of every tile (beta 0: c is not read).
+#[inline(always)]
+fn update(c: &mut f32, t: f32, beta: f32) {
+    *c = if beta == 0.0 {
+        t
+    } else if beta == 1.0 {
+        *c + t
+    } else {
+        beta * *c + t
+    };
+}
+
+/// The k-blocks of a product of depth k: as few as fit [`KC`], of equal size (the last one possibly shorter).
+/// A function of k alone, so the order of every sum is fixed by the shapes.
+pub fn k_blocks(k: usize) -> impl Iterator<Item = (usize, usize)> {
+    let per = k.div_ceil(k.div_ceil(KC).max(1)).max(1);
+    (0..k).step_by(per).map(move |p0| (p0, per.min(k - p0)))
+}
+
+/// One finished register tile: rows [i, i+rows) × columns [j, j+cols) of the product's k-block [p0, p0+kc);
+/// `first`/`last`: whether this is the first/last k-block. `t[r][q]` holds Σ a[i+r, p]·b[p, j+q] over the block.
+pub struct Tile<'a> {
+    pub i: usize,
+    pub rows: usize,
+    pub j: usize,
+    pub cols: usize,
+    pub first: bool,
+    pub last: bool,
+    pub t: &'a [[f32; NR]; MR],
+}
+
+/// Whether [`blocked`] can run here (x86-64 with AVX2 and FMA).
+pub fn fast_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The blocked product with caller-supplied operands and epilogue: `pack_a(i, rows, p0, kc, panel)` writes
+/// a[i.., p0..] as `panel[p·MR + r]` (r < rows ≤ MR, p < kc), `pack_b(p0, kc, j, cols, panel)` writes
+/// b[p0.., j..] as `panel[p·NR + q]` (q < cols ≤ NR); the rest of each panel is zero. `store` receives every
+/// tile of every k-block, k-blocks in order ([`k_blocks`]), so an element's sum is the blocks' tiles added in
+/// order. Panics unless [`fast_available`].
+pub fn blocked(
+    m: usize,
+    k: usize,
+    n: usize,
+    pack_a: impl Fn(usize, usize, usize, usize, &mut [f32]),
+    pack_b: impl Fn(usize, usize, usize, usize, &mut [f32]),
+    store: impl FnMut(&Tile),
+) {
+    assert!(fast_available(), "the blocked GEMM needs AVX2 and FMA");
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: AVX2 and FMA are present (asserted above).
+    unsafe {
+        x86::blocked(m, k, n, pack_a, pack_b, store)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (m, k, n, pack_a, pack_b, store);
+}
+
+/// Resize `buf` to the panels of `len` rows/columns (`width` per panel, depth kc) and fill each by
+/// `pack(panel index, live width, panel)`, zeroing a partial panel first.
+fn fill_panels(buf: &mut Vec<f32>, len: usize, width: usize, kc: usize, pack: impl Fn(usize, usize, &mut [f32])) {
+    let panels = len.div_ceil(width);
+    buf.resize(panels * kc * width, 0.0);
+    for (t, panel) in buf[..panels * kc * width].chunks_exact_mut(kc * width).enumerate() {
+        let live = width.min(len - t * width);
+        if live < width {
+            panel.fill(0.0);
+        }
+        pack(t, live, panel);
+    }
+    buf.truncate(panels * kc * width);
+}
+
+/// Rows [i, i+rows) × depth [p0, p0+kc) of a strided matrix as an A panel.
+#[inline]
+pub fn pack_a_strided(a: &[f32], a_s: (usize, usize), i: usize, rows: usize, p0: usize, kc: usize, panel: &mut [f32]) {
+    for r in 0..rows {
+        let base = (i + r) * a_s.0 + p0 * a_s.1;
+        if a_s.1 == 1 {
+            for (p, &v) in a[base..base + kc].iter().enumerate() {
+                panel[p * MR + r] = v;
+            }
+        } else {
+            for p in 0..kc {
+                panel[p * MR + r] = a[base + p * a_s.1];
+            }
+        }
+    }
+}
+
+/// `panel[(o + t)·NR + q] = src[starts[q] + t]` for q < cols, t < len: `cols` runs of `len` contiguous values
+/// laid side by side (a transpose). 8×8 blocks go through AVX registers where available.
+#[inline]
+pub fn transpose_runs(src: &[f32], starts: &[usize; NR], cols: usize, len: usize, panel: &mut [f32], o: usize) {
+    let mut t0 = 0;
+    #[cfg(target_arch = "x86_64")]
+    if fast_available() {
+        for &s in &starts[..cols] {
+            assert!(s + len <= src.len(), "transpose source out of bounds");
+        }
+        assert!((o + len) * NR <= panel.len(), "transpose destination out of bounds");
+        // SAFETY: AVX2 is present; every read lies in src and every write in panel (asserted above).
+        t0 = unsafe { x86::transpose8(src, starts, cols, len, panel, o) };
+    }
+    for q in 0..cols {
+        for t in t0..len {
+            panel[(o + t) * NR + q] = src[starts[q] + t];
+        }
+    }
+}
+
+/// `dst[..len] = src[..len]` for the short runs of the packing loops (≤ 16 values): fixed-size moves the
+/// compiler inlines, instead of a call to memmove per run.
+#[inline(always)]
+pub fn copy_short(dst: &mut [f32], src: &[f32]) {
+    let len = dst.len();
+    let src = &src[..len];
+    let mut t = 0;
+    while t + 8 <= len {
+        dst[t..t + 8].copy_from_slice(&src[t..t + 8]);
+        t += 8;
+    }
+    if t + 4 <= len {
+        dst[t..t + 4].copy_from_slice(&src[t..t + 4]);
+        t += 4;
+    }
+    while t < len {
+        dst[t] = src[t];
+        t += 1;
+    }
+}
+
+/// Depth [p0, p0+kc) × columns [j, j+cols) of a strided matrix as a B panel.
+#[inline]
+pub fn pack_b_strided(b: &[f32], b_s: (usize, usize), p0: usize, kc: usize, j: usize, cols: usize, panel: &mut [f32]) {
+    if b_s.1 == 1 {
+        for (p, dst) in panel.chunks_exact_mut(NR).enumerate() {
+            let src = (p0 + p) * b_s.0 + j;
+            copy_short(&mut dst[..cols], &b[src..src + cols]);
+        }
+    } else if b_s.0 == 1 {
+        let mut starts = [0; NR];
+        for (q, s) in starts.iter_mut().enumerate().take(cols) {
+            *s = p0 + (j + q) * b_s.1;
+        }
+        transpose_runs(b, &starts, cols, kc, panel, 0);
+    } else {
+        for q in 0..cols {
+            let base = p0 * b_s.0 + (j + q) * b_s.1;
+            for p in 0..kc {
+                panel[p * NR + q] = b[base + p * b_s.0];
+            }
+        }
+    }
+}
+
+/// [`sgemm`] on the blocked path.
+#[allow(clippy::too_many_arguments)]
+fn blocked_strided(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    a_s: (usize, usize),
+    b: &[f32],
+    b_s: (usize, usize),
+    beta: f32,
+    c: &mut [f32],
+    c_s: (usize, usize),
+) {
+    if k == 0 {
+        for i in 0..m {
+            for j in 0..n {
+                update(&mut c[i * c_s.0 + j * c_s.1], 0.0, beta);
+            }
+        }
+        return;
+    }
+    blocked(
+        m,
+        k,
+        n,
+        |i, rows, p0, kc, panel| pack_a_strided(a, a_s, i, rows, p0, kc, panel),
+        |p0, kc, j, cols, panel| pack_b_strided(b, b_s, p0, kc, j, cols, panel),
+        |t| {
+            // The first k-block applies beta; the later ones add their sums to c.
+            let beta = if t.first { beta } else { 1.0 };
+            let at = t.i * c_s.0 + t.j * c_s.1;
+            for (r, tr) in t.t.iter().enumerate().take(t.rows) {
+                if c_s.1 == 1 {
+                    for (o, &v) in c[at + r * c_s.0..][..t.cols].iter_mut().zip(tr) {
+                        update(o, v, beta);
+                    }
+                } else {
+                    for (q, &v) in tr.iter().enumerate().take(t.cols) {
+                        update(&mut c[at + r * c_s.0 + q * c_s.1], v, beta);
+                    }
+                }
+            }
+        },
+    );
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{MC, MR, NC, NR, PACK, Tile, fill_panels, k_blocks};
+    use std::arch::x86_64::*;
+
+    /// [`super::blocked`] compiled for AVX2 and FMA, the packing and epilogue closures inlined into it.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn blocked(
+        m: usize,
+        k: usize,
+        n: usize,
+        pack_a: impl Fn(usize, usize, usize, usize, &mut [f32]),
+        pack_b: impl Fn(usize, usize, usize, usize, &mut [f32]),
+        mut store: impl FnMut(&Tile),
+    ) {
+        if m == 0 || n == 0 || k == 0 {
+            return;
+        }
+        let last_p0 = k_blocks(k).last().map_or(0, |b| b.0);
+        PACK.with_borrow_mut(|(pa, pb)| {
+            for j0 in (0..n).step_by(NC) {
+                let nc = NC.min(n - j0);
+                for (p0, kc) in k_blocks(k) {
+                    fill_panels(pb, nc, NR, kc, |t, cols, panel| pack_b(p0, kc, j0 + t * NR, cols, panel));
+                    for i0 in (0..m).step_by(MC) {
+                        let mc = MC.min(m - i0);
+                        fill_panels(pa, mc, MR, kc, |t, rows, panel| pack_a(i0 + t * MR, rows, p0, kc, panel));
+                        for (tj, bp) in pb.chunks_exact(kc * NR).enumerate() {
+                            let (j, cols) = (j0 + tj * NR, NR.min(nc - tj * NR));
+                            for (ti, ap) in pa.chunks_exact(kc * MR).enumerate() {
+                                let (i, rows) = (i0 + ti * MR, MR.min(mc - ti * MR));
+                                // SAFETY: avx2+fma (this fn's contract); the panels hold kc·MR and kc·NR values.
+                                let t = unsafe { tile(kc, ap, bp) };
+                                store(&Tile { i, rows, j, cols, first: p0 == 0, last: p0 == last_p0, t: &t });
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// The 8×8-block part of [`super::transpose_runs`] for columns in whole groups of 8: returns how many
+    /// leading t (a multiple of 8) it did for every column q < cols (0 when cols is not 8 or 16).
+    ///
+    /// # Safety
+    /// AVX2 is present; `src[starts[q] + t]` for q < cols, t < len and `panel[(o + t)·NR + q]` are in bounds.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn transpose8(
+        src: &[f32],
+        starts: &[usize; NR],
+        cols: usize,
+        len: usize,
+        panel: &mut [f32],
+        o: usize,
+    ) -> usize {
+        if cols != 8 && cols != 16 {
+            return 0;
+        }
+        let full = len / 8 * 8;
+        let (sp, pp) = (src.as_ptr(), panel.as_mut_ptr());
+        for g in (0..cols).step_by(8) {
+            for t in (0..full).step_by(8) {
+                // SAFETY: the caller's bounds cover q < cols, t + 8 ≤ len.
+                unsafe {
+                    let r: [__m256; 8] = std::array::from_fn(|q| _mm256_loadu_ps(sp.add(starts[g + q] + t)));
+                    let a0 = _mm256_unpacklo_ps(r[0], r[1]);
+                    let a1 = _mm256_unpackhi_ps(r[0], r[1]);
+                    let a2 = _mm256_unpacklo_ps(r[2], r[3]);
+                    let a3 = _mm256_unpackhi_ps(r[2], r[3]);
+                    let a4 = _mm256_unpacklo_ps(r[4], r[5]);
+                    let a5 = _mm256_unpackhi_ps(r[4], r[5]);
+                    let a6 = _mm256_unpacklo_ps(r[6], r[7]);
+                    let a7 = _mm256_unpackhi_ps(r[6], r[7]);
+                    let b0 = _mm256_shuffle_ps::<0x44>(a0, a2);
+                    let b1 = _mm256_shuffle_ps::<0xEE>(a0, a2);
+                    let b2 = _mm256_shuffle_ps::<0x44>(a1, a3);
+                    let b3 = _mm256_shuffle_ps::<0xEE>(a1, a3);
+                    let b4 = _mm256_shuffle_ps::<0x44>(a4, a6);
+                    let b5 = _mm256_shuffle_ps::<0xEE>(a4, a6);
+                    let b6 = _mm256_shuffle_ps::<0x44>(a5, a7);
+                    let b7 = _mm256_shuffle_ps::<0xEE>(a5, a7);
+                    let out = [
+                        _mm256_permute2f128_ps::<0x20>(b0, b4),
+                        _mm256_permute2f128_ps::<0x20>(b1, b5),
+                        _mm256_permute2f128_ps::<0x20>(b2, b6),
+                        _mm256_permute2f128_ps::<0x20>(b3, b7),
+                        _mm256_permute2f128_ps::<0x31>(b0, b4),
+                        _mm256_permute2f128_ps::<0x31>(b1, b5),
+                        _mm256_permute2f128_ps::<0x31>(b2, b6),
+                        _mm256_permute2f128_ps::<0x31>(b3, b7),
+                    ];
+                    for (i, v) in out.into_iter().enumerate() {
+                        _mm256_storeu_ps(pp.add((o + t + i) * NR + g), v);
+                    }
+                }
+            }
+        }
+        full
+    }
+
+    /// The MR×NR tile of one packed `a` panel times one packed `b` panel: per element, fused multiply-adds in k
+    /// order from 0.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn tile(kc: usize, a: &[f32], b: &[f32]) -> [[f32; NR]; MR] {
+        let (a, b) = (&a[..kc * MR], &b[..kc * NR]);
+        let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+        for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
+            // SAFETY: bp holds NR = 16 values.
+            let (b0, b1) = unsafe { (_mm256_loadu_ps(bp.as_ptr()), _mm256_loadu_ps(bp.as_ptr().add(8))) };
+            for r in 0..MR {
+                let x = _mm256_set1_ps(ap[r]);
+                acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
+                acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
+            }
+        }
+        let mut t = [[0.0f32; NR]; MR];
+        for r in 0..MR {
+            // SAFETY: each row of t holds 16 values.
+            unsafe {
+                _mm256_storeu_ps(t[r].as_mut_ptr(), acc[r][0]);
+                _mm256_storeu_ps(t[r].as_mut_ptr().add(8), acc[r][1]);
+            }
+        }
+        t
+    }
+}
