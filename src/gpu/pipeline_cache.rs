@@ -12,6 +12,7 @@
 //! and replaced by an empty cache (`fallback`).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The directory of the cache file, None when turned off or no home is known.
 fn dir() -> Option<PathBuf> {
@@ -56,7 +57,9 @@ pub(crate) fn open(device: &wgpu::Device, info: &wgpu::AdapterInfo) -> Option<(w
 /// Write the cache's data to `path` atomically; failures are logged, never fatal (the cache only saves time).
 pub(crate) fn save(cache: &wgpu::PipelineCache, path: &Path) {
     let Some(data) = cache.get_data() else { return };
-    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+    // Unique per process and per call: two backends of one process (parallel tests) may save at once.
+    static SAVES: AtomicU64 = AtomicU64::new(0);
+    let tmp = path.with_extension(format!("{}.{}.tmp", std::process::id(), SAVES.fetch_add(1, Ordering::Relaxed)));
     let r = path
         .parent()
         .map_or(Ok(()), std::fs::create_dir_all)
