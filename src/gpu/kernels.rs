@@ -331,11 +331,12 @@ impl Kernels {
         Ok(&self.pipelines[&k])
     }
 
-    /// Build every pipeline of `keys` not built yet, on up to `threads` threads (driver compilation is the
-    /// slow part of a first step; `wgpu::Device` is `Sync` and its error scopes are per thread, so each
-    /// thread keeps its own scopes around its own pipelines). Modules are created first, on this thread:
-    /// one per file, shared read-only by the threads. Returns the first error in `keys` order, after keeping
-    /// every pipeline that did build. Number of pipelines created is added to `created`; returns how many.
+    /// Build every pipeline of `keys` not built yet, on up to `threads` threads (most drivers compile to
+    /// machine code when the pipeline is created, so this is what a lazily built first step waits for;
+    /// `wgpu::Device` is `Sync` and its error scopes are per thread, so each thread keeps its own scopes
+    /// around its own pipelines). Modules are created first, on this thread: one per file, shared read-only
+    /// by the threads. Returns the first error in [`KernelKey`] order, after keeping every pipeline that did
+    /// build. Number of pipelines created is added to `created`; returns how many.
     pub fn build_many(
         &mut self,
         device: &wgpu::Device,
