@@ -1,6 +1,8 @@
 //! Where the time of one training step goes on a GPU: throughput as the training loop runs it (steps
 //! submitted back to back, one readback at the end), the host's share (recording + submit), the cost of
-//! waiting after every step, and a kernel-by-kernel breakdown from GPU timestamps.
+//! waiting after every step, a breakdown by kernel family and by dispatch from GPU timestamps, the
+//! achieved FLOP/s of each GEMM-shaped dispatch, and how long it takes from opening the device to the first
+//! step's loss being back on the host ("first step ready").
 //!
 //!     cargo run --release --example profile_step -- [--batch 128] [--steps 400] [--adapter TEXT]
 
@@ -41,6 +43,7 @@ fn args() -> Result<Args> {
 
 fn main() -> Result<()> {
     let a = args()?;
+    let setup = Instant::now();
     let mut g = GpuBackend::new(a.adapter.as_deref(), true)?;
     println!("adapter: {}", wgtrain::gpu::describe(g.adapter_info()));
     let batches = 8;
@@ -49,7 +52,9 @@ fn main() -> Result<()> {
     let split = HostSplit { images, labels, shape: [1, 28, 28] };
     let weights = wgtrain::nn::init::pytorch_default(&PARAMS, 0);
     let (arch, optim) = (wgtrain::nn::sample_cnn(), OptimConfig::sgd(0.01, 0.9));
+    // Session::new also builds every pipeline (in parallel, through the driver's pipeline cache).
     let mut session = Session::new(&mut g, &arch, &weights, &optim, &split, a.batch)?;
+    let setup_s = setup.elapsed().as_secs_f64();
     let groups = [Group::sgd(0.01, 0.9)];
     // Reading any buffer waits for every earlier submit (one queue, in order).
     let sync = g.zeros(&[1], "sync")?;
@@ -61,8 +66,14 @@ fn main() -> Result<()> {
     };
     let t = Instant::now();
     one(&mut g, &mut session)?;
-    g.read(&sync)?;
-    println!("first step (builds pipelines): {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+    let first_loss = g.read(&session.losses)?[1]; // `one` used slot 1
+    println!(
+        "first step ready: {:.1} ms from opening the device to the first loss read back ({first_loss:.4}): \
+         setup (device, uploads, pipelines) {:.1} ms, first step {:.1} ms",
+        setup.elapsed().as_secs_f64() * 1e3,
+        setup_s * 1e3,
+        t.elapsed().as_secs_f64() * 1e3
+    );
     for _ in 0..20 {
         one(&mut g, &mut session)?;
     }
@@ -93,11 +104,16 @@ fn main() -> Result<()> {
         one(&mut g, &mut session)?;
     }
     let times = g.take_profile()?;
-    let mut by_label: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+    let mut by_label: BTreeMap<String, (f64, usize, f64)> = BTreeMap::new();
+    let mut by_family: BTreeMap<String, f64> = BTreeMap::new();
     for t in &times {
         let e = by_label.entry(t.label.clone()).or_default();
         e.0 += t.nanos / profiled as f64;
         e.1 += 1;
+        e.2 += t.flops / profiled as f64;
+        // The family is what the label starts with: `Conv2d/Forward+Relu → act.conv2` → `Conv2d`.
+        let family = t.label.split(['/', ' ', '+', '[']).next().unwrap_or("?").to_string();
+        *by_family.entry(family).or_default() += t.nanos / profiled as f64;
     }
     let gpu_ns: f64 = by_label.values().map(|v| v.0).sum();
     let mut rows: Vec<_> = by_label.into_iter().collect();
@@ -115,11 +131,19 @@ fn main() -> Result<()> {
     println!("  host recording + submit: {:.3} ms/step", ms(host / a.steps as f64));
     println!("  sum of kernel times (timestamps): {:.3} ms/step", gpu_ns / 1e6);
     println!("waiting after every step: {:.3} ms/step ({:.0} images/s)", ms(synced), a.batch as f64 / synced);
-    println!("\n{:>9}  {:>6}  dispatch (kernel → output)", "µs/step", "share");
-    for (label, (ns, count)) in rows {
+    let mut families: Vec<_> = by_family.into_iter().collect();
+    families.sort_by(|x, y| y.1.total_cmp(&x.1));
+    println!("\n{:>9}  {:>6}  kernel family", "µs/step", "share");
+    for (family, ns) in families {
+        println!("{:>9.1}  {:>5.1}%  {family}", ns / 1e3, 100.0 * ns / gpu_ns);
+    }
+    println!("\n{:>9}  {:>6}  {:>9}  dispatch (kernel → output)", "µs/step", "share", "GFLOP/s");
+    for (label, (ns, count, flops)) in rows {
         let per = count / profiled;
         let times = if per > 1 { format!(" ×{per}") } else { String::new() };
-        println!("{:>9.1}  {:>5.1}%  {label}{times}", ns / 1e3, 100.0 * ns / gpu_ns);
+        // FLOPs are noted by the GEMM-shaped kernels only (conv2d, matmul; a split-K reduction has none).
+        let rate = if flops > 0.0 { format!("{:.2}", flops / ns) } else { "-".into() };
+        println!("{:>9.1}  {:>5.1}%  {rate:>9}  {label}{times}", ns / 1e3, 100.0 * ns / gpu_ns);
     }
     Ok(())
 }

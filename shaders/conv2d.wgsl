@@ -57,8 +57,14 @@ override BN: u32 = 16u * TN;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-// [BK][BM] then [BK][BN]: BK·(BM + BN) ≤ 2560 for TM ∈ {2, 4, 8}.
-var<workgroup> tiles: array<f32, 2560>;
+// [BK][SA] (A, columns < BM used) then [BK][BN] (B): BK·(SA + BN) ≤ 2592 for TM ∈ {2, 4, 8}.
+// A's rows are padded from BM to SA = BM + 2 floats: the 16 threads t..t+15 store one A row's 16 k-values,
+// which at a stride of BM (a multiple of 32) would all fall in one of the 32 four-byte banks of workgroup
+// memory, a 16-way conflict; at BM + 2 a warp's 32 stores (two rows of 16 k) land at 2·(t mod 16) + t/16
+// (mod 32), 32 distinct banks. B is stored along its rows (t mod BN) and needs no padding. Same arithmetic,
+// same results.
+override SA: u32 = BM + 2u;
+var<workgroup> tiles: array<f32, 2592>;
 
 // A reduction index kk = (hi·R1 + mid)·R2 + lo as its digits; R1, R2 from `radices`.
 struct Digits {
@@ -186,7 +192,7 @@ fn conv2d(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
     let k_end = min(p.k, k_begin + p.k_chunk);
     let t = lid.y * 16u + lid.x;
     let ci = col_info(col0 + t % BN);
-    let tb = BK * BM; // where the B slice starts in `tiles`
+    let tb = BK * SA; // where the B slice starts in `tiles`
     // A: this thread loads rows row0 + t/BK + 16·l at kk = k0 + t mod BK (the tile's element e = t + 256·l
     // sits at [e mod BK][e / BK]). B: column t mod BN at kk = k0 + t/BN + TM·l (element e at [e / BN][e mod
     // BN]; BN divides 256 and 256/BN = TM), and since TN·TM = BK the next slice continues the same
@@ -200,7 +206,7 @@ fn conv2d(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
     var acc: array<f32, 16>;
     for (var k0 = k_begin; k0 < k_end; k0 += BK) {
         for (var l = 0u; l < TM; l++) { // BK·BM = 256·TM elements of A
-            tiles[(t % BK) * BM + t / BK + 16u * l] = load_a(row0 + t / BK + 16u * l, ka, da, k_end);
+            tiles[(t % BK) * SA + t / BK + 16u * l] = load_a(row0 + t / BK + 16u * l, ka, da, k_end);
         }
         ka += BK;
         if (MODE != 0u) { da = advance(da, step_a); } // MODE 0 indexes w by kk directly
@@ -214,7 +220,7 @@ fn conv2d(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
             var ar: array<f32, 8>;
             var br: array<f32, 8>;
             for (var i = 0u; i < TM; i++) {
-                ar[i] = tiles[kk * BM + lid.y + 16u * i];
+                ar[i] = tiles[kk * SA + lid.y + 16u * i];
             }
             for (var j = 0u; j < TN; j++) {
                 br[j] = tiles[tb + kk * BN + lid.x + 16u * j];

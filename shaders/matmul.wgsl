@@ -48,8 +48,14 @@ const BK: u32 = 16u;
 @group(0) @binding(5) var<uniform> rp: ReduceParams;
 @group(0) @binding(6) var<storage, read> parts: array<f32>;
 
-var<workgroup> ta: array<f32, 1024>; // [BK][BM]
-var<workgroup> tb: array<f32, 1024>; // [BK][BN]
+// Rows of the tiles are padded from 64 to SA = 66 floats. Without TRANS_A, the 16 threads t..t+15 store one A
+// row's 16 k-values, i.e. addresses 64 apart: all in one of the 32 four-byte banks of workgroup memory, a
+// 16-way conflict (TRANS_B does the same to B). With a stride of 66 a warp's 32 stores (two rows of 16 k)
+// land at 2·(t mod 16) + t/16: 32 distinct banks. The reads (lid.x or lid.y + 16·i within a row) and the
+// other layout's stores (consecutive within a row) stay conflict-free. Same arithmetic, same results.
+const SA: u32 = 66u;
+var<workgroup> ta: array<f32, 1056>; // [BK][SA], columns < BM used
+var<workgroup> tb: array<f32, 1056>; // [BK][SA], columns < BN used
 
 // Out-of-range elements read as 0 so partial tiles (M, N or K not multiples of the tile) need no other care.
 fn load_a(row: u32, kk: u32, k_end: u32) -> f32 {
@@ -80,19 +86,19 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
             var r = e / BK;
             var ka = e % BK;
             if (TRANS_A) { ka = e / BM; r = e % BM; }
-            ta[ka * BM + r] = load_a(row0 + r, k0 + ka, k_end);
+            ta[ka * SA + r] = load_a(row0 + r, k0 + ka, k_end);
             var cb = e % BN;
             var kb = e / BN;
             if (TRANS_B) { cb = e / BK; kb = e % BK; }
-            tb[kb * BN + cb] = load_b(k0 + kb, col0 + cb, k_end);
+            tb[kb * SA + cb] = load_b(k0 + kb, col0 + cb, k_end);
         }
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {
             var ar: array<f32, 4>;
             var br: array<f32, 4>;
             for (var i = 0u; i < 4u; i++) {
-                ar[i] = ta[kk * BM + lid.y + 16u * i];
-                br[i] = tb[kk * BN + lid.x + 16u * i];
+                ar[i] = ta[kk * SA + lid.y + 16u * i];
+                br[i] = tb[kk * SA + lid.x + 16u * i];
             }
             for (var i = 0u; i < 4u; i++) {
                 for (var j = 0u; j < 4u; j++) {

@@ -179,4 +179,14 @@ fn profiler_times_every_dispatch_of_a_step_and_the_step_stays_small() {
     assert!(first.len() < 32, "{} dispatches: {:?}", first.len(), labels(&first));
     assert!(first.iter().all(|d| d.nanos.is_finite() && d.nanos >= 0.0), "{first:?}");
     assert!(first.iter().map(|d| d.nanos).sum::<f64>() > 0.0, "a whole step cannot take no time: {first:?}");
+    // FLOPs are noted by exactly the GEMM-shaped dispatches, and add up to the step's products, 2·M·N·K each:
+    // conv1 forward and dw (32 × 9 × 26·26 per image), conv2 forward, dx and dw (64 × 288 × 24·24 and
+    // 32 × 576 × 26·26), fc1 and fc2 forward, dx and dw (2304 × 128, 128 × 10). conv1's dx is never needed.
+    for d in &first {
+        let gemm = d.label.starts_with("Conv2d/") || d.label.starts_with("Matmul/");
+        assert_eq!(d.flops > 0.0, gemm, "{d:?}");
+    }
+    let per_image = 2 * (32 * 9 * 676) + 2 * (64 * 288 * 576) + 32 * 576 * 676 + 3 * (2304 * 128 + 128 * 10);
+    let want = 2.0 * (BATCH * per_image) as f64;
+    assert_eq!(first.iter().map(|d| d.flops).sum::<f64>(), want, "{first:?}");
 }

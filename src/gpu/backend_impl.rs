@@ -94,6 +94,10 @@ impl Backend for GpuBackend {
         self.write_uniform_bytes(u, bytes)
     }
 
+    fn prepare(&mut self) -> Result<()> {
+        self.build_all_pipelines().map(|_| ())
+    }
+
     fn begin_step(&mut self) -> Result<()> {
         // Work recorded before the step goes in its own submit, so the step's is the step alone.
         self.submit()?;

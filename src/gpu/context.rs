@@ -150,8 +150,9 @@ impl Context {
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("wgtrain"),
             required_limits: limits.clone(),
-            // Timestamps inside passes, when offered, for `GpuBackend::start_profiling` (costs nothing unused).
-            required_features: adapter.features() & super::profiler::FEATURES,
+            // Timestamps inside passes, when offered, for `GpuBackend::start_profiling` (costs nothing unused);
+            // the driver's pipeline cache, when offered, for `pipeline_cache.rs`.
+            required_features: adapter.features() & (super::profiler::FEATURES | wgpu::Features::PIPELINE_CACHE),
             memory_hints: wgpu::MemoryHints::Performance,
             ..Default::default()
         }))

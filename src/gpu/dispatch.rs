@@ -23,6 +23,9 @@ impl GpuBackend {
         label: &str,
     ) -> Result<()> {
         if groups.contains(&0) {
+            if let Some(p) = self.profiler.as_mut() {
+                p.next_flops = 0.0; // noted for a dispatch that is not recorded
+            }
             return Ok(());
         }
         let max = self.ctx.limits.max_compute_workgroups_per_dimension;
@@ -94,6 +97,14 @@ impl GpuBackend {
             pass.write_timestamp(set, *end);
         }
         Ok(())
+    }
+
+    /// The FLOPs of the next dispatch (`2·m·n·k` of a GEMM), for the profiler's achieved FLOP/s; nothing
+    /// when not profiling.
+    pub(crate) fn note_flops(&mut self, (m, n, k): (usize, usize, usize)) {
+        if let Some(p) = self.profiler.as_mut() {
+            p.next_flops = 2.0 * m as f64 * n as f64 * k as f64;
+        }
     }
 
     /// Workgroups for `n` threads in groups of 256, as a 2-D grid when one dimension is not enough.

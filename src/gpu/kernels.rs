@@ -2,9 +2,12 @@
 //! the WGSL file, entry point, override constants and bind layout are derived: one rule per field rather than
 //! one hand-written row per variant, so a new variant is a new combination, and [`KernelKey::all`]
 //! enumerates exactly the combinations [`KernelKey::exists`] allows. Shader sources are compiled into the binary from `shaders/`; pipelines are built once,
-//! on first use, inside error scopes, so a bad shader is an [`Error::Shader`] naming file and entry point.
+//! up front on several threads ([`Kernels::build_many`]) or on first use, inside error scopes, so a bad shader
+//! is an [`Error::Shader`] naming file and entry point.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::{Error, Result};
 
@@ -297,86 +300,213 @@ pub struct Pipeline {
     pub layout: wgpu::BindGroupLayout,
 }
 
-/// Shader modules and pipelines, created on first use and kept for the device's lifetime.
+/// Shader modules and pipelines, kept for the device's lifetime: built up front by [`Kernels::build_many`]
+/// (several threads) or, for a key not built yet, on first use by [`Kernels::get`].
 #[derive(Default)]
 pub struct Kernels {
     modules: HashMap<&'static str, wgpu::ShaderModule>,
     pipelines: HashMap<KernelKey, Pipeline>,
+    /// The driver's pipeline cache, where the device has `PIPELINE_CACHE`, and the file it is saved to after
+    /// [`Kernels::build_many`] built something (see `pipeline_cache.rs`).
+    cache: Option<wgpu::PipelineCache>,
+    cache_file: Option<PathBuf>,
 }
 
 impl Kernels {
+    /// No pipelines yet; pipelines are built through `cache` (and it is saved to `cache_file`) when given.
+    pub fn new(cache: Option<(wgpu::PipelineCache, Option<PathBuf>)>) -> Kernels {
+        let (cache, cache_file) = cache.map_or((None, None), |(c, f)| (Some(c), f));
+        Kernels { cache, cache_file, ..Kernels::default() }
+    }
+
     /// The pipeline of `k`, building it (and its module) the first time. Number of objects created is
     /// added to `created` (for the allocation counter).
     pub fn get(&mut self, device: &wgpu::Device, k: KernelKey, created: &mut u64) -> Result<&Pipeline> {
         if !self.pipelines.contains_key(&k) {
-            let p = self.build(device, k)?;
+            self.module(device, k)?;
+            let p = build(device, &self.modules[k.file()], k, self.cache.as_ref())?;
             *created += 1;
             self.pipelines.insert(k, p);
         }
         Ok(&self.pipelines[&k])
     }
 
-    fn build(&mut self, device: &wgpu::Device, k: KernelKey) -> Result<Pipeline> {
-        let (file, entry, layout) = k.shader();
-        let constants = k.constants();
-        let shader_err = |msg: String| Error::Shader { file: file.into(), entry: entry.into(), msg };
-        let label = k.pipeline_label();
-        // Two scopes: Validation catches WGSL and layout errors, Internal catches backend compiler failures.
-        let internal = device.push_error_scope(wgpu::ErrorFilter::Internal);
-        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    /// Build every pipeline of `keys` not built yet, on up to `threads` threads (most drivers compile to
+    /// machine code when the pipeline is created, so this is what a lazily built first step waits for;
+    /// `wgpu::Device` is `Sync` and its error scopes are per thread, so each thread keeps its own scopes
+    /// around its own pipelines). Modules are created first, on this thread: one per file, shared read-only
+    /// by the threads. Returns the first error in [`KernelKey`] order, after keeping every pipeline that did
+    /// build. Number of pipelines created is added to `created`; returns how many.
+    pub fn build_many(
+        &mut self,
+        device: &wgpu::Device,
+        keys: &[KernelKey],
+        threads: usize,
+        created: &mut u64,
+    ) -> Result<usize> {
+        let mut todo: Vec<KernelKey> = keys.iter().copied().filter(|k| !self.pipelines.contains_key(k)).collect();
+        todo.sort();
+        todo.dedup();
+        for &k in &todo {
+            self.module(device, k)?;
+        }
+        let (modules, cache, next) = (&self.modules, self.cache.as_ref(), AtomicUsize::new(0));
+        let work = || {
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&k) = todo.get(i) else { return done };
+                done.push((i, build(device, &modules[k.file()], k, cache)));
+            }
+        };
+        let threads = threads.clamp(1, todo.len().max(1));
+        let mut built: Vec<(usize, Result<Pipeline>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+            let mut all = work();
+            for h in handles {
+                all.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            }
+            all
+        });
+        built.sort_by_key(|(i, _)| *i);
+        let mut first_err = None;
+        let mut n = 0;
+        for (i, r) in built {
+            match r {
+                Ok(p) => {
+                    self.pipelines.insert(todo[i], p);
+                    *created += 1;
+                    n += 1;
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        if let (true, Some(cache), Some(file)) = (n > 0, &self.cache, &self.cache_file) {
+            super::pipeline_cache::save(cache, file);
+        }
+        first_err.map_or(Ok(n), Err)
+    }
+
+    /// Create `k`'s shader module if it does not exist yet. Its errors name `k`'s file and entry point (a
+    /// module that failed stays absent, so the error repeats rather than cascading).
+    fn module(&mut self, device: &wgpu::Device, k: KernelKey) -> Result<()> {
+        let (file, entry, _) = k.shader();
         if !self.modules.contains_key(file) {
-            let src = source(file).ok_or_else(|| shader_err("not among the compiled-in shaders".into()))?;
-            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(file),
-                source: wgpu::ShaderSource::Wgsl(src.into()),
-            });
-            self.modules.insert(file, module);
+            let src = source(file).ok_or_else(|| Error::Shader {
+                file: file.into(),
+                entry: entry.into(),
+                msg: "not among the compiled-in shaders".into(),
+            })?;
+            self.modules.insert(file, create_module(device, file, entry, src)?);
         }
-        let entries: Vec<wgpu::BindGroupLayoutEntry> = layout
-            .iter()
-            .map(|&Slot { binding, kind, .. }| wgpu::BindGroupLayoutEntry {
-                binding,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty: match kind {
-                        Bind::Uniform => wgpu::BufferBindingType::Uniform,
-                        Bind::Read => wgpu::BufferBindingType::Storage { read_only: true },
-                        Bind::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
-                    },
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
+        Ok(())
+    }
+}
+
+/// The module of WGSL `src`, inside error scopes: a WGSL error is an [`Error::Shader`] naming `file` and the
+/// `entry` point that needed it.
+fn create_module(device: &wgpu::Device, file: &str, entry: &str, src: &str) -> Result<wgpu::ShaderModule> {
+    // Two scopes: Validation catches WGSL errors, Internal catches backend compiler failures.
+    let internal = device.push_error_scope(wgpu::ErrorFilter::Internal);
+    let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(file),
+        source: wgpu::ShaderSource::Wgsl(src.into()),
+    });
+    let v = pollster::block_on(validation.pop());
+    let i = pollster::block_on(internal.pop());
+    match v.or(i) {
+        Some(e) => Err(Error::Shader { file: file.into(), entry: entry.into(), msg: e.to_string() }),
+        None => Ok(module),
+    }
+}
+
+/// Build `k`'s pipeline from its `module`, inside this thread's error scopes, so a bad layout, override or
+/// entry point is an [`Error::Shader`] naming file and entry point.
+fn build(
+    device: &wgpu::Device,
+    module: &wgpu::ShaderModule,
+    k: KernelKey,
+    cache: Option<&wgpu::PipelineCache>,
+) -> Result<Pipeline> {
+    let (file, entry, layout) = k.shader();
+    let constants = k.constants();
+    let shader_err = |msg: String| Error::Shader { file: file.into(), entry: entry.into(), msg };
+    let label = k.pipeline_label();
+    // Two scopes: Validation catches WGSL and layout errors, Internal catches backend compiler failures.
+    let internal = device.push_error_scope(wgpu::ErrorFilter::Internal);
+    let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let entries: Vec<wgpu::BindGroupLayoutEntry> = layout
+        .iter()
+        .map(|&Slot { binding, kind, .. }| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: match kind {
+                    Bind::Uniform => wgpu::BufferBindingType::Uniform,
+                    Bind::Read => wgpu::BufferBindingType::Storage { read_only: true },
+                    Bind::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
                 },
-                count: None,
-            })
-            .collect();
-        let layout = device
-            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(&label), entries: &entries });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some(&label),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(&label),
-            layout: Some(&pipeline_layout),
-            module: &self.modules[file],
-            entry_point: Some(entry),
-            // Every kernel writes its workgroup arrays before a barrier and reads them only after it, so the
-            // zero-fill WebGPU does by default is pure overhead.
-            compilation_options: wgpu::PipelineCompilationOptions {
-                constants: &constants,
-                zero_initialize_workgroup_memory: false,
+                has_dynamic_offset: false,
+                min_binding_size: None,
             },
-            cache: None,
-        });
-        let v = pollster::block_on(validation.pop());
-        let i = pollster::block_on(internal.pop());
-        if let Some(e) = v.or(i) {
-            // A module that failed once stays failed; drop it so the error repeats rather than cascading.
-            self.modules.remove(file);
-            return Err(shader_err(e.to_string()));
-        }
-        log::debug!("built pipeline {label}");
-        Ok(Pipeline { pipeline, layout })
+            count: None,
+        })
+        .collect();
+    let layout =
+        device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(&label), entries: &entries });
+    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(&label),
+        bind_group_layouts: &[Some(&layout)],
+        immediate_size: 0,
+    });
+    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(&label),
+        layout: Some(&pipeline_layout),
+        module,
+        entry_point: Some(entry),
+        // Every kernel writes its workgroup arrays before a barrier and reads them only after it, so the
+        // zero-fill WebGPU does by default is pure overhead.
+        compilation_options: wgpu::PipelineCompilationOptions {
+            constants: &constants,
+            zero_initialize_workgroup_memory: false,
+        },
+        cache,
+    });
+    let v = pollster::block_on(validation.pop());
+    let i = pollster::block_on(internal.pop());
+    if let Some(e) = v.or(i) {
+        return Err(shader_err(e.to_string()));
+    }
+    log::debug!("built pipeline {label}");
+    Ok(Pipeline { pipeline, layout })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A WGSL error and a pipeline error (here: an entry point the module lacks) are both `Error::Shader`
+    /// naming file and entry point, also when the pipeline is built on another thread (error scopes are per
+    /// thread), and leave no error behind for the uncaptured handler.
+    #[test]
+    fn shader_errors_name_file_and_entry_point_on_any_thread() {
+        let ctx = match super::super::context::Context::new(None, true) {
+            Ok(c) => c,
+            Err(e) if std::env::var("WGTRAIN_REQUIRE_GPU").is_ok_and(|v| v == "1") => panic!("no GPU adapter: {e}"),
+            Err(e) => return eprintln!("*** SKIPPING: no GPU adapter ({e}) ***"),
+        };
+        let device = &ctx.device;
+        let e = create_module(device, "broken.wgsl", "main", "fn main( {").unwrap_err();
+        assert!(matches!(&e, Error::Shader { file, entry, .. } if file == "broken.wgsl" && entry == "main"), "{e:?}");
+        let k = KernelKey::new(Family::Matmul, Mode::Forward);
+        let module = create_module(device, "sgd.wgsl", "sgd_update", source("sgd.wgsl").unwrap()).unwrap();
+        let e = std::thread::scope(|s| s.spawn(|| build(device, &module, k, None).err()).join().unwrap()).unwrap();
+        assert!(matches!(&e, Error::Shader { file, entry, .. } if file == "matmul.wgsl" && entry == "matmul"), "{e:?}");
+        let good = create_module(device, "matmul.wgsl", "matmul", source("matmul.wgsl").unwrap()).unwrap();
+        build(device, &good, k, None).unwrap();
+        ctx.take_error().unwrap();
     }
 }

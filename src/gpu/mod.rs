@@ -14,9 +14,10 @@
 //! step writes its optimizer uniform before `begin_step` and changes each cursor field once, so it still makes
 //! one submit ([`GpuBackend::submissions`] counts them).
 //!
-//! Nothing is allocated after the first step: pipelines, uniform parameter buffers (cached by content),
-//! split-K scratch buffers (cached by size), segment tables (cached by content) and bind groups (cached by
-//! kernel + buffer ids) are created on first use and reused; [`GpuBackend::allocations`] counts every creation
+//! Nothing is allocated after the first step: pipelines (built up front by [`Backend::prepare`], else on
+//! first use), uniform parameter buffers (cached by content), split-K scratch buffers (cached by size),
+//! segment tables (cached by content) and bind groups (cached by kernel + buffer ids) are created on first
+//! use and reused; [`GpuBackend::allocations`] counts every creation
 //! so a test can check this. Tensors made by `zeros_packed` are views of one buffer, bound with their byte range
 //! (kept in `views` by tensor id).
 //!
@@ -28,7 +29,9 @@
 //! - `dispatch.rs`: recording a dispatch (bind-group cache, timestamps) and submitting.
 //! - `readback.rs`: the one path that waits for the GPU.
 //! - `kernels.rs`: [`kernels::KernelKey`] (family, mode, epilogue, tile) → shader file, entry point, override
-//!   constants, and the named bind layout of each family; pipelines built on first use.
+//!   constants, and the named bind layout of each family; pipelines built up front on several threads
+//!   ([`GpuBackend::build_all_pipelines`], from [`Backend::prepare`]) or on first use.
+//! - `pipeline_cache.rs`: the driver's pipeline cache, saved to a file between runs.
 //! - `ops/`: one launcher per kernel family (shape checks, parameters, grid, named bindings).
 //! - `backend_impl.rs`: the [`Backend`] trait, forwarding each op to its launcher.
 
@@ -43,6 +46,7 @@ pub mod kernels;
 mod ops;
 mod packed;
 pub mod params;
+mod pipeline_cache;
 mod profiler;
 mod readback;
 
@@ -110,9 +114,10 @@ impl GpuBackend {
 
     fn with_context(ctx: Context) -> Result<GpuBackend> {
         let cursor = CursorState::new(&ctx.device);
+        let kernels = Kernels::new(pipeline_cache::open(&ctx.device, &ctx.info));
         Ok(GpuBackend {
             ctx,
-            kernels: Kernels::default(),
+            kernels,
             bind_groups: HashMap::new(),
             uniforms: HashMap::new(),
             scratch: HashMap::new(),
@@ -188,12 +193,17 @@ impl GpuBackend {
         Ok(self.profiler.as_mut().map(|p| p.finish(&ticks)).unwrap_or_default())
     }
 
-    /// Build every pipeline now, so a shader error surfaces here rather than at first use.
-    pub fn build_all_pipelines(&mut self) -> Result<()> {
-        for k in KernelKey::all() {
-            self.kernels.get(&self.ctx.device, k, &mut self.created)?;
-        }
-        Ok(())
+    /// Build every pipeline now, on several threads, so a shader error surfaces here and the first step
+    /// compiles nothing ([`Backend::prepare`] calls this). Returns how many were built (0 the second time).
+    pub fn build_all_pipelines(&mut self) -> Result<usize> {
+        self.build_pipelines(&KernelKey::all())
+    }
+
+    /// Build the pipelines of `keys` that are not built yet, on up to `available_parallelism` (at most 8)
+    /// threads, through the driver's pipeline cache where the device has one. Returns how many were built.
+    pub fn build_pipelines(&mut self, keys: &[KernelKey]) -> Result<usize> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+        self.kernels.build_many(&self.ctx.device, keys, threads, &mut self.created)
     }
 
     /// Destroy the device, as a driver reset would; every later call must return `Err` (for tests).

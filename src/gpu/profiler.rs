@@ -18,12 +18,17 @@ pub struct DispatchTime {
     /// [`KernelKey`](super::kernels::KernelKey) displays it).
     pub label: String,
     pub nanos: f64,
+    /// Floating-point operations of the dispatch (2·M·N·K for a GEMM-shaped kernel, its split-K partials
+    /// included), 0 for the others: `flops / nanos` is the achieved GFLOP/s.
+    pub flops: f64,
 }
 
 pub(crate) struct Profiler {
     pub set: wgpu::QuerySet,
     pub resolve: wgpu::Buffer,
-    pub labels: Vec<String>,
+    pub labels: Vec<(String, f64)>,
+    /// FLOPs of the next dispatch, noted by its launcher (`GpuBackend::note_flops`), taken by `slots`.
+    pub next_flops: f64,
     period_ns: f64,
 }
 
@@ -45,7 +50,13 @@ impl Profiler {
             usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
-        Ok(Profiler { set, resolve, labels: Vec::new(), period_ns: f64::from(queue.get_timestamp_period()) })
+        Ok(Profiler {
+            set,
+            resolve,
+            labels: Vec::new(),
+            next_flops: 0.0,
+            period_ns: f64::from(queue.get_timestamp_period()),
+        })
     }
 
     /// Query indices for the next dispatch (start, end), or `None` when the set is full.
@@ -54,7 +65,7 @@ impl Profiler {
         if i + 2 > CAPACITY {
             return None;
         }
-        self.labels.push(label);
+        self.labels.push((label, std::mem::take(&mut self.next_flops)));
         Some((i, i + 1))
     }
 
@@ -68,7 +79,11 @@ impl Profiler {
         self.labels
             .drain(..)
             .zip(ticks.chunks_exact(2))
-            .map(|(label, t)| DispatchTime { label, nanos: t[1].saturating_sub(t[0]) as f64 * self.period_ns })
+            .map(|((label, flops), t)| DispatchTime {
+                label,
+                nanos: t[1].saturating_sub(t[0]) as f64 * self.period_ns,
+                flops,
+            })
             .collect()
     }
 }

@@ -66,7 +66,8 @@ pub struct Session<B: Backend> {
 }
 
 impl<B: Backend> Session<B> {
-    /// Upload the data and `weights`, zero the optimizer state, allocate activations for `batch`.
+    /// Upload the data and `weights`, zero the optimizer state, allocate activations for `batch`, and have the
+    /// backend compile what the step needs ([`Backend::prepare`]).
     pub fn new(
         b: &mut B,
         arch: &Architecture,
@@ -82,6 +83,7 @@ impl<B: Backend> Session<B> {
         let act = model.activations(b, batch, true)?;
         let losses = b.zeros(&[LOSS_RING], "losses")?;
         let norms = b.zeros(&[LOSS_RING], "grad_norms")?;
+        b.prepare()?;
         Ok(Session { model, optimizer, act, data, losses, norms })
     }
 

@@ -100,6 +100,7 @@ pub fn forward(
     let groups = grid(op, (bm, bn), gemm.0, gemm.1, 1)?;
     let params = Res { id: pid, buffer: &pbuf };
     // The conv forward always adds its bias: it is the epilogue operand of both variants.
+    g.note_flops(gemm);
     g.dispatch(key, Gemm { params, a: w.res(), b: x.res(), epilogue: b.res(), out: y.res() }, groups, &y.label)
 }
 
@@ -126,6 +127,7 @@ pub fn backward_input(
     let params = Res { id: pid, buffer: &pbuf };
     // The mask, or (unread without one) any buffer.
     let epilogue = mask.map_or(w.res(), |m| m.res());
+    g.note_flops(gemm);
     g.dispatch(key, Gemm { params, a: w.res(), b: dy.res(), epilogue, out: dx.res() }, groups, &dx.label)
 }
 
@@ -148,6 +150,7 @@ pub fn backward_weight(
     let (key, bm, bn) = kernel(Mode::BackwardWeight, Epilogue::None, gm, gn);
     // No epilogue: its operand is unread.
     let binds = |out| Gemm { params: p, a: dy.res(), b: x.res(), epilogue: x.res(), out };
+    g.note_flops((gm, gn, gk));
     if s == 1 {
         g.dispatch(key, binds(dw.res()), grid(op, (bm, bn), gm, gn, 1)?, &dw.label)?;
     } else {

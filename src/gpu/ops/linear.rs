@@ -26,6 +26,7 @@ fn gemm(
     let grid =
         |z: usize| -> Result<[u32; 3]> { Ok([u(label, n.div_ceil(TILE))?, u(label, m.div_ceil(TILE))?, u(label, z)?]) };
     let (mu, nu, ku) = (u(label, m)?, u(label, n)?, u(label, k)?);
+    g.note_flops((m, n, k));
     if s == 1 {
         let (pid, pbuf) = g.uniform(&GemmParams { m: mu, n: nu, k: ku, k_chunk: ku.max(1) });
         let key = plain.with(fused.epilogue());
