@@ -56,7 +56,10 @@ fn main() -> Result<()> {
         let norms = b.zeros(&[LOSS_RING], "grad_norms")?;
         Session { model, optimizer, act, data, losses, norms }
     } else {
-        Session::new(&mut g, &arch, &weights, &optim, &split, batch)?
+        let s = Session::new(&mut g, &arch, &weights, &optim, &split, batch)?;
+        // `prepare` leaves a software adapter lazy; build everything here so both adapters are timed alike.
+        g.build_all_pipelines()?;
+        s
     };
     let setup = t0.elapsed().as_secs_f64();
     let groups = [Group::sgd(0.01, 0.9)];

@@ -30,7 +30,7 @@
 //! - `readback.rs`: the one path that waits for the GPU.
 //! - `kernels.rs`: [`kernels::KernelKey`] (family, mode, epilogue, tile) → shader file, entry point, override
 //!   constants, and the named bind layout of each family; pipelines built up front on several threads
-//!   ([`GpuBackend::build_all_pipelines`], from [`Backend::prepare`]) or on first use.
+//!   ([`GpuBackend::build_all_pipelines`], from [`Backend::prepare`] on hardware adapters) or on first use.
 //! - `pipeline_cache.rs`: the driver's pipeline cache, saved to a file between runs.
 //! - `ops/`: one launcher per kernel family (shape checks, parameters, grid, named bindings).
 //! - `backend_impl.rs`: the [`Backend`] trait, forwarding each op to its launcher.
