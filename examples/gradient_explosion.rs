@@ -246,6 +246,12 @@ fn main() -> Result<()> {
     let (mut plot, mut backend) = (PathBuf::from("target/gradient_explosion.png"), "cpu".to_string());
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--help" || flag == "-h" {
+            println!(
+                "usage: gradient_explosion [--plot FILE] [--lr X] [--steps N] [--warmup N] [--clip X] [--seed N] [--backend cpu|gpu|auto]"
+            );
+            return Ok(());
+        }
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--plot" => plot = value.into(),

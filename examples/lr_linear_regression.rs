@@ -207,6 +207,10 @@ fn main() -> Result<()> {
     let (mut plot, mut epochs) = (PathBuf::from("target/lr_linear_regression.png"), 100usize);
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--help" || flag == "-h" {
+            println!("usage: lr_linear_regression [--plot FILE.png|FILE.svg] [--epochs N]");
+            return Ok(());
+        }
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--plot" => plot = value.into(),
