@@ -9,6 +9,23 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use support::*;
 use wgtrain::train::{Event, MetricsLog};
 
+/// Two epochs on 300 images with a validation split and a test slice: every console and metrics line appears.
+const SMALL_RUN: [&str; 13] = [
+    "train",
+    "--backend",
+    "cpu",
+    "--limit-train",
+    "300",
+    "--val-split",
+    "100",
+    "--batch-size",
+    "64",
+    "--epochs",
+    "2",
+    "--limit-test",
+    "200",
+];
+
 fn now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
 }
@@ -18,29 +35,7 @@ fn run_line_times_and_step_numbering() {
     let dir = tempfile::tempdir().unwrap();
     let m = dir.path().join("m.jsonl");
     let t0 = now() - 1.0;
-    let args = [
-        "train",
-        "--backend",
-        "cpu",
-        "--limit-train",
-        "300",
-        "--val-split",
-        "100",
-        "--batch-size",
-        "64",
-        "--epochs",
-        "2",
-        "--limit-test",
-        "200",
-        "--seed",
-        "5",
-        "--lr",
-        "0.05",
-        "--momentum",
-        "0.9",
-        "--metrics",
-        s(&m),
-    ];
+    let args = [&SMALL_RUN[..], &["--seed", "5", "--lr", "0.05", "--momentum", "0.9", "--metrics", s(&m)]].concat();
     assert_ok(&wgtrain(&args));
     let t1 = now() + 1.0;
     let lines = metrics_lines(&m);
@@ -124,21 +119,7 @@ fn has_control_chars(s: &str) -> bool {
 
 #[test]
 fn piped_console_prints_one_line_per_epoch() {
-    let args = [
-        "train",
-        "--backend",
-        "cpu",
-        "--limit-train",
-        "300",
-        "--val-split",
-        "100",
-        "--batch-size",
-        "64",
-        "--epochs",
-        "2",
-        "--limit-test",
-        "200",
-    ];
+    let args = SMALL_RUN;
     let out = wgtrain(&args);
     assert_ok(&out);
     let err = String::from_utf8_lossy(&out.stderr);
