@@ -35,8 +35,8 @@ struct AdamHyper {
     clip: ClipParams,
     amsgrad: u32,
     decoupled: u32,
+    frozen: u32,
     _pad0: u32,
-    _pad1: u32,
     group: array<AdamGroup, 8>,
 }
 

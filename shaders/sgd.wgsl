@@ -33,6 +33,10 @@ struct SgdGroup {
 
 struct SgdHyper {
     clip: ClipParams,
+    frozen: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
     group: array<SgdGroup, 8>,
 }
 

@@ -5,15 +5,28 @@
 //! `&mut`, so a training step allocates nothing after the first. Every op checks shapes and returns
 //! [`Error::Shape`](crate::Error::Shape) rather than panicking.
 //!
-//! Populations (`sweep --parallel P`, [`crate::train::population`]) are built on these ops as they are: each
-//! member owns ordinary tensors, and a population step records every member's ops between one `begin_step` and
-//! one `end_step`, reading one shared batch. No op takes a member axis (P is never inferred from a shape); a
-//! member-axis variant of an op would take P explicitly and keep P = 1 identical to the op here.
+//! Member axis (populations, `sweep --parallel P`, [`crate::train::population`]): a tensor may hold `members`
+//! copies of its shape, member-major ([`Backend::zeros_members`], [`Backend::zeros_packed_members`]);
+//! [`Backend::shape`] is one member's shape, [`Backend::members`] the count, and `write`/`read`/`read_set` move
+//! every member's values, member 0 first. Every op runs once per member m on member m's copies, as one op (on
+//! the GPU: one dispatch, the member a workgroup dimension), in this one rule:
+//! - its outputs, and the parameters and state it reads, all have the same member count P (the op's P);
+//! - an *input* with one member (the shared batch, a layer's fixed zero bias) is read by every member;
+//! - index tensors (labels, orders) are always shared;
+//! - slots (`losses[slot]`, `norms[slot]`, `acc`) are per member: member m's slot s of a tensor with P members;
+//! - an update's `hyper` uniform holds P hyper-parameter blocks, member m's at m·(block size)
+//!   (at most [`MAX_MEMBERS`]); a block with `frozen = 1` leaves that member's parameters and state untouched.
+//!
+//! With every count 1 each op is exactly the single-run op; a member's numbers never depend on another member.
 //!
 //! Layout is NCHW, row-major, f32, as in PyTorch. Shapes below use N = batch, C = in channels,
 //! K = out channels, H×W = spatial size, I/O = linear in/out features, L = classes.
 
 use crate::Result;
+
+/// The most members a population (a member axis) holds: the update kernels declare this many hyper-parameter
+/// blocks in their uniform, and each member adds its loss and norm rings to the step's bulk readback.
+pub const MAX_MEMBERS: usize = 64;
 
 /// Convolution geometry. The kernel is square, k×k, taken from the weight's shape [K,C,k,k].
 /// Output size per spatial dim: Ho = (H + 2·padding − k) / stride + 1 (floor); needs H + 2·padding ≥ k, stride ≥ 1.
@@ -76,6 +89,10 @@ pub trait Backend {
 
     /// A zero-filled tensor. `label` names it in GPU debuggers and error messages.
     fn zeros(&mut self, shape: &[usize], label: &str) -> Result<Self::Tensor>;
+    /// A zero-filled tensor with a member axis: `members` (1 to [`MAX_MEMBERS`]) copies of `shape`, member-major.
+    fn zeros_members(&mut self, members: usize, shape: &[usize], label: &str) -> Result<Self::Tensor>;
+    /// How many members' copies a tensor holds (1 for every tensor not made with a member axis).
+    fn members(&self, t: &Self::Tensor) -> usize;
     /// A tensor holding `data` (length must equal the product of `shape`).
     fn tensor(&mut self, data: &[f32], shape: &[usize], label: &str) -> Result<Self::Tensor>;
     /// An index tensor holding `data`.
@@ -100,6 +117,15 @@ pub trait Backend {
     /// tensors of one call, in order — so they cover every tensor in one or two dispatches; two packed sets made
     /// from the same shapes have the same layout. `labels` names each tensor (same length as `shapes`).
     fn zeros_packed(&mut self, shapes: &[Vec<usize>], labels: &[String]) -> Result<Vec<Self::Tensor>>;
+    /// A packed set with a member axis: every tensor has `members` copies. On the GPU the set is member-major
+    /// (member m's tensors are one single-member set at m·(set size)), so a multi-tensor op reads member m's
+    /// whole set as one range; a tensor's copies lie a set size apart.
+    fn zeros_packed_members(
+        &mut self,
+        members: usize,
+        shapes: &[Vec<usize>],
+        labels: &[String],
+    ) -> Result<Vec<Self::Tensor>>;
     /// A uniform of `bytes` bytes (a positive multiple of 16), zero-filled.
     fn uniform(&mut self, bytes: usize, label: &str) -> Result<Self::Uniform>;
     /// Overwrite a uniform with `bytes` (exactly its size); takes effect before any op recorded after this call,
@@ -309,6 +335,15 @@ pub trait Backend {
         hyper: &Self::Uniform,
         norms: &Self::Tensor,
     ) -> Result<()>;
+}
+
+/// A member count must be 1 to [`MAX_MEMBERS`].
+pub fn check_members(op: &'static str, label: &str, members: usize) -> Result<()> {
+    if (1..=MAX_MEMBERS).contains(&members) {
+        Ok(())
+    } else {
+        Err(crate::Error::shape(op, format!("`{label}`: {members} members; a member axis holds 1 to {MAX_MEMBERS}")))
+    }
 }
 
 /// Number of elements of a shape.

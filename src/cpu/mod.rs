@@ -16,11 +16,12 @@ pub mod sgd;
 use crate::backend::{Backend, ConvGeom, PoolGeom, numel};
 use crate::{Error, Result};
 
-/// A host tensor: values and shape.
+/// A host tensor: values and shape; with a member axis, `members` copies of `shape` back to back in `data`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CpuTensor {
     pub data: Vec<f32>,
     pub shape: Vec<usize>,
+    pub members: usize,
 }
 
 /// Reference backend; ops run immediately when recorded.
@@ -134,13 +135,22 @@ impl Backend for CpuBackend {
         "cpu".into()
     }
 
-    fn zeros(&mut self, shape: &[usize], _label: &str) -> Result<CpuTensor> {
-        Ok(CpuTensor { data: vec![0.0; numel(shape)], shape: shape.to_vec() })
+    fn zeros(&mut self, shape: &[usize], label: &str) -> Result<CpuTensor> {
+        self.zeros_members(1, shape, label)
+    }
+
+    fn zeros_members(&mut self, members: usize, shape: &[usize], label: &str) -> Result<CpuTensor> {
+        crate::backend::check_members("zeros_members", label, members)?;
+        Ok(CpuTensor { data: vec![0.0; members * numel(shape)], shape: shape.to_vec(), members })
+    }
+
+    fn members(&self, t: &CpuTensor) -> usize {
+        t.members
     }
 
     fn tensor(&mut self, data: &[f32], shape: &[usize], label: &str) -> Result<CpuTensor> {
         expect_len("tensor", label, data.len(), numel(shape))?;
-        Ok(CpuTensor { data: data.to_vec(), shape: shape.to_vec() })
+        Ok(CpuTensor { data: data.to_vec(), shape: shape.to_vec(), members: 1 })
     }
 
     fn indices(&mut self, data: &[u32], _label: &str) -> Result<Vec<u32>> {
@@ -169,8 +179,17 @@ impl Backend for CpuBackend {
 
     // Packing is a GPU concern (one buffer, one dispatch); on the CPU a packed set is plain tensors.
     fn zeros_packed(&mut self, shapes: &[Vec<usize>], labels: &[String]) -> Result<Vec<CpuTensor>> {
+        self.zeros_packed_members(1, shapes, labels)
+    }
+
+    fn zeros_packed_members(
+        &mut self,
+        members: usize,
+        shapes: &[Vec<usize>],
+        labels: &[String],
+    ) -> Result<Vec<CpuTensor>> {
         expect_len("zeros_packed", "labels", labels.len(), shapes.len())?;
-        shapes.iter().zip(labels).map(|(s, l)| self.zeros(s, l)).collect()
+        shapes.iter().zip(labels).map(|(s, l)| self.zeros_members(members, s, l)).collect()
     }
 
     fn uniform(&mut self, bytes: usize, label: &str) -> Result<Vec<u8>> {

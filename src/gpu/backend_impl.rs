@@ -27,6 +27,30 @@ impl Backend for GpuBackend {
         self.new_tensor(shape, label, None)
     }
 
+    fn zeros_members(&mut self, members: usize, shape: &[usize], label: &str) -> Result<GpuTensor> {
+        // Placeholder until the GPU member axis lands (branch members-gpu).
+        if members != 1 {
+            return Err(Error::Usage(format!("`{label}`: the GPU backend has no member axis yet")));
+        }
+        self.new_tensor(shape, label, None)
+    }
+
+    fn members(&self, _t: &GpuTensor) -> usize {
+        1
+    }
+
+    fn zeros_packed_members(
+        &mut self,
+        members: usize,
+        shapes: &[Vec<usize>],
+        labels: &[String],
+    ) -> Result<Vec<GpuTensor>> {
+        if members != 1 {
+            return Err(Error::Usage("the GPU backend has no member axis yet".into()));
+        }
+        self.new_packed(shapes, labels)
+    }
+
     fn tensor(&mut self, data: &[f32], shape: &[usize], label: &str) -> Result<GpuTensor> {
         self.new_tensor(shape, label, Some(data))
     }

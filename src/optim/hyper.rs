@@ -45,11 +45,16 @@ pub struct SgdGroup {
     pub _pad1: u32,
 }
 
-/// The uniform of [`crate::backend::Backend::sgd_update`].
+/// One member's block of the uniform of [`crate::backend::Backend::sgd_update`] (a population's uniform holds
+/// one per member, member-major). `frozen = 1` leaves the member's parameters and momentum untouched.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
 pub struct SgdHyper {
     pub clip: ClipParams,
+    pub frozen: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
     pub group: [SgdGroup; MAX_GROUPS],
 }
 
@@ -69,15 +74,16 @@ pub struct AdamGroup {
     pub decay_factor: f32,
 }
 
-/// The uniform of [`crate::backend::Backend::adam_update`]: `decoupled = 1` is AdamW, `amsgrad = 1` keeps the
-/// running maximum of `exp_avg_sq`.
+/// One member's block of the uniform of [`crate::backend::Backend::adam_update`]: `decoupled = 1` is AdamW,
+/// `amsgrad = 1` keeps the running maximum of `exp_avg_sq`, `frozen = 1` leaves the member's parameters and
+/// moments untouched.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
 pub struct AdamHyper {
     pub clip: ClipParams,
     pub amsgrad: u32,
     pub decoupled: u32,
+    pub frozen: u32,
     pub _pad0: u32,
-    pub _pad1: u32,
     pub group: [AdamGroup; MAX_GROUPS],
 }
