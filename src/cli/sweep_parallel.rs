@@ -23,7 +23,6 @@ const MEMBER_OPTIONS: [&str; 14] = [
     "nesterov",
     "betas",
     "eps",
-    "param_groups",
     "clip_grad_norm",
     "clip_grad_value",
     "schedule",

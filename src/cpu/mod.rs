@@ -8,6 +8,7 @@ pub mod dense;
 pub mod fast;
 pub mod gemm;
 pub mod loss;
+mod members;
 mod optim;
 pub mod pool;
 pub mod real;
@@ -66,6 +67,7 @@ fn masked(
     backward: impl FnOnce(&mut CpuTensor) -> Result<()>,
 ) -> Result<()> {
     expect_shape(op, "mask", &mask.shape, &dx.shape)?;
+    members::count(op, &[("dx", dx)], &[("mask", mask)], &[])?;
     backward(dx)?;
     dense::mask_in_place(&mask.data, &mut dx.data);
     Ok(())
@@ -116,6 +118,56 @@ fn pool_dims(op: &'static str, x: &[usize], geom: PoolGeom, y: &[usize]) -> Resu
         return Err(Error::shape(op, format!("output {y:?} is not {:?} for input {x:?}", [n, c, ho, wo])));
     }
     Ok((n * c, pool::PoolDims { h, w, kernel: geom.kernel, stride: geom.stride }))
+}
+
+impl CpuBackend {
+    #[allow(clippy::too_many_arguments)]
+    fn conv_forward(
+        &mut self,
+        op: &'static str,
+        x: &CpuTensor,
+        w: &CpuTensor,
+        b: &CpuTensor,
+        geom: ConvGeom,
+        y: &mut CpuTensor,
+        relu: bool,
+    ) -> Result<()> {
+        let d = conv_dims(op, &x.shape, &w.shape, geom, &y.shape)?;
+        expect_len(op, "bias", numel(&b.shape), d.k)?;
+        let p = members::count(op, &[("y", y)], &[("w", w)], &[("x", x), ("b", b)])?;
+        for m in 0..p {
+            let (x, w, b) = (members::part(x, m), members::part(w, m), members::part(b, m));
+            if relu {
+                conv::forward_act(&d, x, w, b, members::part_mut(y, m), true);
+            } else {
+                conv::forward(&d, x, w, b, members::part_mut(y, m));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `conv2d_backward_input`, masked by `mask` (a ReLU output shaped like dx) when given.
+fn conv_backward_input(
+    op: &'static str,
+    dy: &CpuTensor,
+    w: &CpuTensor,
+    mask: Option<&CpuTensor>,
+    geom: ConvGeom,
+    dx: &mut CpuTensor,
+) -> Result<()> {
+    let d = conv_dims(op, &dx.shape, &w.shape, geom, &dy.shape)?;
+    let mut params = vec![("dy", dy), ("w", w)];
+    if let Some(mask) = mask {
+        expect_shape(op, "mask", &mask.shape, &dx.shape)?;
+        params.push(("mask", mask));
+    }
+    let p = members::count(op, &[("dx", dx)], &params, &[])?;
+    for m in 0..p {
+        let mask = mask.map(|t| members::part(t, m));
+        conv::backward_input_masked(&d, members::part(dy, m), members::part(w, m), members::part_mut(dx, m), mask);
+    }
+    Ok(())
 }
 
 fn check_labels(op: &'static str, labels: &[u32], n: usize, classes: usize) -> Result<()> {
@@ -241,10 +293,7 @@ impl Backend for CpuBackend {
     }
 
     fn conv2d(&mut self, x: &CpuTensor, w: &CpuTensor, b: &CpuTensor, geom: ConvGeom, y: &mut CpuTensor) -> Result<()> {
-        let d = conv_dims("conv2d", &x.shape, &w.shape, geom, &y.shape)?;
-        expect_len("conv2d", "bias", b.data.len(), d.k)?;
-        conv::forward(&d, &x.data, &w.data, &b.data, &mut y.data);
-        Ok(())
+        self.conv_forward("conv2d", x, w, b, geom, y, false)
     }
 
     fn conv2d_backward_input(
@@ -254,9 +303,7 @@ impl Backend for CpuBackend {
         geom: ConvGeom,
         dx: &mut CpuTensor,
     ) -> Result<()> {
-        let d = conv_dims("conv2d_backward_input", &dx.shape, &w.shape, geom, &dy.shape)?;
-        conv::backward_input(&d, &dy.data, &w.data, &mut dx.data);
-        Ok(())
+        conv_backward_input("conv2d_backward_input", dy, w, None, geom, dx)
     }
 
     fn conv2d_backward_weight(
@@ -267,32 +314,49 @@ impl Backend for CpuBackend {
         dw: &mut CpuTensor,
         db: &mut CpuTensor,
     ) -> Result<()> {
-        let d = conv_dims("conv2d_backward_weight", &x.shape, &dw.shape, geom, &dy.shape)?;
-        expect_len("conv2d_backward_weight", "bias grad", db.data.len(), d.k)?;
-        conv::backward_weight_chunked(&d, &x.data, &dy.data, &mut dw.data, &mut db.data, self.batch_chunks);
+        let op = "conv2d_backward_weight";
+        let d = conv_dims(op, &x.shape, &dw.shape, geom, &dy.shape)?;
+        expect_len(op, "bias grad", numel(&db.shape), d.k)?;
+        let p = members::count(op, &[("dw", dw), ("db", db)], &[("dy", dy)], &[("x", x)])?;
+        for m in 0..p {
+            let (dw, db) = (members::part_mut(dw, m), members::part_mut(db, m));
+            let (x, dy) = (members::part(x, m), members::part(dy, m));
+            conv::backward_weight_chunked(&d, x, dy, dw, db, self.batch_chunks);
+        }
         Ok(())
     }
 
     fn max_pool2d(&mut self, x: &CpuTensor, geom: PoolGeom, y: &mut CpuTensor) -> Result<()> {
-        let (planes, d) = pool_dims("max_pool2d", &x.shape, geom, &y.shape)?;
-        pool::forward(planes, &d, &x.data, &mut y.data);
+        let op = "max_pool2d";
+        let (planes, d) = pool_dims(op, &x.shape, geom, &y.shape)?;
+        let p = members::count(op, &[("y", y)], &[("x", x)], &[])?;
+        for m in 0..p {
+            pool::forward(planes, &d, members::part(x, m), members::part_mut(y, m));
+        }
         Ok(())
     }
 
     fn max_pool2d_backward(&mut self, x: &CpuTensor, dy: &CpuTensor, geom: PoolGeom, dx: &mut CpuTensor) -> Result<()> {
-        let (planes, d) = pool_dims("max_pool2d_backward", &x.shape, geom, &dy.shape)?;
-        expect_shape("max_pool2d_backward", "dx", &dx.shape, &x.shape)?;
-        pool::backward(planes, &d, &x.data, &dy.data, &mut dx.data);
+        let op = "max_pool2d_backward";
+        let (planes, d) = pool_dims(op, &x.shape, geom, &dy.shape)?;
+        expect_shape(op, "dx", &dx.shape, &x.shape)?;
+        let p = members::count(op, &[("dx", dx)], &[("x", x), ("dy", dy)], &[])?;
+        for m in 0..p {
+            pool::backward(planes, &d, members::part(x, m), members::part(dy, m), members::part_mut(dx, m));
+        }
         Ok(())
     }
 
+    // Element-wise ops treat a stacked tensor as one long one: members are back to back.
     fn relu(&mut self, x: &CpuTensor, y: &mut CpuTensor) -> Result<()> {
+        members::count("relu", &[("y", y)], &[("x", x)], &[])?;
         expect_len("relu", "output", y.data.len(), x.data.len())?;
         dense::relu(&x.data, &mut y.data);
         Ok(())
     }
 
     fn relu_backward(&mut self, y: &CpuTensor, dy: &CpuTensor, dx: &mut CpuTensor) -> Result<()> {
+        members::count("relu_backward", &[("dx", dx)], &[("y", y), ("dy", dy)], &[])?;
         expect_len("relu_backward", "dy", dy.data.len(), y.data.len())?;
         expect_len("relu_backward", "dx", dx.data.len(), y.data.len())?;
         dense::relu_backward(&y.data, &dy.data, &mut dx.data);
@@ -309,10 +373,7 @@ impl Backend for CpuBackend {
         geom: ConvGeom,
         y: &mut CpuTensor,
     ) -> Result<()> {
-        let d = conv_dims("conv2d_relu", &x.shape, &w.shape, geom, &y.shape)?;
-        expect_len("conv2d_relu", "bias", b.data.len(), d.k)?;
-        conv::forward_act(&d, &x.data, &w.data, &b.data, &mut y.data, true);
-        Ok(())
+        self.conv_forward("conv2d_relu", x, w, b, geom, y, true)
     }
 
     fn conv2d_backward_input_relu(
@@ -323,11 +384,7 @@ impl Backend for CpuBackend {
         geom: ConvGeom,
         dx: &mut CpuTensor,
     ) -> Result<()> {
-        let op = "conv2d_backward_input_relu";
-        let d = conv_dims(op, &dx.shape, &w.shape, geom, &dy.shape)?;
-        expect_shape(op, "mask", &mask.shape, &dx.shape)?;
-        conv::backward_input_masked(&d, &dy.data, &w.data, &mut dx.data, Some(&mask.data));
-        Ok(())
+        conv_backward_input("conv2d_backward_input_relu", dy, w, Some(mask), geom, dx)
     }
 
     fn max_pool2d_backward_relu(
@@ -359,15 +416,24 @@ impl Backend for CpuBackend {
     }
 
     fn linear(&mut self, x: &CpuTensor, w: &CpuTensor, b: &CpuTensor, y: &mut CpuTensor) -> Result<()> {
-        let (n, i, o) = linear_dims("linear", &x.shape, &w.shape, &y.shape)?;
-        expect_len("linear", "bias", b.data.len(), o)?;
-        dense::linear(n, i, o, &x.data, &w.data, &b.data, &mut y.data);
+        let op = "linear";
+        let (n, i, o) = linear_dims(op, &x.shape, &w.shape, &y.shape)?;
+        expect_len(op, "bias", numel(&b.shape), o)?;
+        let p = members::count(op, &[("y", y)], &[("w", w)], &[("x", x), ("b", b)])?;
+        for m in 0..p {
+            let (x, w, b) = (members::part(x, m), members::part(w, m), members::part(b, m));
+            dense::linear(n, i, o, x, w, b, members::part_mut(y, m));
+        }
         Ok(())
     }
 
     fn linear_backward_input(&mut self, dy: &CpuTensor, w: &CpuTensor, dx: &mut CpuTensor) -> Result<()> {
-        let (n, i, o) = linear_dims("linear_backward_input", &dx.shape, &w.shape, &dy.shape)?;
-        dense::linear_backward_input(n, i, o, &dy.data, &w.data, &mut dx.data);
+        let op = "linear_backward_input";
+        let (n, i, o) = linear_dims(op, &dx.shape, &w.shape, &dy.shape)?;
+        let p = members::count(op, &[("dx", dx)], &[("dy", dy), ("w", w)], &[])?;
+        for m in 0..p {
+            dense::linear_backward_input(n, i, o, members::part(dy, m), members::part(w, m), members::part_mut(dx, m));
+        }
         Ok(())
     }
 
@@ -378,9 +444,14 @@ impl Backend for CpuBackend {
         dw: &mut CpuTensor,
         db: &mut CpuTensor,
     ) -> Result<()> {
-        let (n, i, o) = linear_dims("linear_backward_weight", &x.shape, &dw.shape, &dy.shape)?;
-        expect_len("linear_backward_weight", "bias grad", db.data.len(), o)?;
-        dense::linear_backward_weight(n, i, o, &x.data, &dy.data, &mut dw.data, &mut db.data);
+        let op = "linear_backward_weight";
+        let (n, i, o) = linear_dims(op, &x.shape, &dw.shape, &dy.shape)?;
+        expect_len(op, "bias grad", numel(&db.shape), o)?;
+        let p = members::count(op, &[("dw", dw), ("db", db)], &[("dy", dy)], &[("x", x)])?;
+        for m in 0..p {
+            let (dw, db) = (members::part_mut(dw, m), members::part_mut(db, m));
+            dense::linear_backward_weight(n, i, o, members::part(x, m), members::part(dy, m), dw, db);
+        }
         Ok(())
     }
 
@@ -397,14 +468,16 @@ impl Backend for CpuBackend {
             return Err(Error::shape(op, format!("logits must be 2-d [N,L], got {:?}", logits.shape)));
         };
         check_labels(op, labels, n, l)?;
-        expect_len(op, "dlogits", dlogits.data.len(), n * l)?;
-        if slot >= losses.data.len() {
-            return Err(Error::shape(
-                op,
-                format!("loss slot {slot} is outside the {}-entry loss buffer", losses.data.len()),
-            ));
+        expect_len(op, "dlogits", numel(&dlogits.shape), n * l)?;
+        let p = members::count(op, &[("dlogits", dlogits), ("losses", losses)], &[("logits", logits)], &[])?;
+        let slots = numel(&losses.shape);
+        if slot >= slots {
+            return Err(Error::shape(op, format!("loss slot {slot} is outside the {slots}-entry loss buffer")));
         }
-        losses.data[slot] = loss::softmax_xent(n, l, &logits.data, labels, &mut dlogits.data);
+        for m in 0..p {
+            let loss = loss::softmax_xent(n, l, members::part(logits, m), labels, members::part_mut(dlogits, m));
+            members::part_mut(losses, m)[slot] = loss;
+        }
         Ok(())
     }
 
@@ -414,10 +487,14 @@ impl Backend for CpuBackend {
             return Err(Error::shape(op, format!("logits must be 2-d [N,L], got {:?}", logits.shape)));
         };
         check_labels(op, labels, n, l)?;
-        expect_len(op, "acc", acc.data.len(), 2)?;
-        let (sum, correct) = loss::eval_counts(n, l, &logits.data, labels);
-        acc.data[0] += sum as f32;
-        acc.data[1] += correct as f32;
+        expect_len(op, "acc", numel(&acc.shape), 2)?;
+        let p = members::count(op, &[("acc", acc)], &[("logits", logits)], &[])?;
+        for m in 0..p {
+            let (sum, correct) = loss::eval_counts(n, l, members::part(logits, m), labels);
+            let acc = members::part_mut(acc, m);
+            acc[0] += sum as f32;
+            acc[1] += correct as f32;
+        }
         Ok(())
     }
 

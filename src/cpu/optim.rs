@@ -5,7 +5,9 @@
 use super::adam::{self, Moments};
 use super::clip::{Clip, global_norm};
 use super::{CpuBackend, CpuTensor, sgd};
-use crate::optim::check::{StateSet, check_sgd_buffers, check_update, read_hyper};
+use super::members::{part, part_mut};
+use crate::backend::numel;
+use crate::optim::check::{StateSet, check_sgd_buffers, check_update, read_hypers};
 use crate::optim::{AdamHyper, ClipParams, SgdHyper};
 use crate::{Error, Result};
 
@@ -14,18 +16,29 @@ pub(super) fn grad_norm(grads: &[CpuTensor], norms: &mut CpuTensor, slot: usize)
     if grads.is_empty() {
         return Err(Error::shape(op, "no gradients given"));
     }
-    let slots = norms.data.len();
-    let dst = norms
-        .data
-        .get_mut(slot)
-        .ok_or_else(|| Error::shape(op, format!("norm slot {slot} is outside the {slots}-entry norm buffer")))?;
-    *dst = global_norm(grads.iter().map(|g| g.data.as_slice()));
+    let p = norms.members;
+    if let Some(g) = grads.iter().find(|g| g.members != p) {
+        return Err(Error::shape(op, format!("a gradient has {} members, the norms {p}", g.members)));
+    }
+    let slots = numel(&norms.shape);
+    if slot >= slots {
+        return Err(Error::shape(op, format!("norm slot {slot} is outside the {slots}-entry norm buffer")));
+    }
+    for m in 0..p {
+        part_mut(norms, m)[slot] = global_norm(grads.iter().map(|g| part(g, m)));
+    }
     Ok(())
 }
 
-/// The clipping of this update; the norm is read only when clipping by norm (the slot was checked).
-fn clip(c: &ClipParams, norms: &CpuTensor) -> Clip {
-    Clip::new(c, if c.use_norm != 0 { norms.data[c.norm_slot as usize] } else { 0.0 })
+/// Member m's clipping in this update; the norm is read only when clipping by norm (the slot was checked).
+fn clip(c: &ClipParams, norms: &CpuTensor, m: usize) -> Clip {
+    Clip::new(c, if c.use_norm != 0 { part(norms, m)[c.norm_slot as usize] } else { 0.0 })
+}
+
+/// The update's member count (that of its parameters) and each member's hyper-parameter block.
+fn hypers<T: bytemuck::Pod>(op: &'static str, params: &[CpuTensor], hyper: &[u8]) -> Result<(usize, Vec<T>)> {
+    let p = params.first().map_or(1, |t| t.members);
+    Ok((p, read_hypers(op, hyper, p)?))
 }
 
 pub(super) fn sgd_update(
@@ -38,14 +51,18 @@ pub(super) fn sgd_update(
     norms: &CpuTensor,
 ) -> Result<()> {
     let op = "sgd_update";
-    let h: SgdHyper = read_hyper(op, hyper)?;
+    let (members, hs) = hypers::<SgdHyper>(op, params, hyper)?;
     let states = [StateSet { name: "momentum buffers", tensors: &*bufs, optional: true }];
-    check_update(b, op, params, grads, &states, groups, &h.clip, norms)?;
-    check_sgd_buffers(op, &h, groups, bufs.len())?;
-    let clip = clip(&h.clip, norms);
-    for (t, (p, g)) in params.iter_mut().zip(grads).enumerate() {
-        let buf = bufs.get_mut(t).map(|b| b.data.as_mut_slice());
-        sgd::update(&h.group[groups[t] as usize], &clip, &mut p.data, &g.data, buf);
+    for h in &hs {
+        check_update(b, op, params, grads, &states, groups, &h.clip, norms)?;
+        check_sgd_buffers(op, h, groups, bufs.len())?;
+    }
+    for (m, h) in hs.iter().enumerate().take(members).filter(|(_, h)| h.frozen == 0) {
+        let clip = clip(&h.clip, norms, m);
+        for (t, (p, g)) in params.iter_mut().zip(grads).enumerate() {
+            let buf = bufs.get_mut(t).map(|b| part_mut(b, m));
+            sgd::update(&h.group[groups[t] as usize], &clip, part_mut(p, m), part(g, m), buf);
+        }
     }
     Ok(())
 }
@@ -67,22 +84,30 @@ pub(super) fn adam_update(
     norms: &CpuTensor,
 ) -> Result<()> {
     let op = "adam_update";
-    let h: AdamHyper = read_hyper(op, hyper)?;
-    let amsgrad = h.amsgrad != 0;
+    let (members, hs) = hypers::<AdamHyper>(op, params, hyper)?;
+    // Whether the max_exp_avg_sq set exists is one fact for the whole population: every member must agree.
+    let amsgrad = hs[0].amsgrad != 0;
+    if hs.iter().any(|h| (h.amsgrad != 0) != amsgrad) {
+        return Err(Error::shape(op, "members disagree on amsgrad (one max_exp_avg_sq set serves them all)"));
+    }
     let states = [
         StateSet { name: "exp_avg", tensors: &*s.exp_avg, optional: false },
         StateSet { name: "exp_avg_sq", tensors: &*s.exp_avg_sq, optional: false },
         StateSet { name: "max_exp_avg_sq", tensors: &*s.max_exp_avg_sq, optional: !amsgrad },
     ];
-    check_update(b, op, params, grads, &states, groups, &h.clip, norms)?;
-    let clip = clip(&h.clip, norms);
-    for (t, (p, g)) in params.iter_mut().zip(grads).enumerate() {
-        let m = Moments {
-            exp_avg: &mut s.exp_avg[t].data,
-            exp_avg_sq: &mut s.exp_avg_sq[t].data,
-            max_exp_avg_sq: if amsgrad { Some(&mut s.max_exp_avg_sq[t].data) } else { None },
-        };
-        adam::update(&h.group[groups[t] as usize], h.decoupled != 0, &clip, &mut p.data, &g.data, m);
+    for h in &hs {
+        check_update(b, op, params, grads, &states, groups, &h.clip, norms)?;
+    }
+    for (m, h) in hs.iter().enumerate().take(members).filter(|(_, h)| h.frozen == 0) {
+        let clip = clip(&h.clip, norms, m);
+        for (t, (p, g)) in params.iter_mut().zip(grads).enumerate() {
+            let moments = Moments {
+                exp_avg: part_mut(&mut s.exp_avg[t], m),
+                exp_avg_sq: part_mut(&mut s.exp_avg_sq[t], m),
+                max_exp_avg_sq: if amsgrad { Some(part_mut(&mut s.max_exp_avg_sq[t], m)) } else { None },
+            };
+            adam::update(&h.group[groups[t] as usize], h.decoupled != 0, &clip, part_mut(p, m), part(g, m), moments);
+        }
     }
     Ok(())
 }

@@ -40,9 +40,12 @@ struct Step {
     label: String,
 }
 
-/// Parameters and gradients on the backend, and the op sequence of the architecture.
+/// Parameters and gradients on the backend, and the op sequence of the architecture. With a member axis
+/// (`members` > 1, a population) every parameter, gradient and activation holds one copy per member, and each
+/// op the model records runs for every member at once; the batch and the fixed zero biases are shared.
 pub struct Model<B: Backend> {
     pub arch: Architecture,
+    pub members: usize,
     pub params: Vec<B::Tensor>,
     pub grads: Vec<B::Tensor>,
     steps: Vec<Step>,
@@ -73,19 +76,25 @@ impl<B: Backend> Activations<B> {
 impl<B: Backend> Model<B> {
     /// Upload `weights` (parameter order) and zero the gradients.
     pub fn new(b: &mut B, arch: &Architecture, weights: &[Vec<f32>]) -> Result<Self> {
+        Self::with_members(b, arch, weights, 1)
+    }
+
+    /// A model with a member axis: `members` copies of the parameters, each starting from `weights`.
+    pub fn with_members(b: &mut B, arch: &Architecture, weights: &[Vec<f32>], members: usize) -> Result<Self> {
         let shapes: Vec<Vec<usize>> = arch.params.iter().map(|p| p.shape.clone()).collect();
         let names: Vec<String> = arch.params.iter().map(|p| p.name.clone()).collect();
         let grad_names: Vec<String> = names.iter().map(|n| format!("{n}.grad")).collect();
-        let mut params = b.zeros_packed(&shapes, &names)?;
+        let mut params = b.zeros_packed_members(members, &shapes, &names)?;
         for (t, w) in params.iter_mut().zip(weights) {
-            b.write(t, w)?;
+            b.write(t, &w.repeat(members))?;
         }
-        let grads = b.zeros_packed(&shapes, &grad_names)?;
+        let grads = b.zeros_packed_members(members, &shapes, &grad_names)?;
 
         let (mut fixed_bias, mut fixed_bias_grad) = (Vec::new(), Vec::new());
         let mut fixed = |b: &mut B, width: usize| -> Result<Bias> {
+            // The zero bias is read by every member; its gradient is each member's own scratch.
             fixed_bias.push(b.zeros(&[width], "fixed.bias")?);
-            fixed_bias_grad.push(b.zeros(&[width], "fixed.bias.grad")?);
+            fixed_bias_grad.push(b.zeros_members(members, &[width], "fixed.bias.grad")?);
             Ok(Bias::Fixed(fixed_bias.len() - 1))
         };
         let mut steps: Vec<Step> = Vec::new();
@@ -133,40 +142,36 @@ impl<B: Backend> Model<B> {
             };
             steps.push(Step { node, masks_input, out_shape: shape.clone(), label });
         }
-        Ok(Model { arch: arch.clone(), params, grads, steps, fixed_bias, fixed_bias_grad })
+        Ok(Model { arch: arch.clone(), members, params, grads, steps, fixed_bias, fixed_bias_grad })
     }
 
-    /// Activations for `batch` examples; `train` adds the gradient buffers.
+    /// Activations for `batch` examples (per member); `train` adds the gradient buffers. The batch `acts[0]` is
+    /// one tensor every member reads.
     pub fn activations(&self, b: &mut B, batch: usize, train: bool) -> Result<Activations<B>> {
         let with_batch = |s: &[usize]| -> Vec<usize> { std::iter::once(batch).chain(s.iter().copied()).collect() };
+        let p = self.members;
         let mut acts = vec![b.zeros(&with_batch(&self.arch.input), "batch.x")?];
         for s in &self.steps {
-            acts.push(b.zeros(&with_batch(&s.out_shape), &s.label)?);
+            acts.push(b.zeros_members(p, &with_batch(&s.out_shape), &s.label)?);
         }
         let grads = if train {
             let mut g = Vec::with_capacity(self.steps.len());
             // grads[0] would be the gradient at the batch, which nothing needs: a 1-element placeholder.
             g.push(b.zeros(&[1], "d.unused")?);
             for s in self.steps.iter().take(self.steps.len() - 1) {
-                g.push(b.zeros(&with_batch(&s.out_shape), &format!("d.{}", s.label))?);
+                g.push(b.zeros_members(p, &with_batch(&s.out_shape), &format!("d.{}", s.label))?);
             }
             Some(g)
         } else {
             None
         };
-        let dlogits = train.then(|| b.zeros(&[batch, self.arch.classes], "d.logits")).transpose()?;
+        let dlogits = train.then(|| b.zeros_members(p, &[batch, self.arch.classes], "d.logits")).transpose()?;
         let labels = b.indices(&vec![0; batch], "batch.y")?;
         Ok(Activations { batch, acts, labels, grads, dlogits })
     }
 
     /// Logits for the batch already in `a.acts[0]`.
     pub fn forward(&self, b: &mut B, a: &mut Activations<B>) -> Result<()> {
-        self.forward_from(b, None, a)
-    }
-
-    /// Logits for the batch `input` (shaped like `a.acts[0]`), or `a.acts[0]` when None: the members of a
-    /// population read one shared batch this way instead of each gathering its own copy.
-    pub fn forward_from(&self, b: &mut B, input: Option<&B::Tensor>, a: &mut Activations<B>) -> Result<()> {
         let p = &self.params;
         let bias = |bias: Bias| match bias {
             Bias::Param(t) => &p[t],
@@ -174,11 +179,7 @@ impl<B: Backend> Model<B> {
         };
         for (i, s) in self.steps.iter().enumerate() {
             let (ins, outs) = a.acts.split_at_mut(i + 1);
-            let x = match input {
-                Some(x) if i == 0 => x,
-                _ => &ins[i],
-            };
-            let y = &mut outs[0];
+            let (x, y) = (&ins[i], &mut outs[0]);
             match s.node {
                 Node::Conv { geom, weight, bias: c, relu: true } => b.conv2d_relu(x, &p[weight], bias(c), geom, y)?,
                 Node::Conv { geom, weight, bias: c, relu: false } => b.conv2d(x, &p[weight], bias(c), geom, y)?,
@@ -193,11 +194,6 @@ impl<B: Backend> Model<B> {
 
     /// Every parameter's gradient of the mean loss, from `a.dlogits` (written by the loss).
     pub fn backward(&mut self, b: &mut B, a: &mut Activations<B>) -> Result<()> {
-        self.backward_from(b, None, a)
-    }
-
-    /// [`Model::backward`] for a forward pass that read `input` ([`Model::forward_from`]).
-    pub fn backward_from(&mut self, b: &mut B, input: Option<&B::Tensor>, a: &mut Activations<B>) -> Result<()> {
         let not_training = || crate::Error::Usage("activations were allocated for evaluation only".into());
         let grads = a.grads.as_mut().ok_or_else(not_training)?;
         let dlogits = a.dlogits.as_ref().ok_or_else(not_training)?;
@@ -208,10 +204,7 @@ impl<B: Backend> Model<B> {
             let dy = if i + 1 == self.steps.len() { dlogits } else { &upper[0] };
             let dx = &mut lower[i];
             let first = i == 0;
-            let x = match input {
-                Some(x) if first => x,
-                _ => &a.acts[i],
-            };
+            let x = &a.acts[i];
             match s.node {
                 Node::Conv { geom, weight, bias, .. } => {
                     let [dw, db] = weight_and_bias_grads(&mut self.grads, &mut self.fixed_bias_grad, weight, bias);
@@ -255,9 +248,20 @@ impl<B: Backend> Model<B> {
         self.arch.params.iter().map(|p| p.shape.clone()).collect()
     }
 
-    /// Copy every parameter back to the host, in parameter order.
+    /// Copy every parameter back to the host, in parameter order (with a member axis, each tensor's members
+    /// back to back).
     pub fn read_weights(&self, b: &mut B) -> Result<Vec<Vec<f32>>> {
         self.params.iter().map(|t| b.read(t)).collect()
+    }
+
+    /// Every member's parameters (`[member][parameter]`), read back in bulk.
+    pub fn read_member_weights(&self, b: &mut B) -> Result<Vec<Vec<Vec<f32>>>> {
+        let all = b.read_set(&self.params)?;
+        let member = |t: &Vec<f32>, m: usize| {
+            let n = t.len() / self.members;
+            t[m * n..][..n].to_vec()
+        };
+        Ok((0..self.members).map(|m| all.iter().map(|t| member(t, m)).collect()).collect())
     }
 }
 

@@ -17,6 +17,20 @@ pub(crate) fn read_hyper<T: Pod>(op: &'static str, bytes: &[u8]) -> Result<T> {
     Ok(bytemuck::pod_read_unaligned(bytes))
 }
 
+/// The P hyper-parameter blocks of a population's update (member m's at m·size_of::<T>()), refusing a uniform
+/// of another size. P = 1 is [`read_hyper`].
+pub(crate) fn read_hypers<T: Pod>(op: &'static str, bytes: &[u8], members: usize) -> Result<Vec<T>> {
+    let size = std::mem::size_of::<T>();
+    if bytes.len() != members * size {
+        let name = std::any::type_name::<T>().rsplit("::").next().unwrap_or("hyper");
+        return Err(Error::shape(
+            op,
+            format!("the uniform holds {} bytes, {members} member(s)' {name} blocks need {}", bytes.len(), members * size),
+        ));
+    }
+    Ok(bytes.chunks_exact(size).map(bytemuck::pod_read_unaligned).collect())
+}
+
 /// One state set of an update (momentum buffers, Adam moments) next to the parameters; `optional` sets may be
 /// empty (the caller decides whether the hyper-parameters allow that).
 pub(crate) struct StateSet<'a, T> {
@@ -51,6 +65,12 @@ pub(crate) fn check_update<B: Backend>(
             return Err(Error::shape(op, format!("{n} parameters but {} {name}", set.len())));
         }
         for (t, (p, x)) in params.iter().zip(set).enumerate() {
+            if b.members(p) != b.members(x) {
+                return Err(Error::shape(
+                    op,
+                    format!("parameter {t} has {} members but its {name} entry {}", b.members(p), b.members(x)),
+                ));
+            }
             if b.shape(p) != b.shape(x) {
                 return Err(Error::shape(
                     op,
@@ -64,6 +84,16 @@ pub(crate) fn check_update<B: Backend>(
     }
     if let Some((t, g)) = groups.iter().enumerate().find(|(_, g)| **g as usize >= MAX_GROUPS) {
         return Err(Error::shape(op, format!("parameter {t} is in group {g}, at most {MAX_GROUPS} groups exist")));
+    }
+    let members = params.first().map_or(1, |p| b.members(p));
+    if let Some((t, p)) = params.iter().enumerate().find(|(_, p)| b.members(p) != members) {
+        return Err(Error::shape(op, format!("parameter {t} has {} members, parameter 0 {members}", b.members(p))));
+    }
+    if clip.use_norm != 0 && b.members(norms) != members {
+        return Err(Error::shape(
+            op,
+            format!("the norms have {} members, the parameters {members}", b.members(norms)),
+        ));
     }
     let slots = numel(b.shape(norms));
     if clip.use_norm != 0 && clip.norm_slot as usize >= slots {

@@ -272,6 +272,13 @@ pub(crate) struct EpochEnd {
     pub(crate) stop: bool,
 }
 
+/// (mean loss, accuracy) on the validation and the test split at an epoch's end, when the run has them.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Evaluated {
+    pub val: Option<(f64, f64)>,
+    pub test: Option<(f64, f64)>,
+}
+
 /// The validation and test evaluators of a run, when it has them.
 pub(crate) type Evals<'a, B> = (Option<&'a mut Evaluator<B>>, Option<&'a mut Evaluator<B>>);
 
@@ -293,9 +300,25 @@ impl EpochEnd {
         done: usize,
         epoch_loss: &mut (f64, usize),
     ) -> Result<Option<(f64, f64)>> {
+        let val = val.map(|v| v.run(backend, model)).transpose()?;
+        let test = test.map(|t| t.run(backend, model)).transpose()?;
+        let evals = Evaluated { val, test };
+        self.run_evaluated(evals, &mut || model.read_weights(backend), scheduler, log, (epoch, done), epoch_loss)
+    }
+
+    /// [`EpochEnd::run`] with the evaluations already made (a population evaluates all its members at once);
+    /// `weights` reads the weights the rule keeps when they improve.
+    pub(crate) fn run_evaluated(
+        &mut self,
+        Evaluated { val, test }: Evaluated,
+        weights: &mut dyn FnMut() -> Result<Vec<Vec<f32>>>,
+        scheduler: &mut Scheduler,
+        log: &mut MetricsLog,
+        (epoch, done): (usize, usize),
+        epoch_loss: &mut (f64, usize),
+    ) -> Result<Option<(f64, f64)>> {
         let mut val_loss = None;
-        if let Some(v) = val {
-            let (loss, val_accuracy) = v.run(backend, model)?;
+        if let Some((loss, val_accuracy)) = val {
             log.push(Event::Val { step: done, epoch, val_loss: loss, val_accuracy });
             val_loss = Some(loss);
         }
@@ -311,7 +334,7 @@ impl EpochEnd {
                 Verdict::Improved => {
                     improved = true;
                     if rule.restore_best {
-                        self.best_weights = Some(model.read_weights(backend)?);
+                        self.best_weights = Some(weights()?);
                     }
                 }
                 Verdict::Stop => self.stop = true,
@@ -319,8 +342,7 @@ impl EpochEnd {
             }
         }
         let mut result = None;
-        if let Some(t) = test {
-            let (test_loss, test_accuracy) = t.run(backend, model)?;
+        if let Some((test_loss, test_accuracy)) = test {
             log.push(Event::Eval { step: done, epoch, test_loss, test_accuracy });
             result = Some((test_loss, test_accuracy));
             if improved {
@@ -358,13 +380,19 @@ impl<B: Backend> Evaluator<B> {
         let data = DeviceData::upload(b, split, name)?;
         let full = (n >= EVAL_BATCH).then(|| model.activations(b, EVAL_BATCH, false)).transpose()?;
         let rest = (!n.is_multiple_of(EVAL_BATCH)).then(|| model.activations(b, n % EVAL_BATCH, false)).transpose()?;
-        let acc = b.zeros(&[2], &format!("{name}.acc"))?;
+        let acc = b.zeros_members(model.members, &[2], &format!("{name}.acc"))?;
         Ok(Evaluator { data, full, rest, acc })
     }
 
     /// (mean loss, accuracy in [0, 1]).
     pub fn run(&mut self, b: &mut B, model: &Model<B>) -> Result<(f64, f64)> {
-        b.write(&mut self.acc, &[0.0, 0.0])?;
+        Ok(self.run_members(b, model)?[0])
+    }
+
+    /// (mean loss, accuracy) of every member of `model` (the model these evaluators were made for), all members
+    /// evaluated by the same ops.
+    pub fn run_members(&mut self, b: &mut B, model: &Model<B>) -> Result<Vec<(f64, f64)>> {
+        b.write(&mut self.acc, &vec![0.0; 2 * model.members])?;
         let n = self.data.len;
         let mut offset = 0;
         if let Some(a) = self.full.as_mut() {
@@ -377,7 +405,7 @@ impl<B: Backend> Evaluator<B> {
             eval_batch(b, model, a, &self.data, &mut self.acc, offset)?;
         }
         let v = b.read(&self.acc)?;
-        Ok((v[0] as f64 / n as f64, v[1] as f64 / n as f64))
+        Ok(v.chunks_exact(2).map(|a| (a[0] as f64 / n as f64, a[1] as f64 / n as f64)).collect())
     }
 }
 

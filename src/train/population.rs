@@ -1,23 +1,23 @@
 //! Population training (`sweep --parallel P`): P members — same model, initial weights, data and batch order,
 //! each with its own optimizer settings, scheduler and early-stopping rule — trained in one step.
 //!
-//! Per step the batch is gathered once into a tensor every member's first layer reads; each member then records
-//! its forward, loss, backward, gradient norm and update on its own parameters, all inside the step's one
-//! `begin_step`/`end_step` (one submit on the GPU). Member m's loss and gradient norm land in slot s of its own
-//! rings; the rings of all members form two packed sets, each read back in bulk with one copy. Every member
-//! writes the same slot s, so the GPU's slot cursor does not change inside the step (a change would flush the
-//! recorded work: a second submit). Every member's hyper-parameter uniform is written before the step is
-//! recorded, so each lands with that submit.
+//! The members are a member axis ([`crate::backend`]): one model whose parameters, gradients, activations and
+//! optimizer state hold one copy per member, so each op of the step — forward, loss, backward, gradient norm,
+//! update — is recorded once for all members (on the GPU, one dispatch with the member a workgroup dimension).
+//! The batch is gathered once and read by every member; each member's hyper-parameters are its block of the
+//! optimizer's one uniform, written from its own scheduler before the step; losses and gradient norms land in
+//! per-member rings read back in bulk. Member m runs exactly the ops of the same trial trained alone, on the
+//! same inputs in the same order, so its numbers are those of the solo run (bit for bit on the CPU backend).
 //!
-//! The member loop is the host's: each member runs exactly the ops of the same trial trained alone, on the same
-//! inputs in the same order, so its numbers are those of the solo run (bit for bit on the CPU backend). A
-//! member whose loss turns non-finite or exceeds the divergence limit, or whose early-stopping rule fires, is
-//! frozen: it records no further ops, and its outcome is what `train` would have returned for it.
+//! A member whose loss turns non-finite or exceeds the divergence limit, or whose early-stopping rule fires, is
+//! frozen: its block of the uniform says so and its update leaves its weights and state alone, while its
+//! outcome is what `train` would have returned for it (read when it froze). Its forward and backward still run
+//! with the others' (they cannot disturb them: no op mixes members).
 
 use std::time::{Duration, Instant};
 
 use super::{
-    DeviceData, EarlyStop, EpochEnd, Evaluator, Event, HostSplit, LOSS_RING, MetricsLog, Shuffler, TrainReport,
+    DeviceData, EarlyStop, EpochEnd, Evaluated, Evaluator, Event, HostSplit, LOSS_RING, MetricsLog, Shuffler, TrainReport,
     TrainSetup,
 };
 use crate::backend::{Backend, numel};
@@ -27,9 +27,8 @@ use crate::optim::{OptimConfig, Optimizer, OptimizerKind};
 use crate::schedule::{Group, Scheduler};
 use crate::{Error, Result};
 
-/// The most members one population holds, whatever the memory: each member adds its ops to every step's one
-/// command buffer, and its loss and norm rings to the two packed sets read back in bulk.
-pub const MAX_MEMBERS: usize = 64;
+/// The most members one population holds, whatever the memory (the update kernels' uniform has this many blocks).
+pub use crate::backend::MAX_MEMBERS;
 
 /// Bytes of population state the CPU backend allows (parameters, gradients, optimizer state and activations of
 /// every member): well under the memory of a small machine, so a sweep never swaps.
@@ -101,23 +100,16 @@ pub struct MemberOutcome {
     pub log: MetricsLog,
 }
 
-struct Member<B: Backend> {
-    model: Model<B>,
-    optimizer: Optimizer<B>,
-    act: Activations<B>,
-}
-
 /// Everything a population step touches, allocated once.
 pub struct Population<B: Backend> {
     data: DeviceData<B>,
-    /// The shared batch: images [N, …] and labels [N], read by every member.
-    x: B::Tensor,
-    y: B::Indices,
-    members: Vec<Member<B>>,
-    /// `losses[m][s]`, `norms[m][s]`: member m's loss and gradient norm at ring slot s (packed sets of P rings
-    /// of [`LOSS_RING`]).
-    losses: Vec<B::Tensor>,
-    norms: Vec<B::Tensor>,
+    model: Model<B>,
+    optimizer: Optimizer<B>,
+    /// Activations with a member axis; `act.acts[0]` and `act.labels` are the shared batch.
+    act: Activations<B>,
+    /// `losses`, `norms`: member m's loss and gradient norm at ring slot s ([`LOSS_RING`] slots per member).
+    losses: B::Tensor,
+    norms: B::Tensor,
 }
 
 impl<B: Backend> Population<B> {
@@ -131,64 +123,50 @@ impl<B: Backend> Population<B> {
         train: &HostSplit,
         batch: usize,
     ) -> Result<Self> {
-        if optims.is_empty() || optims.len() > MAX_MEMBERS {
-            return Err(Error::Usage(format!("a population has 1 to {MAX_MEMBERS} members, not {}", optims.len())));
+        let p = optims.len();
+        if optims.is_empty() || p > MAX_MEMBERS {
+            return Err(Error::Usage(format!("a population has 1 to {MAX_MEMBERS} members, not {p}")));
         }
         let data = DeviceData::upload(b, train, "train")?;
-        let mut members = Vec::with_capacity(optims.len());
-        for optim in optims {
-            let model = Model::new(b, arch, weights)?;
-            let groups = optim.groups(&model.names())?;
-            let optimizer = Optimizer::new(b, optim, groups, &model.names(), &model.shapes())?;
-            let act = model.activations(b, batch, true)?;
-            members.push(Member { model, optimizer, act });
-        }
-        let input: Vec<usize> = std::iter::once(batch).chain(arch.input.iter().copied()).collect();
-        let x = b.zeros(&input, "population.x")?;
-        let y = b.indices(&vec![0; batch], "population.y")?;
-        let rings = vec![vec![LOSS_RING]; optims.len()];
-        let label = |what: &str| (0..optims.len()).map(|m| format!("member{m}.{what}")).collect::<Vec<_>>();
-        let losses = b.zeros_packed(&rings, &label("losses"))?;
-        let norms = b.zeros_packed(&rings, &label("grad_norms"))?;
-        Ok(Population { data, x, y, members, losses, norms })
+        let model = Model::with_members(b, arch, weights, p)?;
+        let members = optims.iter().map(|o| Ok((o.clone(), o.groups(&model.names())?))).collect::<Result<Vec<_>>>()?;
+        let optimizer = Optimizer::with_members(b, &members, &model.names(), &model.shapes())?;
+        let act = model.activations(b, batch, true)?;
+        let losses = b.zeros_members(p, &[LOSS_RING], "population.losses")?;
+        let norms = b.zeros_members(p, &[LOSS_RING], "population.grad_norms")?;
+        Ok(Population { data, model, optimizer, act, losses, norms })
     }
 
     pub fn len(&self) -> usize {
-        self.members.len()
+        self.model.members
     }
 
     pub fn is_empty(&self) -> bool {
-        self.members.is_empty()
+        self.model.members == 0
     }
 
-    /// Member m's model.
-    pub fn model(&self, m: usize) -> &Model<B> {
-        &self.members[m].model
+    /// The model with its member axis.
+    pub fn model(&self) -> &Model<B> {
+        &self.model
     }
 
     /// One step on the batch `order[offset ..][.. batch]` for every member whose entry of `groups` (its
-    /// scheduler's current groups) is Some; a None member is frozen and records nothing. Ring slot `slot`.
+    /// scheduler's current groups) is Some; a None member is frozen (its update changes nothing). Ring slot
+    /// `slot`. One op per stage for all members, in one `begin_step`/`end_step`.
     pub fn step(&mut self, b: &mut B, groups: &[Option<&[Group]>], offset: usize, slot: usize) -> Result<()> {
-        for (member, g) in self.members.iter_mut().zip(groups) {
-            if let Some(g) = g {
-                member.optimizer.prepare(b, g, slot)?;
-            }
-        }
+        // Written before the step is recorded, so the uniform lands with the step's one submit.
+        self.optimizer.prepare_members(b, groups, slot)?;
+        let Population { data, model, optimizer, act, losses, norms } = self;
         b.begin_step()?;
-        b.gather_batch(&self.data.images, &self.data.labels, &self.data.order, offset, &mut self.x, &mut self.y)?;
-        for (m, (member, g)) in self.members.iter_mut().zip(groups).enumerate() {
-            if g.is_none() {
-                continue;
-            }
-            let Member { model, optimizer, act } = member;
-            model.forward_from(b, Some(&self.x), act)?;
-            let logits = act.acts.last().expect("logits");
-            let dlogits = act.dlogits.as_mut().expect("training activations have dlogits");
-            b.softmax_xent(logits, &self.y, dlogits, &mut self.losses[m], slot)?;
-            model.backward_from(b, Some(&self.x), act)?;
-            b.grad_norm(&model.grads, &mut self.norms[m], slot)?;
-            optimizer.update(b, &mut model.params, &model.grads, &self.norms[m])?;
-        }
+        let Activations { acts, labels, .. } = &mut *act;
+        b.gather_batch(&data.images, &data.labels, &data.order, offset, &mut acts[0], labels)?;
+        model.forward(b, act)?;
+        let logits = act.acts.last().expect("logits");
+        let dlogits = act.dlogits.as_mut().expect("training activations have dlogits");
+        b.softmax_xent(logits, &act.labels, dlogits, losses, slot)?;
+        model.backward(b, act)?;
+        b.grad_norm(&model.grads, norms, slot)?;
+        optimizer.update(b, &mut model.params, &model.grads, norms)?;
         b.end_step()
     }
 }
@@ -240,6 +218,7 @@ impl Run {
         &mut self,
         b: &mut B,
         model: &Model<B>,
+        member: usize,
         steps_done: usize,
         (train_time, images): (Duration, usize),
     ) -> Result<TrainReport> {
@@ -249,7 +228,7 @@ impl Run {
                 test = self.ends.test_at_best.or(test);
                 w
             }
-            None => model.read_weights(b)?,
+            None => model.read_member_weights(b)?.swap_remove(member),
         };
         if let Some((name, _)) = model.names().iter().zip(&weights).find(|(_, w)| w.iter().any(|x| !x.is_finite())) {
             return Err(Error::NonFiniteWeights { name: name.clone(), steps: steps_done });
@@ -286,8 +265,8 @@ pub fn train_population<B: Backend>(
     for s in &specs {
         s.scheduler.check_run(setup.steps)?;
     }
-    let mut val = setup.val.as_ref().map(|s| Evaluator::new(b, pop.model(0), s, "val")).transpose()?;
-    let mut test = setup.test.as_ref().map(|s| Evaluator::new(b, pop.model(0), s, "test")).transpose()?;
+    let mut val = setup.val.as_ref().map(|s| Evaluator::new(b, pop.model(), s, "val")).transpose()?;
+    let mut test = setup.test.as_ref().map(|s| Evaluator::new(b, pop.model(), s, "test")).transpose()?;
     let mut runs: Vec<Run> = specs
         .into_iter()
         .map(|spec| Run {
@@ -332,10 +311,11 @@ pub fn train_population<B: Backend>(
         let epoch_end = full_epoch || done == setup.steps;
         if pending_steps == LOSS_RING || epoch_end {
             let first = done - pending_steps;
-            let losses = b.read_set(&pop.losses)?;
-            let norms = b.read_set(&pop.norms)?;
-            for (m, r) in runs.iter_mut().enumerate().filter(|(_, r)| r.outcome.is_none()) {
-                if let Err(e) = r.drain(first, &losses[m], &norms[m], spe, setup.diverge_factor) {
+            let losses = b.read(&pop.losses)?;
+            let norms = b.read(&pop.norms)?;
+            let rings = losses.chunks_exact(LOSS_RING).zip(norms.chunks_exact(LOSS_RING));
+            for ((losses, norms), r) in rings.zip(runs.iter_mut()).filter(|(_, r)| r.outcome.is_none()) {
+                if let Err(e) = r.drain(first, losses, norms, spe, setup.diverge_factor) {
                     r.outcome = Some(Err(e));
                 }
             }
@@ -344,15 +324,20 @@ pub fn train_population<B: Backend>(
         }
         if epoch_end {
             train_time += t0.elapsed();
+            // Every member evaluated by the same ops (frozen ones too: cheaper than leaving them out).
+            let model = &pop.model;
+            let vals = val.as_mut().map(|v| v.run_members(b, model)).transpose()?;
+            let tests = test.as_mut().map(|t| t.run_members(b, model)).transpose()?;
             for (m, r) in runs.iter_mut().enumerate().filter(|(_, r)| r.outcome.is_none()) {
-                let model = &pop.members[m].model;
-                let evals = (val.as_mut(), test.as_mut());
+                let evals = Evaluated { val: vals.as_ref().map(|v| v[m]), test: tests.as_ref().map(|t| t[m]) };
+                let mut weights = || Ok(model.read_member_weights(b)?.swap_remove(m));
                 let sched = &mut r.spec.scheduler;
-                let result = r.ends.run(b, evals, model, sched, &mut r.log, epoch, done, &mut r.epoch_loss)?;
+                let at = (epoch, done);
+                let result = r.ends.run_evaluated(evals, &mut weights, sched, &mut r.log, at, &mut r.epoch_loss)?;
                 r.test_result = result.or(r.test_result);
                 if r.ends.stop {
                     let steps_done = ((epoch + 1) * spe).min(setup.steps);
-                    let mut report = r.finish(b, model, steps_done, (train_time, steps_done * bs));
+                    let mut report = r.finish(b, model, m, steps_done, (train_time, steps_done * bs));
                     if let Ok(rep) = report.as_mut() {
                         rep.stopped_after_epoch = Some(epoch);
                     }
@@ -363,7 +348,7 @@ pub fn train_population<B: Backend>(
         }
     }
     for (m, r) in runs.iter_mut().enumerate().filter(|(_, r)| r.outcome.is_none()) {
-        let report = r.finish(b, &pop.members[m].model, setup.steps, (train_time, setup.steps * bs));
+        let report = r.finish(b, &pop.model, m, setup.steps, (train_time, setup.steps * bs));
         r.outcome = Some(report);
     }
     Ok(runs
