@@ -14,8 +14,9 @@ use crate::train::population::{MemberSpec, Population, footprint, member_cap, tr
 use crate::{Error, Result};
 
 /// Options that only enter a member's optimizer update, scheduler or early-stopping rule: trials that differ in
-/// nothing else share every batch. The optimizer kind and amsgrad stay out: they change the state a member keeps.
-const MEMBER_OPTIONS: [&str; 14] = [
+/// nothing else share every batch. The optimizer kind and amsgrad stay out: they change the state a member keeps;
+/// so do parameter groups: the update reads one parameter→group table for every member.
+const MEMBER_OPTIONS: [&str; 13] = [
     "lr",
     "momentum",
     "dampening",
