@@ -16,8 +16,8 @@ use population_common::{check_member, diverged_at, population, run_args, solo};
 use wgtrain::optim::OptimConfig;
 use wgtrain::schedule::Group;
 use wgtrain::tolerance::Tolerance;
-use wgtrain::train::{HostSplit, Session};
 use wgtrain::train::population::Population;
+use wgtrain::train::{HostSplit, Session};
 
 /// 48 training images (6 steps of 8 per epoch, 2 epochs), 16 held out for validation, 20 test images.
 const BASE: [&str; 14] = [

@@ -4,8 +4,8 @@
 
 use super::adam::{self, Moments};
 use super::clip::{Clip, global_norm};
-use super::{CpuBackend, CpuTensor, sgd};
 use super::members::{part, part_mut};
+use super::{CpuBackend, CpuTensor, sgd};
 use crate::backend::numel;
 use crate::optim::check::{StateSet, check_sgd_buffers, check_update, read_hypers};
 use crate::optim::{AdamHyper, ClipParams, SgdHyper};

@@ -25,7 +25,11 @@ pub(crate) fn read_hypers<T: Pod>(op: &'static str, bytes: &[u8], members: usize
         let name = std::any::type_name::<T>().rsplit("::").next().unwrap_or("hyper");
         return Err(Error::shape(
             op,
-            format!("the uniform holds {} bytes, {members} member(s)' {name} blocks need {}", bytes.len(), members * size),
+            format!(
+                "the uniform holds {} bytes, {members} member(s)' {name} blocks need {}",
+                bytes.len(),
+                members * size
+            ),
         ));
     }
     Ok(bytes.chunks_exact(size).map(bytemuck::pod_read_unaligned).collect())
@@ -90,10 +94,7 @@ pub(crate) fn check_update<B: Backend>(
         return Err(Error::shape(op, format!("parameter {t} has {} members, parameter 0 {members}", b.members(p))));
     }
     if clip.use_norm != 0 && b.members(norms) != members {
-        return Err(Error::shape(
-            op,
-            format!("the norms have {} members, the parameters {members}", b.members(norms)),
-        ));
+        return Err(Error::shape(op, format!("the norms have {} members, the parameters {members}", b.members(norms))));
     }
     let slots = numel(b.shape(norms));
     if clip.use_norm != 0 && clip.norm_slot as usize >= slots {

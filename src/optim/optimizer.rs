@@ -68,7 +68,10 @@ impl<B: Backend> Optimizer<B> {
             return Err(Error::Usage("an optimizer needs at least one member".into()));
         };
         if let Some((c, g)) = members.iter().find(|(c, g)| {
-            c.kind != config.kind || c.amsgrad != config.amsgrad || g.of != groups.of || g.hyper.len() != groups.hyper.len()
+            c.kind != config.kind
+                || c.amsgrad != config.amsgrad
+                || g.of != groups.of
+                || g.hyper.len() != groups.hyper.len()
         }) {
             return Err(Error::Usage(format!(
                 "population members differ in optimizer ({} vs {}), amsgrad or parameter groups ({:?} vs {:?}): \

@@ -17,8 +17,8 @@
 use std::time::{Duration, Instant};
 
 use super::{
-    DeviceData, EarlyStop, EpochEnd, Evaluated, Evaluator, Event, HostSplit, LOSS_RING, MetricsLog, Shuffler, TrainReport,
-    TrainSetup,
+    DeviceData, EarlyStop, EpochEnd, Evaluated, Evaluator, Event, HostSplit, LOSS_RING, MetricsLog, Shuffler,
+    TrainReport, TrainSetup,
 };
 use crate::backend::{Backend, numel};
 use crate::nn::model::Activations;
@@ -39,7 +39,7 @@ pub const CPU_MEMORY_BUDGET: u64 = 8 << 30;
 pub struct Footprint {
     /// Parameters, gradients, optimizer state and the training activations (and their gradients) at the batch.
     pub bytes: u64,
-    /// The largest single tensor (an activation at the batch size, or a parameter).
+    /// The largest single binding: an activation at the batch size, or the whole parameter set (one packed set).
     pub largest: u64,
 }
 
@@ -55,8 +55,8 @@ pub fn footprint(arch: &Architecture, optim: &OptimConfig, batch: usize) -> Foot
     // Activations and their gradients, plus the logits' gradient.
     let acts = (2 * per_example + arch.classes as u64) * batch as u64;
     let largest_act = arch.shapes.iter().map(|s| numel(s) as u64).max().unwrap_or(0) * batch as u64;
-    let largest_param = arch.params.iter().map(|p| numel(&p.shape) as u64).max().unwrap_or(0);
-    Footprint { bytes: 4 * ((2 + state_sets) * params + acts), largest: 4 * largest_act.max(largest_param) }
+    // A packed set (parameters, gradients, each state set) is one binding of the multi-tensor ops: all of it counts.
+    Footprint { bytes: 4 * ((2 + state_sets) * params + acts), largest: 4 * largest_act.max(params) }
 }
 
 /// How many members fit, and how that was computed (for the error message of a `--parallel` above it).
