@@ -13,7 +13,7 @@ use wgtrain::cpu::CpuBackend;
 use wgtrain::gpu::{self, GpuBackend};
 use wgtrain::nn::PARAMS;
 use wgtrain::optim::OptimConfig;
-use wgtrain::train::{HostSplit, Session};
+use wgtrain::train::{HostSplit, Images, Session};
 
 const BATCH: usize = 128;
 const IMAGES: usize = 4 * BATCH;
@@ -30,7 +30,7 @@ fn bench_backend<B: Backend>(c: &mut Criterion, id: &str, b: &mut B) {
         })
         .collect();
     let labels: Vec<u32> = (0..IMAGES as u32).map(|i| i % 10).collect();
-    let split = HostSplit { images, labels, shape: [1, 28, 28] };
+    let split = HostSplit { images: Images::Values(images), labels, shape: [1, 28, 28] };
     let optim = OptimConfig::sgd(0.01, 0.9);
     let arch = wgtrain::nn::sample_cnn();
     let groups = [wgtrain::schedule::Group::sgd(0.01, 0.9)];

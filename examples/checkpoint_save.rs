@@ -15,7 +15,7 @@ use wgtrain::nn::{ModelSpec, PARAMS};
 use wgtrain::optim::{OptimConfig, OptimizerKind};
 use wgtrain::schedule::{Group, Scheduler};
 use wgtrain::train::checkpoint::{Checkpointer, RunInfo};
-use wgtrain::train::{HostSplit, LoopState, Session, Shuffler};
+use wgtrain::train::{HostSplit, Images, LoopState, Session, Shuffler};
 
 fn main() -> Result<()> {
     let (mut saves, mut dir) = (30usize, None::<PathBuf>);
@@ -32,7 +32,11 @@ fn main() -> Result<()> {
     let mut b = CpuBackend::new();
     let batch = 64;
     let images: Vec<f32> = (0..batch * 784).map(|i| ((i * 7919 % 1000) as f32 / 1000.0) - 0.5).collect();
-    let split = HostSplit { images, labels: (0..batch as u32).map(|i| i % 10).collect(), shape: [1, 28, 28] };
+    let split = HostSplit {
+        images: Images::Values(images),
+        labels: (0..batch as u32).map(|i| i % 10).collect(),
+        shape: [1, 28, 28],
+    };
     let weights = wgtrain::nn::init::pytorch_default(&PARAMS, 0);
     let arch = wgtrain::nn::sample_cnn();
     let bytes: usize = PARAMS.iter().map(|(_, s)| s.iter().product::<usize>() * 4).sum();

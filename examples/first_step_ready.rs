@@ -14,7 +14,7 @@ use wgtrain::gpu::GpuBackend;
 use wgtrain::nn::{Model, PARAMS};
 use wgtrain::optim::{OptimConfig, Optimizer};
 use wgtrain::schedule::Group;
-use wgtrain::train::{DeviceData, HostSplit, LOSS_RING, Session};
+use wgtrain::train::{DeviceData, HostSplit, Images, LOSS_RING, Session};
 
 fn main() -> Result<()> {
     let (mut lazy, mut build_only, mut batch, mut adapter) = (false, false, 8usize, None);
@@ -41,7 +41,7 @@ fn main() -> Result<()> {
     }
     let images: Vec<f32> = (0..batch * 784).map(|i| ((i * 7919 % 1000) as f32 / 1000.0) - 0.5).collect();
     let labels: Vec<u32> = (0..batch as u32).map(|i| i % 10).collect();
-    let split = HostSplit { images, labels, shape: [1, 28, 28] };
+    let split = HostSplit { images: Images::Values(images), labels, shape: [1, 28, 28] };
     let weights = wgtrain::nn::init::pytorch_default(&PARAMS, 0);
     let (arch, optim) = (wgtrain::nn::sample_cnn(), OptimConfig::sgd(0.01, 0.9));
     let mut s = if lazy {

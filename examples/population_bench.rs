@@ -17,7 +17,7 @@ use wgtrain::gpu::GpuBackend;
 use wgtrain::optim::OptimConfig;
 use wgtrain::schedule::Group;
 use wgtrain::train::population::Population;
-use wgtrain::train::{HostSplit, LOSS_RING};
+use wgtrain::train::{HostSplit, Images, LOSS_RING};
 
 struct Args {
     gpu: bool,
@@ -78,7 +78,7 @@ fn measure<B: Backend>(b: &mut B, a: &Args, p: usize, dispatches: CountDispatche
     let batches = 8;
     let images: Vec<f32> = (0..batches * a.batch * 784).map(|i| ((i * 7919 % 1000) as f32 / 1000.0) - 0.5).collect();
     let labels: Vec<u32> = (0..(batches * a.batch) as u32).map(|i| i % 10).collect();
-    let split = HostSplit { images, labels, shape: [1, 28, 28] };
+    let split = HostSplit { images: Images::Values(images), labels, shape: [1, 28, 28] };
     let arch = wgtrain::nn::sample_cnn();
     let weights = wgtrain::nn::init::pytorch_default(&arch.param_shapes(), 0);
     let optims = vec![OptimConfig::sgd(0.01, 0.9); p];

@@ -15,7 +15,7 @@ use wgtrain::gpu::GpuBackend;
 use wgtrain::nn::PARAMS;
 use wgtrain::optim::OptimConfig;
 use wgtrain::schedule::Group;
-use wgtrain::train::{HostSplit, Session};
+use wgtrain::train::{HostSplit, Images, Session};
 
 struct Args {
     batch: usize,
@@ -49,7 +49,7 @@ fn main() -> Result<()> {
     let batches = 8;
     let images: Vec<f32> = (0..batches * a.batch * 784).map(|i| ((i * 7919 % 1000) as f32 / 1000.0) - 0.5).collect();
     let labels: Vec<u32> = (0..(batches * a.batch) as u32).map(|i| i % 10).collect();
-    let split = HostSplit { images, labels, shape: [1, 28, 28] };
+    let split = HostSplit { images: Images::Values(images), labels, shape: [1, 28, 28] };
     let weights = wgtrain::nn::init::pytorch_default(&PARAMS, 0);
     let (arch, optim) = (wgtrain::nn::sample_cnn(), OptimConfig::sgd(0.01, 0.9));
     // Session::new also builds every pipeline (in parallel, through the driver's pipeline cache).

@@ -157,6 +157,22 @@ pub trait Backend {
         y: &mut Self::Indices,
     ) -> Result<()>;
 
+    /// [`Backend::gather_batch`] from a dataset kept as bytes (a quarter of its f32 size): `x[i, j] =
+    /// table[byte(order[offset + i]·D + j)]`, D = x's values per row, where byte(k) is byte k of `pixels` read as
+    /// a little-endian byte stream (four per u32; the last word zero-padded) and `table` [256] the input value of
+    /// each byte, computed once by the host (so both backends produce the same values, with no arithmetic).
+    #[allow(clippy::too_many_arguments)]
+    fn gather_pixels(
+        &mut self,
+        pixels: &Self::Indices,
+        table: &Self::Tensor,
+        labels: &Self::Indices,
+        order: &Self::Indices,
+        offset: usize,
+        x: &mut Self::Tensor,
+        y: &mut Self::Indices,
+    ) -> Result<()>;
+
     /// Convolution with a square k×k kernel (k from w's shape), stride and zero padding (cross-correlation, as
     /// `torch.nn.Conv2d`): `y[n,k,i,j] = b[k] + Σ_{c,u,v} w[k,c,u,v]·x[n,c,i·s−p+u, j·s−p+v]`, x read as 0
     /// outside the image. x [N,C,H,W], w [K,C,k,k], b [K], y [N,K,Ho,Wo] with Ho, Wo from [`ConvGeom::out_size`].
@@ -344,6 +360,17 @@ pub fn check_members(op: &'static str, label: &str, members: usize) -> Result<()
     } else {
         Err(crate::Error::shape(op, format!("`{label}`: {members} members; a member axis holds 1 to {MAX_MEMBERS}")))
     }
+}
+
+/// `bytes` as a little-endian stream of u32 words (the last one zero-padded): the layout of
+/// [`Backend::gather_pixels`]'s `pixels`.
+pub fn pack_bytes(bytes: &[u8]) -> Vec<u32> {
+    bytes.chunks(4).map(|c| c.iter().rev().fold(0u32, |w, &b| (w << 8) | u32::from(b))).collect()
+}
+
+/// Byte `k` of a stream packed by [`pack_bytes`].
+pub fn packed_byte(words: &[u32], k: usize) -> u8 {
+    (words[k / 4] >> (8 * (k % 4))) as u8
 }
 
 /// Number of elements of a shape.

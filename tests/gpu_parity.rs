@@ -13,7 +13,7 @@ use wgtrain::nn::{Architecture, ModelSpec};
 use wgtrain::optim::{GroupHyper, GroupSpec, OptimConfig, OptimizerKind};
 use wgtrain::schedule::Group;
 use wgtrain::tolerance::Tolerance;
-use wgtrain::train::{HostSplit, Session};
+use wgtrain::train::{HostSplit, Images, Session};
 
 const BATCH: usize = 4;
 const IMAGES: usize = 8;
@@ -73,7 +73,7 @@ fn setup<B: Backend>(b: &mut B, arch: &Architecture, optim: &OptimConfig) -> Ses
     let shapes: Vec<(&str, &[usize])> = arch.param_shapes();
     let weights = wgtrain::nn::init::pytorch_default(&shapes, 7);
     let split = HostSplit {
-        images: rand_vec(99, IMAGES * 28 * 28),
+        images: Images::Values(rand_vec(99, IMAGES * 28 * 28)),
         labels: (0..IMAGES as u32).map(|i| i * 7 % 10).collect(),
         shape: [1, 28, 28],
     };

@@ -17,7 +17,7 @@ use wgtrain::optim::OptimConfig;
 use wgtrain::schedule::Group;
 use wgtrain::tolerance::Tolerance;
 use wgtrain::train::population::Population;
-use wgtrain::train::{HostSplit, Session};
+use wgtrain::train::{HostSplit, Images, Session};
 
 /// 48 training images (6 steps of 8 per epoch, 2 epochs), 16 held out for validation, 20 test images.
 const BASE: [&str; 14] = [
@@ -95,8 +95,11 @@ fn a_population_step_gathers_once_and_allocates_nothing_after_the_first() {
     let test = "a_population_step_gathers_once_and_allocates_nothing_after_the_first";
     let Some(mut g) = gpu_or_skip(test) else { return };
     let (batch, members) = (4, 3);
-    let split =
-        HostSplit { images: rand_vec(1, 8 * 784), labels: (0..8).map(|i| i % 10).collect(), shape: [1, 28, 28] };
+    let split = HostSplit {
+        images: Images::Values(rand_vec(1, 8 * 784)),
+        labels: (0..8).map(|i| i % 10).collect(),
+        shape: [1, 28, 28],
+    };
     let arch = wgtrain::nn::sample_cnn();
     let weights = wgtrain::nn::init::pytorch_default(&arch.param_shapes(), 0);
     let optims = vec![OptimConfig::sgd(0.01, 0.9); members];

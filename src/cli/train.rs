@@ -12,7 +12,7 @@ use crate::nn::{self, Architecture, ModelSpec};
 use crate::optim::{GroupHyper, GroupSpec, OptimConfig, OptimizerKind};
 use crate::output::{OutputKind, stdio};
 use crate::schedule::{ScheduleConfig, Scheduler};
-use crate::train::{self, HostSplit, TrainReport, TrainSetup};
+use crate::train::{self, HostSplit, Images, TrainReport, TrainSetup};
 use crate::{Error, Result};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -363,7 +363,9 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared> {
         Some(path) => nn::weights::load(path, &arch.param_shapes())?,
         None => nn::init::pytorch_default(&arch.param_shapes(), args.seed),
     };
-    let host = |s: &data::Split| HostSplit { images: s.normalized(), labels: s.labels_u32(), shape: input };
+    // The pixels stay bytes on the device (a quarter of the f32 size), each mapped to its input when gathered.
+    let images = |s: &data::Split| Images::Pixels { bytes: s.pixels.clone(), table: data::pixel_table() };
+    let host = |s: &data::Split| HostSplit { images: images(s), labels: s.labels_u32(), shape: input };
     let setup = TrainSetup {
         train: host(&train),
         val: val.as_ref().map(host),

@@ -292,6 +292,40 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
+    fn gather_pixels(
+        &mut self,
+        pixels: &Vec<u32>,
+        table: &CpuTensor,
+        labels: &Vec<u32>,
+        order: &Vec<u32>,
+        offset: usize,
+        x: &mut CpuTensor,
+        y: &mut Vec<u32>,
+    ) -> Result<()> {
+        let op = "gather_pixels";
+        expect_len(op, "table", table.data.len(), 256)?;
+        let (m, b) = (labels.len(), y.len());
+        let d = x.data.len().checked_div(b).unwrap_or(0);
+        expect_len(op, "x", x.data.len(), b * d)?;
+        if pixels.len() != (m * d).div_ceil(4) {
+            return Err(Error::shape(op, format!("{} pixel words for {m} images of {d} bytes", pixels.len())));
+        }
+        let rows = order.get(offset..offset + b).ok_or_else(|| {
+            Error::shape(op, format!("order has {} entries, batch needs [{offset}, {})", order.len(), offset + b))
+        })?;
+        for (i, &r) in rows.iter().enumerate() {
+            let r = r as usize;
+            if r >= m {
+                return Err(Error::shape(op, format!("order entry {r} is not below {m} images")));
+            }
+            for (j, v) in x.data[i * d..][..d].iter_mut().enumerate() {
+                *v = table.data[crate::backend::packed_byte(pixels, r * d + j) as usize];
+            }
+            y[i] = labels[r];
+        }
+        Ok(())
+    }
+
     fn conv2d(&mut self, x: &CpuTensor, w: &CpuTensor, b: &CpuTensor, geom: ConvGeom, y: &mut CpuTensor) -> Result<()> {
         self.conv_forward("conv2d", x, w, b, geom, y, false)
     }

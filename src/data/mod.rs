@@ -58,7 +58,7 @@ impl Split {
     /// each step rounded to f32 in exactly this order, which is what PyTorch's float32 `ToTensor` +
     /// `Normalize((0.1307,), (0.3081,))` computes, bit for bit.
     pub fn normalized(&self) -> Vec<f32> {
-        let table: Vec<f32> = (0..=255u8).map(normalize_pixel).collect();
+        let table = pixel_table();
         self.pixels.iter().map(|&p| table[p as usize]).collect()
     }
 
@@ -76,6 +76,12 @@ impl Split {
             cols: self.cols,
         }
     }
+}
+
+/// [`normalize_pixel`] of every byte value, indexed by the byte: how the backends turn pixels kept as bytes on
+/// the device into inputs (a lookup, no arithmetic on the device).
+pub fn pixel_table() -> Vec<f32> {
+    (0..=255u8).map(normalize_pixel).collect()
 }
 
 /// The input value of one pixel: `((p / 255) − 0.1307) / 0.3081` in f32, in this order.

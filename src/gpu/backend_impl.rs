@@ -154,6 +154,19 @@ impl Backend for GpuBackend {
         ops::gather::gather_batch(self, images, labels, order, offset, x, y)
     }
 
+    fn gather_pixels(
+        &mut self,
+        pixels: &GpuIndices,
+        table: &GpuTensor,
+        labels: &GpuIndices,
+        order: &GpuIndices,
+        offset: usize,
+        x: &mut GpuTensor,
+        y: &mut GpuIndices,
+    ) -> Result<()> {
+        ops::gather::gather_pixels(self, pixels, table, labels, order, offset, x, y)
+    }
+
     fn conv2d(&mut self, x: &GpuTensor, w: &GpuTensor, b: &GpuTensor, geom: ConvGeom, y: &mut GpuTensor) -> Result<()> {
         ops::conv::forward(self, x, w, b, geom, y, false)
     }

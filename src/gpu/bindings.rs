@@ -52,6 +52,20 @@ layout! {
 }
 
 layout! {
+    /// gather.wgsl `gather_pixels`: the same rows from a dataset of bytes (four per u32) through a 256-entry table.
+    GatherPixels {
+        params: 0 Uniform,
+        cursor: 1 Uniform,
+        labels: 3 Read,
+        order: 4 Read,
+        x: 5 ReadWrite,
+        y: 6 ReadWrite,
+        pixels: 7 Read,
+        table: 8 Read,
+    }
+}
+
+layout! {
     /// matmul.wgsl `matmul` and conv2d.wgsl `conv2d`: `out = epilogue(a ⊗ b)` (or split-K partials).
     Gemm {
         params: 0 Uniform,

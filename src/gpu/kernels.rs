@@ -81,6 +81,8 @@ pub enum Mode {
     Eval,
     Partials,
     Finish,
+    /// Gather from a dataset kept as bytes.
+    Pixels,
 }
 
 /// What a GEMM (or pool backward) does to each output before storing it.
@@ -129,7 +131,7 @@ const FAMILIES: [Family; 11] = [
     Family::Sgd,
     Family::Adam,
 ];
-const MODES: [Mode; 8] = [
+const MODES: [Mode; 9] = [
     Mode::Single,
     Mode::Forward,
     Mode::Backward,
@@ -138,6 +140,7 @@ const MODES: [Mode; 8] = [
     Mode::Eval,
     Mode::Partials,
     Mode::Finish,
+    Mode::Pixels,
 ];
 const EPILOGUES: [Epilogue; 5] = [Epilogue::None, Epilogue::Bias, Epilogue::BiasRelu, Epilogue::Relu, Epilogue::Mask];
 const TILES: [Tile; 2] = [Tile::Square64, Tile::M32];
@@ -165,7 +168,7 @@ impl KernelKey {
         let tile_ok = self.tile == Tile::Square64 || self.family == F::Conv2d;
         tile_ok
             && match (self.family, self.mode) {
-                (F::Gather | F::BiasGrad | F::Sgd | F::Adam, M::Single) => e == E::None,
+                (F::Gather | F::BiasGrad | F::Sgd | F::Adam, M::Single) | (F::Gather, M::Pixels) => e == E::None,
                 // The reduction applies whichever epilogue the split product would have.
                 (F::ReduceSplits, M::Single) => matches!(e, E::None | E::Bias | E::BiasRelu | E::Mask),
                 (F::Matmul, M::Forward) => matches!(e, E::None | E::Bias | E::BiasRelu),
@@ -206,6 +209,7 @@ impl KernelKey {
         use Mode as M;
         use b::layout_of as l;
         match (self.family, self.mode) {
+            (F::Gather, M::Pixels) => ("gather.wgsl", "gather_pixels", l::<b::GatherPixels>()),
             (F::Gather, _) => ("gather.wgsl", "gather_batch", l::<b::Gather>()),
             (F::Matmul, _) => ("matmul.wgsl", "matmul", l::<b::Gemm>()),
             (F::ReduceSplits, _) => ("matmul.wgsl", "reduce_splits", l::<b::Reduce>()),

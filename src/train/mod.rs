@@ -24,7 +24,7 @@ pub use checkpoint::Checkpointer;
 pub use early_stop::{EarlyStop, EarlyStopState, Verdict};
 pub use metrics::{Event, MetricsLog};
 pub use resume::{LoopState, Shuffler, shuffle_seed};
-pub use step::{DeviceData, HostSplit, LOSS_RING, Session};
+pub use step::{DeviceData, DeviceImages, HostSplit, Images, LOSS_RING, Session};
 
 /// Images per evaluation batch (any remainder runs as one smaller batch).
 pub const EVAL_BATCH: usize = 500;
@@ -420,7 +420,7 @@ fn eval_batch<B: Backend>(
 ) -> Result<()> {
     b.begin_step()?;
     let Activations { acts, labels, .. } = &mut *a;
-    b.gather_batch(&data.images, &data.labels, &data.order, offset, &mut acts[0], labels)?;
+    data.gather(b, offset, &mut acts[0], labels)?;
     model.forward(b, a)?;
     b.eval_accumulate(a.logits(), &a.labels, acc)?;
     b.end_step()

@@ -159,7 +159,7 @@ impl<B: Backend> Population<B> {
         let Population { data, model, optimizer, act, losses, norms } = self;
         b.begin_step()?;
         let Activations { acts, labels, .. } = &mut *act;
-        b.gather_batch(&data.images, &data.labels, &data.order, offset, &mut acts[0], labels)?;
+        data.gather(b, offset, &mut acts[0], labels)?;
         model.forward(b, act)?;
         let logits = act.acts.last().expect("logits");
         let dlogits = act.dlogits.as_mut().expect("training activations have dlogits");

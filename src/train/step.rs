@@ -13,15 +13,51 @@ use crate::schedule::Group;
 /// Losses and gradient norms kept on the backend between readbacks.
 pub const LOSS_RING: usize = 256;
 
-/// Host-side data of one split: normalized images (row-major, `shape` per image) and labels.
+/// Host-side data of one split: its images (row-major, `shape` per image) and labels.
 pub struct HostSplit {
-    pub images: Vec<f32>,
+    pub images: Images,
     pub labels: Vec<u32>,
     /// Per-image shape [C, H, W].
     pub shape: [usize; 3],
 }
 
+/// A split's images, as they are kept on the device.
+pub enum Images {
+    /// Network inputs as they are (synthetic data, tests): 4 bytes per value.
+    Values(Vec<f32>),
+    /// One byte per value, turned into the network's input through `table` (256 values) when a batch is
+    /// gathered: MNIST's u8 pixels with [`crate::data::normalize_pixel`], a quarter of the f32 memory.
+    Pixels { bytes: Vec<u8>, table: Vec<f32> },
+}
+
+impl Images {
+    /// Values of the images, in order (a table lookup per byte for [`Images::Pixels`]).
+    pub fn values(&self) -> Vec<f32> {
+        match self {
+            Images::Values(v) => v.clone(),
+            Images::Pixels { bytes, table } => bytes.iter().map(|&p| table[p as usize]).collect(),
+        }
+    }
+
+    /// How many values the images hold.
+    pub fn len(&self) -> usize {
+        match self {
+            Images::Values(v) => v.len(),
+            Images::Pixels { bytes, .. } => bytes.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 impl HostSplit {
+    /// A split of f32 inputs.
+    pub fn from_values(images: Vec<f32>, labels: Vec<u32>, shape: [usize; 3]) -> HostSplit {
+        HostSplit { images: Images::Values(images), labels, shape }
+    }
+
     pub fn len(&self) -> usize {
         self.labels.len()
     }
@@ -30,10 +66,18 @@ impl HostSplit {
     }
 }
 
-/// A dataset split resident on the backend: images [M,C,H,W], labels [M], and the order batches are drawn in
-/// (rewritten each epoch when shuffling).
+/// A split's images on the backend, as [`Images`] keeps them on the host.
+pub enum DeviceImages<B: Backend> {
+    /// [M, C, H, W] f32.
+    Values(B::Tensor),
+    /// The bytes packed four per u32 ([`crate::backend::pack_bytes`]) and the 256-entry table.
+    Pixels { words: B::Indices, table: B::Tensor },
+}
+
+/// A dataset split resident on the backend: images, labels [M], and the order batches are drawn in (rewritten
+/// each epoch when shuffling).
 pub struct DeviceData<B: Backend> {
-    pub images: B::Tensor,
+    pub images: DeviceImages<B>,
     pub labels: B::Indices,
     pub order: B::Indices,
     pub len: usize,
@@ -45,12 +89,35 @@ impl<B: Backend> DeviceData<B> {
         let len = split.len();
         let identity: Vec<u32> = (0..len as u32).collect();
         let [c, h, w] = split.shape;
+        if split.images.len() != len * c * h * w {
+            return Err(crate::Error::Usage(format!(
+                "the {name} split has {} values for {len} images of {c}×{h}×{w}",
+                split.images.len()
+            )));
+        }
+        let images = match &split.images {
+            Images::Values(v) => DeviceImages::Values(b.tensor(v, &[len, c, h, w], &format!("{name}.images"))?),
+            Images::Pixels { bytes, table } => DeviceImages::Pixels {
+                words: b.indices(&crate::backend::pack_bytes(bytes), &format!("{name}.pixels"))?,
+                table: b.tensor(table, &[table.len()], &format!("{name}.pixel_table"))?,
+            },
+        };
         Ok(DeviceData {
-            images: b.tensor(&split.images, &[len, c, h, w], &format!("{name}.images"))?,
+            images,
             labels: b.indices(&split.labels, &format!("{name}.labels"))?,
             order: b.indices(&identity, &format!("{name}.order"))?,
             len,
         })
+    }
+
+    /// Record the gather of the batch `order[offset ..][.. x's rows]` into `x` and `y`.
+    pub fn gather(&self, b: &mut B, offset: usize, x: &mut B::Tensor, y: &mut B::Indices) -> Result<()> {
+        match &self.images {
+            DeviceImages::Values(images) => b.gather_batch(images, &self.labels, &self.order, offset, x, y),
+            DeviceImages::Pixels { words, table } => {
+                b.gather_pixels(words, table, &self.labels, &self.order, offset, x, y)
+            }
+        }
     }
 }
 
@@ -94,7 +161,7 @@ impl<B: Backend> Session<B> {
         self.optimizer.prepare(b, groups, slot)?;
         b.begin_step()?;
         let Activations { acts, labels, .. } = &mut self.act;
-        b.gather_batch(&self.data.images, &self.data.labels, &self.data.order, offset, &mut acts[0], labels)?;
+        self.data.gather(b, offset, &mut acts[0], labels)?;
         self.model.forward(b, &mut self.act)?;
         let Activations { acts, labels, dlogits, .. } = &mut self.act;
         let dlogits = dlogits.as_mut().expect("training activations have dlogits");
