@@ -21,6 +21,10 @@ fn main() -> Result<()> {
     let (mut saves, mut dir) = (30usize, None::<PathBuf>);
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--help" || flag == "-h" {
+            println!("usage: checkpoint_save [--saves N] [--dir DIR]");
+            std::process::exit(0);
+        }
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--saves" => saves = value.parse().context("--saves")?,

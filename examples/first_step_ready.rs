@@ -20,6 +20,10 @@ fn main() -> Result<()> {
     let (mut lazy, mut build_only, mut batch, mut adapter) = (false, false, 8usize, None);
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--help" || flag == "-h" {
+            println!("usage: first_step_ready [--lazy] [--build-only] [--batch N] [--adapter TEXT]");
+            std::process::exit(0);
+        }
         match flag.as_str() {
             "--lazy" => lazy = true,
             "--build-only" => build_only = true,

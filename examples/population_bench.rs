@@ -33,6 +33,12 @@ fn args() -> Result<Args> {
         Args { gpu: true, steps: 20, members: vec![1, 2, 4, 8, 16], batch: 128, trial_steps: 468, adapter: None };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--help" || flag == "-h" {
+            println!(
+                "usage: population_bench [--backend cpu|gpu] [--steps N] [--members P,P,…] [--batch N] [--trial-steps N] [--adapter TEXT]"
+            );
+            std::process::exit(0);
+        }
         let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--backend" => {

@@ -24,6 +24,10 @@ fn args() -> Result<Args> {
     let mut a = Args { batch: 64, steps: 200, reps: 50 };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--help" || flag == "-h" {
+            println!("usage: profile_cpu [--batch N] [--steps N] [--reps N]");
+            std::process::exit(0);
+        }
         let mut value = || -> Result<usize> {
             it.next().with_context(|| format!("{flag} needs a value"))?.parse().context("a positive integer")
         };

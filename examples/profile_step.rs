@@ -27,6 +27,10 @@ fn args() -> Result<Args> {
     let mut a = Args { batch: 128, steps: 400, adapter: None };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--help" || flag == "-h" {
+            println!("usage: profile_step [--batch N] [--steps N] [--adapter TEXT]");
+            std::process::exit(0);
+        }
         let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--batch" => a.batch = value()?.parse().context("--batch")?,
