@@ -447,6 +447,9 @@ fn norm_values() -> Vec<f32> {
     vec![3.0, 4.0, 0.2, 5.0, 2.5, 7.0]
 }
 
+type UpdateRun<'a> =
+    dyn Fn(&mut GpuBackend, &mut [Vec<GpuTensor>], &wgtrain::gpu::GpuUniform, &GpuTensor) -> wgtrain::Result<()> + 'a;
+
 /// The update `run` (params = set 0, grads = set 1, state = the other sets) on P members with `blocks`, then
 /// solo per member with its own block unfrozen: a frozen member's params and state must be unchanged, the
 /// others equal to their solo update, bit for bit.
@@ -457,7 +460,7 @@ fn check_update<H: bytemuck::Pod>(
     blocks: &[H],
     frozen: &[bool],
     solo_block: &dyn Fn(usize) -> H,
-    run: &dyn Fn(&mut GpuBackend, &mut [Vec<GpuTensor>], &wgtrain::gpu::GpuUniform, &GpuTensor) -> wgtrain::Result<()>,
+    run: &UpdateRun<'_>,
 ) {
     let values = update_values(n_sets, 500);
     let mut sets = update_sets(g, n_sets, P, &values, None);

@@ -31,7 +31,8 @@ impl GpuBackend {
         let max = self.ctx.limits.max_compute_workgroups_per_dimension;
         if groups.iter().any(|&g| g > max) {
             return Err(Error::DeviceLimit(format!(
-                "{label}: {} needs {groups:?} workgroups, the device allows {max} per dimension; use a smaller batch",
+                "{label}: {} needs {groups:?} workgroups, the device allows {max} per dimension; use a smaller batch \
+                 or fewer members",
                 k.pipeline_label()
             )));
         }
