@@ -293,6 +293,16 @@ fn mismatched_member_counts_are_shape_errors() {
     g.write_uniform(&mut three, bytemuck::cast_slice(&blocks)).unwrap();
     let e = g.sgd_update(&mut params, &grads, &mut bufs2, &[0, 0], &three, &norms).unwrap_err();
     assert!(matches!(&e, Error::Shape { op, .. } if op.contains("sgd")), "{e:?}");
+    // Norms are per member when a member clips by norm (its slot is its own); unread otherwise, so a shared
+    // one-member tensor is fine then.
+    let mut bufs3 = g.zeros_packed_members(3, &shapes, &labels).unwrap();
+    let norms1 = g.zeros(&[2], "norms1").unwrap();
+    g.sgd_update(&mut params, &grads, &mut bufs3, &[0, 0], &three, &norms1).unwrap();
+    let clipping: Vec<SgdHyper> = (0..3).map(|m| sgd_block(m, false, true)).collect();
+    g.write_uniform(&mut three, bytemuck::cast_slice(&clipping)).unwrap();
+    let e = g.sgd_update(&mut params, &grads, &mut bufs3, &[0, 0], &three, &norms1).unwrap_err();
+    assert!(matches!(&e, Error::Shape { msg, .. } if msg.contains("norms1")), "{e:?}");
+    g.sgd_update(&mut params, &grads, &mut bufs3, &[0, 0], &three, &norms).unwrap();
     // The batch is shared: gather refuses a member axis on x.
     let images = g.zeros(&[4, 3], "images").unwrap();
     let ilabels = g.indices(&[0, 1, 2, 3], "ilabels").unwrap();

@@ -35,13 +35,15 @@ fn blocks<T: Pod>(op: &'static str, hyper: &GpuUniform, members: usize) -> Resul
 }
 
 /// The member strides of an update: every parameter and state set has P members (their set size apart); the
-/// gradients P or one shared set; the norms P (read only when clipping by norm, checked anyway).
+/// gradients P or one shared set; the norms P when some member clips by norm (its slot is per member), else
+/// unread and allowed to be one shared tensor.
 fn member_params(
     op: &'static str,
     params: &[GpuTensor],
     grads: &[GpuTensor],
     states: &[(&str, &[GpuTensor])],
     norms: &GpuTensor,
+    clips_by_norm: bool,
 ) -> Result<MemberParams> {
     let p = params[0].members;
     for (what, set) in states.iter().chain([&("params", params)]) {
@@ -62,7 +64,7 @@ fn member_params(
     Ok(MemberParams {
         set_ms: if p == 1 { 0 } else { u(op, params[0].mstride)? },
         grad_ms,
-        norms_ms: mstride(op, "norms", norms, p, Role::Own)?,
+        norms_ms: mstride(op, "norms", norms, p, if clips_by_norm { Role::Own } else { Role::Input })?,
         _pad0: 0,
     })
 }
@@ -111,7 +113,8 @@ pub fn sgd_update(
     if params.is_empty() {
         return Ok(());
     }
-    let mp = member_params(op, params, grads, &[("momentum buffers", &*bufs)], norms)?;
+    let clips = blocks.iter().any(|h| h.clip.use_norm != 0);
+    let mp = member_params(op, params, grads, &[("momentum buffers", &*bufs)], norms, clips)?;
     let pres = whole_pack(op, "params", params)?.1;
     let placeholder = g.placeholder()?;
     let gres = state(op, "grads", params, grads, &placeholder)?;
@@ -167,7 +170,8 @@ pub fn adam_update(
     }
     let vmax_set: &[GpuTensor] = if amsgrad { s.max_exp_avg_sq } else { &[] };
     let sets = [("exp_avg", &*s.exp_avg), ("exp_avg_sq", &*s.exp_avg_sq), ("max_exp_avg_sq", vmax_set)];
-    let mp = member_params(op, params, grads, &sets, norms)?;
+    let clips = blocks.iter().any(|h| h.clip.use_norm != 0);
+    let mp = member_params(op, params, grads, &sets, norms, clips)?;
     let pres = whole_pack(op, "params", params)?.1;
     let placeholder = g.placeholder()?;
     let gres = state(op, "grads", params, grads, &placeholder)?;
