@@ -310,6 +310,14 @@ fn mismatched_member_counts_are_shape_errors() {
     let mut bx = g.zeros_members(3, &[2, 3], "bx").unwrap();
     let mut by = g.indices(&[0, 0], "by").unwrap();
     assert!(matches!(g.gather_batch(&images, &ilabels, &order, 0, &mut bx, &mut by), Err(Error::Shape { .. })));
+    // A writable view may not share its buffer with another operand of the dispatch: a member-packed view's
+    // binding spans its set's other tensors (here x lies between dw's copies).
+    let mut set = g.zeros_packed_members(3, &[vec![5, 4], vec![5], vec![2, 4]], &labels3()).unwrap();
+    let dy = g.zeros_members(3, &[2, 5], "dy").unwrap();
+    let (dw, rest) = set.split_at_mut(1);
+    let (db, x) = rest.split_at_mut(1);
+    let e = g.linear_backward_weight(&x[0], &dy, &mut dw[0], &mut db[0]).unwrap_err();
+    assert!(matches!(&e, Error::Shape { msg, .. } if msg.contains("same buffer")), "{e:?}");
     // Member counts outside 1..=64.
     assert!(matches!(g.zeros_members(0, &[2], "none"), Err(Error::Shape { .. })));
     assert!(matches!(g.zeros_members(65, &[2], "many"), Err(Error::Shape { .. })));
@@ -353,6 +361,10 @@ fn member_packed_sets_round_trip_and_stacks_beyond_the_binding_limit_are_device_
     assert!(matches!(&e, Error::DeviceLimit(m) if m.contains("huge") && m.contains("64 members")), "{e:?}");
     let e = g.zeros_packed_members(64, &[vec![per]], &["huge_set".to_string()]).unwrap_err();
     assert!(matches!(&e, Error::DeviceLimit(m) if m.contains("huge_set")), "{e:?}");
+}
+
+fn labels3() -> Vec<String> {
+    ["dw", "db", "x"].map(String::from).to_vec()
 }
 
 fn sgd_hyper(frozen: u32, init: u32) -> SgdHyper {
