@@ -4,7 +4,8 @@
 //! gradients (views a set size apart), split-K (linear and conv backward-weight), the 32×128 conv tile, the
 //! per-member slots of the loss, evaluation and norm ops, and frozen members of every update. Also: a
 //! mismatched member count is `Error::Shape`, a member-packed set round-trips through write/read/read_set,
-//! and a stack beyond the device's binding limit is `Error::DeviceLimit`.
+//! a stack beyond the device's binding limit is `Error::DeviceLimit`, and a member step is one submit that
+//! creates nothing after the first.
 //!
 //! Shapes are small: CI runs this on lavapipe.
 
@@ -555,4 +556,49 @@ fn adam_members_match_solo_updates_and_frozen_members_stay_put() {
             g.adam_update(&mut params[0], &grads[0], &mut m1[0], &mut v[0], &mut vmax[0], &GROUPS, u, norms)
         });
     }
+}
+
+/// A population's training step (shared batch, member-packed parameters and gradients, per-member loss and
+/// norm slots, SGD) records into one submit and creates no GPU object after the first step.
+#[test]
+fn a_member_step_is_one_submit_and_allocates_nothing_after_the_first() {
+    let Some(mut g) = gpu_or_skip("a_member_step_is_one_submit") else { return };
+    let (n, i, o) = (4, 6, 5);
+    let shapes = vec![vec![o, i], vec![o]];
+    let labels = vec!["w".to_string(), "b".to_string()];
+    let mut params = g.zeros_packed_members(P, &shapes, &labels).unwrap();
+    let mut grads = g.zeros_packed_members(P, &shapes, &labels).unwrap();
+    let mut bufs = g.zeros_packed_members(P, &shapes, &labels).unwrap();
+    let w = rand_vec(70, P * o * i);
+    g.write(&mut params[0], &w).unwrap();
+    let mut x = g.zeros(&[n, i], "x").unwrap();
+    let labels_t = g.indices(&[0, 4, 2, 1], "y").unwrap();
+    let mut y = g.zeros_members(P, &[n, o], "logits").unwrap();
+    let mut dy = g.zeros_members(P, &[n, o], "dlogits").unwrap();
+    let mut losses = g.zeros_members(P, &[3], "losses").unwrap();
+    let mut norms = g.zeros_members(P, &[3], "norms").unwrap();
+    let mut hyper = g.uniform(P * std::mem::size_of::<SgdHyper>(), "hyper").unwrap();
+    let mut counts = Vec::new();
+    for step in 0..3usize {
+        g.write(&mut x, &rand_vec(71 + step as u64, n * i)).unwrap();
+        let blocks: Vec<SgdHyper> = (0..P).map(|m| sgd_block(m, false, step == 0)).collect();
+        g.write_uniform(&mut hyper, bytemuck::cast_slice(&blocks)).unwrap();
+        let before = g.submissions();
+        g.begin_step().unwrap();
+        g.linear(&x, &params[0], &params[1], &mut y).unwrap();
+        g.softmax_xent(&y, &labels_t, &mut dy, &mut losses, step).unwrap();
+        let (dw, db) = grads.split_at_mut(1);
+        g.linear_backward_weight(&x, &dy, &mut dw[0], &mut db[0]).unwrap();
+        g.grad_norm(&grads, &mut norms, 1).unwrap();
+        g.sgd_update(&mut params, &grads, &mut bufs, &[0, 1], &hyper, &norms).unwrap();
+        g.end_step().unwrap();
+        assert_eq!(g.submissions() - before, 1, "step {step}");
+        counts.push(g.allocations());
+    }
+    assert_eq!(counts[1], counts[2], "a GPU object was created after the first step");
+    let losses = g.read(&losses).unwrap();
+    for m in 0..P {
+        assert!(losses[m * 3..m * 3 + 3].iter().all(|l| l.is_finite() && *l > 0.0), "member {m}: {losses:?}");
+    }
+    assert_ne!(g.read(&params[0]).unwrap(), w, "no member was updated");
 }
