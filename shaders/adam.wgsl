@@ -7,7 +7,8 @@
 //   v = amsgrad ? (max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq)) : exp_avg_sq
 //   param = param − (step_size·exp_avg) / (sqrt(v) / bias_correction2_sqrt + eps)
 // step_size, bias_correction2_sqrt and decay_factor are computed per step by the host in f64, as PyTorch does in
-// Python floats. One dispatch for all tensors, laid out as in sgd.wgsl (segment table, consecutive workgroups).
+// Python floats. One dispatch for all tensors, laid out as in sgd.wgsl (segment table, consecutive workgroups),
+// and for every member as in sgd.wgsl (workgroup z = member, block `hyper[member]`, frozen members write nothing).
 
 struct ClipParams {
     max_norm: f32,
@@ -40,6 +41,15 @@ struct AdamHyper {
     group: array<AdamGroup, 8>,
 }
 
+// Member strides (elements); workgroup z = member. Member m's parameters and state are the packed set at
+// m·set_ms, its gradients at m·grad_ms (0: one gradient set shared), its norms at m·norms_ms.
+struct MemberParams {
+    set_ms: u32,
+    grad_ms: u32,
+    norms_ms: u32,
+    _pad0: u32,
+}
+
 struct Segment {
     offset: u32,
     len: u32,
@@ -49,7 +59,7 @@ struct Segment {
 
 const WG: u32 = 256u;
 
-@group(0) @binding(0) var<uniform> hyper: AdamHyper;
+@group(0) @binding(0) var<uniform> hyper: array<AdamHyper, 64>;
 @group(0) @binding(1) var<storage, read> segs: array<Segment>;
 @group(0) @binding(2) var<storage, read> norms: array<f32>;
 @group(0) @binding(3) var<storage, read_write> param: array<f32>;
@@ -58,6 +68,7 @@ const WG: u32 = 256u;
 @group(0) @binding(6) var<storage, read_write> exp_avg_sq: array<f32>;
 // Not touched unless amsgrad (the host binds a placeholder then).
 @group(0) @binding(7) var<storage, read_write> max_exp_avg_sq: array<f32>;
+@group(0) @binding(8) var<uniform> mp: MemberParams;
 
 fn segment(wid: u32) -> Segment {
     var lo = 0u;
@@ -69,11 +80,10 @@ fn segment(wid: u32) -> Segment {
     return segs[lo];
 }
 
-fn clipped(g0: f32) -> f32 {
+fn clipped(g0: f32, c: ClipParams, member: u32) -> f32 {
     var g = g0;
-    let c = hyper.clip;
     if (c.use_norm != 0u) {
-        let coef = (1.0 / (norms[c.norm_slot] + 1e-6)) * c.max_norm;
+        let coef = (1.0 / (norms[member * mp.norms_ms + c.norm_slot] + 1e-6)) * c.max_norm;
         g = g * select(coef, 1.0, coef > 1.0);
     }
     if (c.use_value != 0u) {
@@ -94,22 +104,24 @@ fn adam_update(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
+    let member = wg.z;
+    if (hyper[member].frozen != 0u) { return; }
     let wid = wg.x + wg.y * nwg.x;
     let s = segment(wid);
     let k = (wid - s.first_wg) * WG + lid;
     if (k >= s.len) { return; }
-    let i = s.offset + k;
-    let h = hyper.group[s.group];
-    var g = clipped(grad[i]);
+    let i = member * mp.set_ms + s.offset + k;
+    let h = hyper[member].group[s.group];
+    var g = clipped(grad[member * mp.grad_ms + s.offset + k], hyper[member].clip, member);
     var p = param[i];
     if (h.weight_decay != 0.0) {
-        if (hyper.decoupled != 0u) { p = p * h.decay_factor; } else { g = g + h.weight_decay * p; }
+        if (hyper[member].decoupled != 0u) { p = p * h.decay_factor; } else { g = g + h.weight_decay * p; }
     }
     let m = torch_lerp(exp_avg[i], g, 1.0 - h.beta1);
     exp_avg[i] = m;
     var v = h.beta2 * exp_avg_sq[i] + ((1.0 - h.beta2) * g) * g;
     exp_avg_sq[i] = v;
-    if (hyper.amsgrad != 0u) {
+    if (hyper[member].amsgrad != 0u) {
         // torch.maximum keeps a NaN from either side.
         let mx = max_exp_avg_sq[i];
         if (v != v || v > mx) { max_exp_avg_sq[i] = v; } else { v = mx; }

@@ -15,6 +15,10 @@
 // MODE 2 has a tiny output (K × C·k²) and a long reduction (N·Ho·Wo), so it is split over workgroup z like
 // matmul.wgsl and summed by matmul.wgsl's reduce_splits; its output is plain row-major, i.e. dw's layout.
 //
+// Member axis (populations): workgroup z = member·splits + split (splits = 1 outside MODE 2's split), and member
+// m's a, b, epilogue operand and output start at m·(their member stride), 0 for an input every member shares.
+// The loops are the solo kernel's, so member m's result is bit for bit the solo conv on member m's data.
+//
 // No division in the loads. A thread loads the same B column in every k-slice, so the column's part of the
 // address (divisions by runtime sizes: slow on GPUs, emulated per lane on CPU rasterizers) is computed once
 // per thread. The reduction index kk of its B loads advances by exactly TM per load (and that of its A loads
@@ -36,8 +40,16 @@ struct ConvParams {
     n: u32,
     k: u32,
     k_chunk: u32,
+    splits: u32,
+    a_ms: u32, // member strides (elements) of a, b, the epilogue operand (bias or mask) and out
+    b_ms: u32,
+    e_ms: u32,
+    out_ms: u32, // splits·m·n for MODE 2's partials ([member][split][m·n])
     _pad0: u32,
     _pad1: u32,
+    _pad2: u32,
+    _pad3: u32,
+    _pad4: u32,
 }
 
 override MODE: u32 = 0u;
@@ -65,6 +77,11 @@ override BN: u32 = 16u * TN;
 // same results.
 override SA: u32 = BM + 2u;
 var<workgroup> tiles: array<f32, 2592>;
+
+// Where the workgroup's member's copies of a, b and the epilogue operand start (set once per invocation).
+var<private> a0: u32;
+var<private> b0: u32;
+var<private> e0: u32;
 
 // A reduction index kk = (hi·R1 + mid)·R2 + lo as its digits; R1, R2 from `radices`.
 struct Digits {
@@ -98,9 +115,9 @@ fn advance(d: Digits, step: Digits) -> Digits {
 fn load_a(row: u32, kk: u32, d: Digits, k_end: u32) -> f32 {
     if (row >= p.m || kk >= k_end) { return 0.0; }
     switch MODE {
-        case 0u: { return a[row * p.k + kk]; } // w[k=row, (c,u,v)=kk]
-        case 1u: { return a[((d.hi * p.cin + row) * p.ks + d.mid) * p.ks + d.lo]; } // w[k, c=row, u, v]
-        default: { return a[((d.hi * p.cout + row) * p.ho + d.mid) * p.wo + d.lo]; } // dy[n, k=row, i, j]
+        case 0u: { return a[a0 + row * p.k + kk]; } // w[k=row, (c,u,v)=kk]
+        case 1u: { return a[a0 + ((d.hi * p.cin + row) * p.ks + d.mid) * p.ks + d.lo]; } // w[k, c=row, u, v]
+        default: { return a[a0 + ((d.hi * p.cout + row) * p.ho + d.mid) * p.wo + d.lo]; } // dy[n, k=row, i, j]
     }
 }
 
@@ -141,7 +158,7 @@ fn col_info(col: u32) -> Col {
 // x[base + (c·H + hh)·W + ww], or 0 in the padding (negative i32 → huge u32, so one compare per axis).
 fn load_x(base: u32, c: u32, hh: i32, ww: i32) -> f32 {
     if (u32(hh) >= p.h || u32(ww) >= p.w) { return 0.0; }
-    return b[base + (c * p.h + u32(hh)) * p.w + u32(ww)];
+    return b[b0 + base + (c * p.h + u32(hh)) * p.w + u32(ww)];
 }
 
 fn load_b(kk: u32, d: Digits, ci: Col, k_end: u32) -> f32 {
@@ -157,7 +174,7 @@ fn load_b(kk: u32, d: Digits, ci: Col, k_end: u32) -> f32 {
                 j = i32(u32(j) / p.stride);
             }
             if (u32(i) >= p.ho || u32(j) >= p.wo) { return 0.0; }
-            return b[ci.base + (d.hi * p.ho + u32(i)) * p.wo + u32(j)];
+            return b[b0 + ci.base + (d.hi * p.ho + u32(i)) * p.wo + u32(j)];
         }
         default: { // x[n, c, i·s − p + u, j·s − p + v], kk = (n, i, j)
             let hh = i32(d.mid * p.stride) + ci.hh;
@@ -167,20 +184,21 @@ fn load_b(kk: u32, d: Digits, ci: Col, k_end: u32) -> f32 {
     }
 }
 
-fn store(row: u32, col: u32, v: f32, z: u32) {
+// `o0`: where the member's output (and, MODE 2, its split's slice) starts.
+fn store(row: u32, col: u32, v: f32, o0: u32) {
     switch MODE {
         case 0u: {
             let hw = p.ho * p.wo;
-            var y = bias[row] + v;
+            var y = bias[e0 + row] + v;
             if (RELU) { y = select(0.0, y, y > 0.0 || y != y); }
-            out[((col / hw) * p.cout + row) * hw + col % hw] = y;
+            out[o0 + ((col / hw) * p.cout + row) * hw + col % hw] = y;
         }
         case 1u: {
             let hw = p.h * p.w;
             let i = ((col / hw) * p.cin + row) * hw + col % hw;
-            if (MASK) { out[i] = select(0.0, v, bias[i] > 0.0); } else { out[i] = v; }
+            if (MASK) { out[o0 + i] = select(0.0, v, bias[e0 + i] > 0.0); } else { out[o0 + i] = v; }
         }
-        default: { out[z * p.m * p.n + row * p.n + col] = v; }
+        default: { out[o0 + row * p.n + col] = v; }
     }
 }
 
@@ -188,7 +206,13 @@ fn store(row: u32, col: u32, v: f32, z: u32) {
 fn conv2d(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let row0 = wid.y * BM;
     let col0 = wid.x * BN;
-    let k_begin = wid.z * p.k_chunk;
+    let member = wid.z / p.splits;
+    let split = wid.z % p.splits;
+    a0 = member * p.a_ms;
+    b0 = member * p.b_ms;
+    e0 = member * p.e_ms;
+    let o0 = member * p.out_ms + split * p.m * p.n;
+    let k_begin = split * p.k_chunk;
     let k_end = min(p.k, k_begin + p.k_chunk);
     let t = lid.y * 16u + lid.x;
     let ci = col_info(col0 + t % BN);
@@ -237,7 +261,7 @@ fn conv2d(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
         let row = row0 + lid.y + 16u * i;
         for (var j = 0u; j < TN; j++) {
             let col = col0 + lid.x + 16u * j;
-            if (row < p.m && col < p.n) { store(row, col, acc[i * TN + j], wid.z); }
+            if (row < p.m && col < p.n) { store(row, col, acc[i * TN + j], o0); }
         }
     }
 }

@@ -1,7 +1,8 @@
 // ReLU forward/backward and the bias gradient (a sum over everything but the channel axis).
 //
 // The sample CNN's ReLUs run fused into the GEMM epilogues (RELU/MASK in matmul.wgsl, conv2d.wgsl and
-// pool.wgsl); these standalone kernels serve the unfused `relu`/`relu_backward` ops.
+// pool.wgsl); these standalone kernels serve the unfused `relu`/`relu_backward` ops. With a member axis they
+// run unchanged over every member's stacked, contiguous elements; bias_grad takes the member from workgroup z.
 
 struct ElemParams {
     len: u32,
@@ -14,7 +15,11 @@ struct BiasGradParams {
     batch: u32,    // N
     channels: u32, // K
     inner: u32,    // S: elements per (n, k); 1 for a linear layer, Ho·Wo for a conv
+    src_ms: u32,   // member strides of dy (0: shared) and db
+    dst_ms: u32,
     _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 override WG: u32 = 256u;
@@ -49,16 +54,18 @@ fn relu_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 const RW: u32 = 256u;
 var<workgroup> part: array<f32, RW>;
 
-// dst[k] = Σ_{n,s} src[(n·K + k)·S + s]: one workgroup per channel k (workgroup_id.x), a strided partial
-// sum per thread, then a tree in workgroup memory; the order is fixed, so the result is deterministic.
+// dst[k] = Σ_{n,s} src[(n·K + k)·S + s]: one workgroup per channel k (workgroup_id.x) and member
+// (workgroup_id.z), a strided partial sum per thread, then a tree in workgroup memory; the order is fixed, so
+// the result is deterministic and a member's equals its solo run's.
 @compute @workgroup_size(RW)
 fn bias_grad(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let k = wid.x;
+    let s0 = wid.z * bp.src_ms;
     let total = bp.batch * bp.inner;
     var s = 0.0;
     for (var e = lid.x; e < total; e += RW) {
         let n = e / bp.inner;
-        s += src[(n * bp.channels + k) * bp.inner + e % bp.inner];
+        s += src[s0 + (n * bp.channels + k) * bp.inner + e % bp.inner];
     }
     part[lid.x] = s;
     workgroupBarrier();
@@ -66,5 +73,5 @@ fn bias_grad(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id
         if (lid.x < half) { part[lid.x] += part[lid.x + half]; }
         workgroupBarrier();
     }
-    if (lid.x == 0u) { dst[k] = part[0]; }
+    if (lid.x == 0u) { dst[wid.z * bp.dst_ms + k] = part[0]; }
 }

@@ -5,12 +5,16 @@
 //   grad_norm_finish:   one workgroup sums the partials (thread t: t, t + WG, …, then a tree) and writes
 //                       sqrt(total) to norms[cursor.norm_slot].
 // The slot comes from the backend's cursor uniform, so a ring of norm slots creates no buffer per slot.
+//
+// Member axis: workgroup z = member in both passes. Member m's set is elements [m·grads_ms, m·grads_ms + len)
+// (0: one set shared), its partials are partials[m·partials ..], its norm goes to
+// norms[m·norms_ms + cursor.norm_slot]; the same ranges and order as a solo run, so the same bits.
 
 struct NormParams {
-    len: u32,       // f32 values in the packed buffer
-    partials: u32,  // workgroups of the first pass
-    _pad0: u32,
-    _pad1: u32,
+    len: u32,       // f32 values in one member's packed set
+    partials: u32,  // workgroups of the first pass, per member
+    grads_ms: u32,
+    norms_ms: u32,
 }
 
 struct Cursor {
@@ -54,21 +58,22 @@ fn grad_norm_partials(
         for (var j = 0u; j < ITEMS; j++) {
             let i = base + j * WG + lid;
             if (i < p.len) {
-                let v = grads[i];
+                let v = grads[wg.z * p.grads_ms + i];
                 s += v * v;
             }
         }
     }
     part[lid] = s;
     tree(lid);
-    if (lid == 0u && wid < p.partials) { partials[wid] = part[0]; }
+    if (lid == 0u && wid < p.partials) { partials[wg.z * p.partials + wid] = part[0]; }
 }
 
 @compute @workgroup_size(WG)
-fn grad_norm_finish(@builtin(local_invocation_index) lid: u32) {
+fn grad_norm_finish(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+    let first = wg.z * p.partials;
     var s = 0.0;
-    for (var j = lid; j < p.partials; j += WG) { s += partials_in[j]; }
+    for (var j = lid; j < p.partials; j += WG) { s += partials_in[first + j]; }
     part[lid] = s;
     tree(lid);
-    if (lid == 0u) { norms[cursor.norm_slot] = sqrt(part[0]); }
+    if (lid == 0u) { norms[wg.z * p.norms_ms + cursor.norm_slot] = sqrt(part[0]); }
 }

@@ -13,19 +13,37 @@
 // Split-K: workgroup z reduces k in [z·k_chunk, min(K, (z+1)·k_chunk)) and stores its partial product at
 // c[z·M·N ..]; `reduce_splits` then sums the slices in a fixed order (deterministic, no atomics). Small
 // outputs with a long K (dw of a layer, batch-128 forward of fc1) otherwise occupy only a few workgroups.
+//
+// Member axis (populations): workgroup z = member·splits + split, and every operand of member m starts at
+// m·(its member stride) — 0 for an input all members share (the batch x). The tile loop is the same for every
+// member and the split count depends on one member's sizes only, so member m's result is bit for bit the solo
+// product of its operands. Split partials are laid out [member][split][M·N] (c_ms = splits·M·N), which is just
+// slice z, and reduce_splits sums each member's slices into its own output.
 
 struct GemmParams {
     m: u32,
     n: u32,
     k: u32,
     k_chunk: u32,
+    splits: u32,
+    a_ms: u32, // member strides (elements) of a, b, the epilogue operand and c
+    b_ms: u32,
+    e_ms: u32,
+    c_ms: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 struct ReduceParams {
-    len: u32,
+    len: u32, // one member's outputs
     n: u32,
     splits: u32,
+    members: u32,
+    e_ms: u32,
+    out_ms: u32,
     _pad0: u32,
+    _pad1: u32,
 }
 
 override TRANS_A: bool = false; // A stored [K, M] instead of [M, K]
@@ -57,24 +75,33 @@ const SA: u32 = 66u;
 var<workgroup> ta: array<f32, 1056>; // [BK][SA], columns < BM used
 var<workgroup> tb: array<f32, 1056>; // [BK][SA], columns < BN used
 
+// Where the workgroup's member's copies of a and b start (set once per invocation).
+var<private> a0: u32;
+var<private> b0: u32;
+
 // Out-of-range elements read as 0 so partial tiles (M, N or K not multiples of the tile) need no other care.
 fn load_a(row: u32, kk: u32, k_end: u32) -> f32 {
     if (row >= p.m || kk >= k_end) { return 0.0; }
-    if (TRANS_A) { return a[kk * p.m + row]; }
-    return a[row * p.k + kk];
+    if (TRANS_A) { return a[a0 + kk * p.m + row]; }
+    return a[a0 + row * p.k + kk];
 }
 
 fn load_b(kk: u32, col: u32, k_end: u32) -> f32 {
     if (col >= p.n || kk >= k_end) { return 0.0; }
-    if (TRANS_B) { return b[col * p.k + kk]; }
-    return b[kk * p.n + col];
+    if (TRANS_B) { return b[b0 + col * p.k + kk]; }
+    return b[b0 + kk * p.n + col];
 }
 
 @compute @workgroup_size(16, 16, 1)
 fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let row0 = wid.y * BM;
     let col0 = wid.x * BN;
-    let k_begin = wid.z * p.k_chunk;
+    let member = wid.z / p.splits;
+    let split = wid.z % p.splits;
+    a0 = member * p.a_ms;
+    b0 = member * p.b_ms;
+    let e0 = member * p.e_ms;
+    let k_begin = split * p.k_chunk;
     let k_end = min(p.k, k_begin + p.k_chunk);
     let t = lid.y * 16u + lid.x;
     var acc: array<f32, 16>;
@@ -108,35 +135,39 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
         }
         workgroupBarrier();
     }
-    let base = wid.z * p.m * p.n;
+    let base = member * p.c_ms + split * p.m * p.n;
     for (var i = 0u; i < 4u; i++) {
         let row = row0 + lid.y + 16u * i;
         for (var j = 0u; j < 4u; j++) {
             let col = col0 + lid.x + 16u * j;
             if (row < p.m && col < p.n) {
-                c[base + row * p.n + col] = epilogue(acc[i * 4u + j], row * p.n + col, col);
+                c[base + row * p.n + col] = epilogue(acc[i * 4u + j], row * p.n + col, col, e0);
             }
         }
     }
 }
 
-// The bias and ReLU epilogues of output element i (column col).
-fn epilogue(acc: f32, i: u32, col: u32) -> f32 {
+// The bias and ReLU epilogues of output element i (column col); the member's operand starts at e0.
+fn epilogue(acc: f32, i: u32, col: u32, e0: u32) -> f32 {
     var v = acc;
-    if (HAS_BIAS) { v = bias[col] + v; }
+    if (HAS_BIAS) { v = bias[e0 + col] + v; }
     if (RELU) { v = select(0.0, v, v > 0.0 || v != v); }
-    if (MASK) { v = select(0.0, v, bias[i] > 0.0); }
+    if (MASK) { v = select(0.0, v, bias[e0 + i] > 0.0); }
     return v;
 }
 
-// c[i] = epilogue(Σ_z parts[z·len + i]), slices summed in order z = 0, 1, …
+// Over every member's outputs (index t = member·len + i): c[member·out_ms + i] = epilogue(Σ_z parts[(member·splits
+// + z)·len + i]), slices summed in order z = 0, 1, …
 @compute @workgroup_size(WG)
 fn reduce_splits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * WG;
-    if (i >= rp.len) { return; }
+    let t = gid.x + gid.y * nwg.x * WG;
+    let member = t / max(rp.len, 1u);
+    let i = t % max(rp.len, 1u);
+    if (t >= rp.len * rp.members) { return; }
+    let first = member * rp.splits * rp.len + i;
     var s = 0.0;
     for (var z = 0u; z < rp.splits; z++) {
-        s += parts[z * rp.len + i];
+        s += parts[first + z * rp.len];
     }
-    c[i] = epilogue(s, i, i % rp.n);
+    c[member * rp.out_ms + i] = epilogue(s, i, i % rp.n, member * rp.e_ms);
 }

@@ -8,6 +8,11 @@
 // consecutively over the tensors (tensor t owns workgroups [first_wg, first_wg + ⌈len/WG⌉)), so no workgroup
 // idles; the hyper-parameters come from a uniform the host rewrites each step, so a scheduler never rebuilds a
 // pipeline or a bind group.
+//
+// Member axis (populations): workgroup z = member m, which reads hyper-parameter block m (the uniform declares
+// MAX_MEMBERS = 64 blocks; the host writes as many as there are members) and updates element m·set_ms + offset
+// + k with the solo arithmetic; a block with frozen ≠ 0 returns before writing anything, so a member that has
+// stopped keeps its parameters and momentum bit for bit. The segment table is member 0's, shared by all.
 
 struct ClipParams {
     max_norm: f32,
@@ -40,6 +45,15 @@ struct SgdHyper {
     group: array<SgdGroup, 8>,
 }
 
+// Member strides (elements); workgroup z = member. Member m's parameters and state are the packed set at
+// m·set_ms, its gradients at m·grad_ms (0: one gradient set shared), its norms at m·norms_ms.
+struct MemberParams {
+    set_ms: u32,
+    grad_ms: u32,
+    norms_ms: u32,
+    _pad0: u32,
+}
+
 // Tensor t of the packed set: elements [offset, offset + len) of the pack, in group `group`.
 struct Segment {
     offset: u32,
@@ -50,12 +64,13 @@ struct Segment {
 
 const WG: u32 = 256u;
 
-@group(0) @binding(0) var<uniform> hyper: SgdHyper;
+@group(0) @binding(0) var<uniform> hyper: array<SgdHyper, 64>;
 @group(0) @binding(1) var<storage, read> segs: array<Segment>;
 @group(0) @binding(2) var<storage, read> norms: array<f32>;
 @group(0) @binding(3) var<storage, read_write> param: array<f32>;
 @group(0) @binding(4) var<storage, read> grad: array<f32>;
 @group(0) @binding(5) var<storage, read_write> buf: array<f32>;
+@group(0) @binding(6) var<uniform> mp: MemberParams;
 
 // The last segment whose first workgroup is ≤ wid (segments are sorted by first_wg; an empty tensor shares its
 // first_wg with the next one, and the later one wins).
@@ -71,11 +86,10 @@ fn segment(wid: u32) -> Segment {
 
 // clip_grad_norm_'s coefficient: PyTorch evaluates max_norm / (norm + 1e-6) as reciprocal then multiply, and
 // clamps to 1 keeping a NaN; then clip_grad_value_'s clamp, which passes a NaN through.
-fn clipped(g0: f32) -> f32 {
+fn clipped(g0: f32, c: ClipParams, member: u32) -> f32 {
     var g = g0;
-    let c = hyper.clip;
     if (c.use_norm != 0u) {
-        let coef = (1.0 / (norms[c.norm_slot] + 1e-6)) * c.max_norm;
+        let coef = (1.0 / (norms[member * mp.norms_ms + c.norm_slot] + 1e-6)) * c.max_norm;
         g = g * select(coef, 1.0, coef > 1.0);
     }
     if (c.use_value != 0u) {
@@ -90,13 +104,15 @@ fn sgd_update(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
+    let member = wg.z;
+    if (hyper[member].frozen != 0u) { return; }
     let wid = wg.x + wg.y * nwg.x;
     let s = segment(wid);
     let k = (wid - s.first_wg) * WG + lid;
     if (k >= s.len) { return; }
-    let i = s.offset + k;
-    let h = hyper.group[s.group];
-    var g = clipped(grad[i]);
+    let i = member * mp.set_ms + s.offset + k;
+    let h = hyper[member].group[s.group];
+    var g = clipped(grad[member * mp.grad_ms + s.offset + k], hyper[member].clip, member);
     if (h.weight_decay != 0.0) { g = g + h.weight_decay * param[i]; }
     if (h.momentum != 0.0) {
         var b = g;

@@ -15,7 +15,20 @@ fn wgsl_param_structs_match_rust_layouts() {
         // Structs used by uniform bindings must all be mirrored in Rust.
         for (_, g) in module.global_variables.iter() {
             if g.space == naga::AddressSpace::Uniform {
-                let name = module.types[g.ty].name.clone().unwrap_or_default();
+                // An array of blocks (the update kernels' one block per member) is checked by its element.
+                // Such an array holds exactly MAX_MEMBERS blocks: the GPU backend sizes the uniform for that many.
+                let ty = match module.types[g.ty].inner {
+                    naga::TypeInner::Array { base, size, .. } => {
+                        let members = wgtrain::backend::MAX_MEMBERS as u32;
+                        assert!(
+                            matches!(size, naga::ArraySize::Constant(n) if n.get() == members),
+                            "{file}: a uniform array of {size:?} blocks, expected MAX_MEMBERS = {members}"
+                        );
+                        base
+                    }
+                    _ => g.ty,
+                };
+                let name = module.types[ty].name.clone().unwrap_or_default();
                 assert!(
                     rust.iter().any(|l| l.name == name),
                     "{file}: uniform struct `{name}` has no Rust mirror in gpu::params"

@@ -9,7 +9,7 @@ use bytemuck::Pod;
 use wgpu::util::DeviceExt;
 
 use super::GpuBackend;
-use super::buffer::{GpuTensor, byte_size};
+use super::buffer::GpuTensor;
 use crate::{Error, Result};
 
 impl GpuBackend {
@@ -25,7 +25,7 @@ impl GpuBackend {
         if bytes > max {
             return Err(Error::DeviceLimit(format!(
                 "{what} `{label}` needs {bytes} bytes but {} allows at most {max} bytes per buffer \
-                 (max_storage_buffer_binding_size {}, max_buffer_size {}); use a smaller batch",
+                 (max_storage_buffer_binding_size {}, max_buffer_size {}); use a smaller batch or fewer members",
                 self.ctx.info.name, l.max_storage_buffer_binding_size, l.max_buffer_size
             )));
         }
@@ -50,20 +50,40 @@ impl GpuBackend {
         Ok(buffer)
     }
 
-    pub(crate) fn new_tensor(&mut self, shape: &[usize], label: &str, data: Option<&[f32]>) -> Result<GpuTensor> {
+    /// A tensor of `members` contiguous copies of `shape` (member-major), holding `data` when given.
+    pub(crate) fn new_tensor(
+        &mut self,
+        members: usize,
+        shape: &[usize],
+        label: &str,
+        data: Option<&[f32]>,
+    ) -> Result<GpuTensor> {
+        crate::backend::check_members("zeros_members", label, members)?;
         let n = crate::backend::numel(shape);
         if let Some(d) = data
-            && d.len() != n
+            && d.len() != n * members
         {
             return Err(Error::shape("tensor", format!("`{label}`: {} values for shape {shape:?}", d.len())));
         }
-        let buffer = self.storage(byte_size(n), label, "tensor")?;
+        // Checked in u64: a stacked tensor may not even fit usize arithmetic on a 32-bit host.
+        let bytes = (n.max(1) as u64).saturating_mul(members as u64).saturating_mul(4);
+        let what = if members == 1 { "tensor".to_string() } else { format!("tensor of {members} members") };
+        let buffer = self.storage(bytes, label, &what)?;
         if let Some(d) = data.filter(|d| !d.is_empty()) {
             self.ctx.queue.write_buffer(&buffer, 0, bytemuck::cast_slice(d));
         }
         // New buffers are zeroed by wgpu, so `zeros` needs no write.
         let id = self.new_id();
-        Ok(GpuTensor { buffer, offset: 0, pack: None, shape: shape.to_vec(), id, label: label.to_string() })
+        Ok(GpuTensor {
+            buffer,
+            offset: 0,
+            pack: None,
+            shape: shape.to_vec(),
+            members,
+            mstride: n,
+            id,
+            label: label.to_string(),
+        })
     }
 
     /// A uniform holding `v`, created once per distinct content (per-layer shapes), then reused.

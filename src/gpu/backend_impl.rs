@@ -24,19 +24,15 @@ impl Backend for GpuBackend {
     }
 
     fn zeros(&mut self, shape: &[usize], label: &str) -> Result<GpuTensor> {
-        self.new_tensor(shape, label, None)
+        self.new_tensor(1, shape, label, None)
     }
 
     fn zeros_members(&mut self, members: usize, shape: &[usize], label: &str) -> Result<GpuTensor> {
-        // Placeholder until the GPU member axis lands (branch members-gpu).
-        if members != 1 {
-            return Err(Error::Usage(format!("`{label}`: the GPU backend has no member axis yet")));
-        }
-        self.new_tensor(shape, label, None)
+        self.new_tensor(members, shape, label, None)
     }
 
-    fn members(&self, _t: &GpuTensor) -> usize {
-        1
+    fn members(&self, t: &GpuTensor) -> usize {
+        t.members
     }
 
     fn zeros_packed_members(
@@ -45,14 +41,11 @@ impl Backend for GpuBackend {
         shapes: &[Vec<usize>],
         labels: &[String],
     ) -> Result<Vec<GpuTensor>> {
-        if members != 1 {
-            return Err(Error::Usage("the GPU backend has no member axis yet".into()));
-        }
-        self.new_packed(shapes, labels)
+        self.new_packed(members, shapes, labels)
     }
 
     fn tensor(&mut self, data: &[f32], shape: &[usize], label: &str) -> Result<GpuTensor> {
-        self.new_tensor(shape, label, Some(data))
+        self.new_tensor(1, shape, label, Some(data))
     }
 
     fn indices(&mut self, data: &[u32], label: &str) -> Result<GpuIndices> {
@@ -65,16 +58,32 @@ impl Backend for GpuBackend {
     }
 
     fn write(&mut self, dst: &mut GpuTensor, data: &[f32]) -> Result<()> {
-        if data.len() != dst.numel() {
+        if data.len() != dst.total() {
             return Err(Error::shape(
                 "write",
-                format!("`{}`: {} values for shape {:?}", dst.label, data.len(), dst.shape),
+                format!(
+                    "`{}`: {} values for {} member(s) of shape {:?}",
+                    dst.label,
+                    data.len(),
+                    dst.members,
+                    dst.shape
+                ),
             ));
         }
         // Submit earlier dispatches first: they must not see this write (see the module docs).
         self.submit()?;
-        if !data.is_empty() {
+        let n = dst.numel();
+        if n == 0 {
+            return Ok(());
+        }
+        if dst.mstride == n {
             self.ctx.queue.write_buffer(&dst.buffer, dst.offset, bytemuck::cast_slice(data));
+        } else {
+            // A packed view: each member's copy is a set size apart; the gaps in between are other tensors.
+            for (m, chunk) in data.chunks_exact(n).enumerate() {
+                let at = dst.offset + (m * dst.mstride * 4) as u64;
+                self.ctx.queue.write_buffer(&dst.buffer, at, bytemuck::cast_slice(chunk));
+            }
         }
         Ok(())
     }
@@ -94,8 +103,7 @@ impl Backend for GpuBackend {
     }
 
     fn read(&mut self, src: &GpuTensor) -> Result<Vec<f32>> {
-        let bytes = self.read_bytes(&src.buffer.clone(), src.offset, (src.numel() * 4) as u64)?;
-        Ok(bytemuck::pod_collect_to_vec(&bytes))
+        self.read_tensor(src)
     }
 
     fn read_set(&mut self, set: &[GpuTensor]) -> Result<Vec<Vec<f32>>> {
@@ -107,7 +115,7 @@ impl Backend for GpuBackend {
     }
 
     fn zeros_packed(&mut self, shapes: &[Vec<usize>], labels: &[String]) -> Result<Vec<GpuTensor>> {
-        self.new_packed(shapes, labels)
+        self.new_packed(1, shapes, labels)
     }
 
     fn uniform(&mut self, bytes: usize, label: &str) -> Result<GpuUniform> {

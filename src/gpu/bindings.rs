@@ -143,7 +143,9 @@ layout! {
 
 layout! {
     /// sgd.wgsl `sgd_update`: every tensor of a packed set; `momentum` is the placeholder without momentum.
+    /// `members`: the member strides (a `MemberParams`), `hyper`: one block per member.
     Sgd {
+        members: 6 Uniform,
         hyper: 0 Uniform,
         segments: 1 Read,
         norms: 2 Read,
@@ -155,8 +157,9 @@ layout! {
 
 layout! {
     /// adam.wgsl `adam_update`: every tensor of a packed set; `max_exp_avg_sq` is the placeholder without
-    /// amsgrad.
+    /// amsgrad. `members` and `hyper` as in [`Sgd`].
     Adam {
+        members: 8 Uniform,
         hyper: 0 Uniform,
         segments: 1 Read,
         norms: 2 Read,

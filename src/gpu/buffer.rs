@@ -4,6 +4,13 @@
 //! one shared buffer when made by `zeros_packed`: then `offset` is the view's byte offset (a multiple of the
 //! device's storage-offset alignment, 256) and `pack` says which packed set it belongs to. `id` is unique for the
 //! backend's lifetime (never reused, views included), so bind groups can be cached by tensor id.
+//!
+//! Member axis: a tensor holds `members` copies of its shape, `mstride` elements apart (member m's copy starts at
+//! element m·mstride of its binding). A plain tensor's copies are contiguous (`mstride` = numel), so stacked
+//! activations read as one [P·N, …] tensor; a packed set is member-major (member m's copy of the whole set is an
+//! ordinary packed set at m·S), so a view's copies lie S apart and its binding covers all of them. Kernels take
+//! the stride of each operand as a parameter rather than assuming either layout, and stride 0 for a shared
+//! one-member input.
 
 /// An f32 tensor resident on the GPU. Not `Clone`: two handles to one buffer would defeat the `&mut`
 /// aliasing rules the [`Backend`](crate::backend::Backend) ops rely on.
@@ -14,6 +21,11 @@ pub struct GpuTensor {
     pub(crate) offset: u64,
     pub(crate) pack: Option<PackRef>,
     pub(crate) shape: Vec<usize>,
+    /// How many copies of `shape` the tensor holds (1 unless made with a member axis).
+    pub(crate) members: usize,
+    /// Elements between the starts of consecutive members' copies: numel for a plain tensor, the set size S
+    /// of a packed set's view.
+    pub(crate) mstride: usize,
     pub(crate) id: u64,
     pub(crate) label: String,
 }
@@ -24,8 +36,15 @@ pub(crate) struct PackRef {
     pub id: u64,
     pub index: usize,
     pub count: usize,
-    /// Size of the whole buffer.
+    /// Size of the whole buffer: (members − 1)·`set_bytes` + `end`.
     pub bytes: u64,
+    /// Bytes of one member's copy of the set up to the end of its last tensor (what a reduction over the set
+    /// covers).
+    pub end: u64,
+    /// The member stride in bytes: `end` rounded up to the storage-offset alignment, so member m's copy of
+    /// every tensor keeps the alignment of member 0's.
+    pub set_bytes: u64,
+    pub members: usize,
 }
 
 /// A u32 tensor (labels, orders) resident on the GPU.
@@ -53,6 +72,14 @@ impl GpuTensor {
     }
     pub fn label(&self) -> &str {
         &self.label
+    }
+    /// Elements of every member's copy (members · numel).
+    pub(crate) fn total(&self) -> usize {
+        self.members * self.numel()
+    }
+    /// Elements the binding of this tensor covers: from member 0's first to member P−1's last element.
+    pub(crate) fn span(&self) -> usize {
+        (self.members - 1) * self.mstride + self.numel()
     }
     /// The binding of this tensor; a view's byte range is looked up by id when its bind group is built.
     pub(crate) fn res(&self) -> Res<'_> {

@@ -12,7 +12,17 @@ use super::buffer::GpuUniform;
 use super::ops::u;
 use super::params::Cursor;
 use super::{CURSOR_ID, GpuBackend};
+use crate::backend::MAX_MEMBERS;
+use crate::optim::{AdamHyper, SgdHyper};
 use crate::{Error, Result};
+
+/// The size the update kernels declare for their hyper-parameter uniform: [`MAX_MEMBERS`] blocks of the larger
+/// of the two block types.
+const UNIFORM_BYTES: u64 = (MAX_MEMBERS * max(size_of::<SgdHyper>(), size_of::<AdamHyper>())) as u64;
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b { a } else { b }
+}
 
 /// A field of [`Cursor`], in field order.
 #[derive(Clone, Copy, Debug)]
@@ -82,9 +92,13 @@ impl GpuBackend {
             )));
         }
         self.ctx.take_error()?;
+        // The update kernels declare MAX_MEMBERS hyper-parameter blocks (member m reads block m), and a binding
+        // must cover what its shader declares; so the buffer holds that many blocks whatever the caller's
+        // member count. The caller writes its P blocks at offset 0; the rest stay zero and are never read.
+        let size = (bytes as u64).max(UNIFORM_BYTES).next_multiple_of(16);
         let buffer = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
-            size: bytes as u64,
+            size,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });

@@ -6,7 +6,7 @@
 
 use super::GpuBackend;
 use super::bindings::Bindings;
-use super::kernels::KernelKey;
+use super::kernels::{Bind, KernelKey};
 use crate::{Error, Result};
 
 /// Bind groups kept before the cache is cleared (see `dispatch`).
@@ -31,7 +31,8 @@ impl GpuBackend {
         let max = self.ctx.limits.max_compute_workgroups_per_dimension;
         if groups.iter().any(|&g| g > max) {
             return Err(Error::DeviceLimit(format!(
-                "{label}: {} needs {groups:?} workgroups, the device allows {max} per dimension; use a smaller batch",
+                "{label}: {} needs {groups:?} workgroups, the device allows {max} per dimension; use a smaller batch \
+                 or fewer members",
                 k.pipeline_label()
             )));
         }
@@ -49,6 +50,21 @@ impl GpuBackend {
                 // repeated evaluations) must not pin them all. A training step uses a few dozen.
                 log::debug!("bind-group cache full ({MAX_BIND_GROUPS}); clearing it");
                 self.bind_groups.clear();
+            }
+            // A member-packed view's binding covers all its members' copies, and so the copies of the set's other
+            // tensors in between: a writable binding must not share its buffer with another binding of the same
+            // dispatch (wgpu tracks storage usage per buffer). Checked once per bind group, not per dispatch.
+            for (i, (slot, r)) in layout.iter().zip(&bufs).enumerate() {
+                let clash = layout.iter().zip(&bufs).enumerate().find(|(j, (_, o))| *j != i && o.buffer == r.buffer);
+                if let (Bind::ReadWrite, Some((_, (other, _)))) = (slot.kind, clash) {
+                    return Err(Error::shape(
+                        "dispatch",
+                        format!(
+                            "{k} → {label}: `{}` is written but `{}` is bound from the same buffer",
+                            slot.name, other.name
+                        ),
+                    ));
+                }
             }
             let views = &self.views;
             let entries: Vec<wgpu::BindGroupEntry> = layout

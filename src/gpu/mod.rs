@@ -21,6 +21,14 @@
 //! so a test can check this. Tensors made by `zeros_packed` are views of one buffer, bound with their byte range
 //! (kept in `views` by tensor id).
 //!
+//! Member axis (populations, see `crate::backend`): a tensor may hold P members' copies of its shape (`members`,
+//! `mstride` in [`GpuTensor`]). Every op is still one dispatch (two for split-K and the norm): each kernel takes
+//! the member from a workgroup dimension and each operand's member stride from its parameter uniform (0 for a
+//! shared one-member input), never a loop over members on the host, and nothing a member computes depends on P
+//! (tiles, split counts and summation orders are one member's), so member m's numbers are bit for bit those of
+//! the same op run alone on its data. The update kernels read member m's hyper-parameter block m of the
+//! optimizer's uniform, which is therefore allocated for [`crate::backend::MAX_MEMBERS`] blocks.
+//!
 //! Where things are, by concern (each file's docs say why it stands alone):
 //! - `mod.rs`: the [`GpuBackend`] state and its public API (opening, counters, profiling, prebuilding).
 //! - `alloc.rs`: tensors, cached parameter uniforms and split-K scratch — everything a step could allocate.

@@ -2,6 +2,13 @@
 //! covers every tensor in one dispatch. Views start at multiples of the storage-offset alignment (256 bytes);
 //! the gaps are zero at creation and no op writes them (views are bound with their own byte range), so a
 //! reduction over the whole buffer (the gradient norm) may include them.
+//!
+//! With a member axis the buffer holds P copies of the set, member-major: member m's copy is an ordinary packed
+//! set at byte m·S, S being the set's size rounded up to the alignment (so every copy of every view stays
+//! aligned). A multi-tensor op then reads member m's whole set as one range and shares one segment table (built
+//! from member 0's offsets) between all members. A view's binding covers its P copies, S apart, and so also
+//! the other tensors' copies in between: harmless for the read-only operands that overlap, and no dispatch binds
+//! a writable view next to another view of its own buffer.
 
 use super::buffer::{GpuTensor, PackRef, Res, byte_size};
 use super::ops::u;
@@ -11,7 +18,14 @@ use crate::backend::numel;
 use crate::{Error, Result};
 
 impl GpuBackend {
-    pub(crate) fn new_packed(&mut self, shapes: &[Vec<usize>], labels: &[String]) -> Result<Vec<GpuTensor>> {
+    pub(crate) fn new_packed(
+        &mut self,
+        members: usize,
+        shapes: &[Vec<usize>],
+        labels: &[String],
+    ) -> Result<Vec<GpuTensor>> {
+        let label0 = labels.first().map_or("", |l| l.as_str());
+        crate::backend::check_members("zeros_packed_members", label0, members)?;
         if labels.len() != shapes.len() {
             return Err(Error::shape("zeros_packed", format!("{} shapes but {} labels", shapes.len(), labels.len())));
         }
@@ -27,24 +41,44 @@ impl GpuBackend {
             end = offset + size;
         }
         let label = if shapes.len() == 1 { first.clone() } else { format!("{first}…{last}") };
-        let buffer = self.storage(end, &label, "packed tensors")?;
+        // One member's set ends at `end`; later members start at multiples of the aligned set size. The last
+        // member needs no padding, so one member is exactly the single-run set.
+        let set_bytes = end.next_multiple_of(align);
+        let bytes = (members as u64 - 1).saturating_mul(set_bytes).saturating_add(end);
+        let what =
+            if members == 1 { "packed tensors".to_string() } else { format!("packed tensors of {members} members") };
+        let buffer = self.storage(bytes, &label, &what)?;
         let pack = self.new_id();
         let count = shapes.len();
+        let mstride = (set_bytes / 4) as usize;
         let mut out = Vec::with_capacity(count);
         for (index, ((shape, label), &(offset, size))) in shapes.iter().zip(labels).zip(&ranges).enumerate() {
             let id = self.new_id();
-            self.views.insert(id, (offset, size));
-            let pack = Some(PackRef { id: pack, index, count, bytes: end });
+            self.views.insert(id, (offset, (members as u64 - 1) * set_bytes + size));
+            let pack = Some(PackRef { id: pack, index, count, bytes, end, set_bytes, members });
             out.push(GpuTensor {
                 buffer: buffer.clone(),
                 offset,
                 pack,
                 shape: shape.clone(),
+                members,
+                mstride,
                 id,
                 label: label.clone(),
             });
         }
         Ok(out)
+    }
+
+    /// Every member's values of `t`, member-major: one copy of the range its binding covers, then each member's
+    /// part of it (a packed view's copies lie a set size apart; a plain tensor's are contiguous).
+    pub(crate) fn read_tensor(&mut self, t: &GpuTensor) -> Result<Vec<f32>> {
+        let bytes = self.read_bytes(&t.buffer.clone(), t.offset, (t.span() * 4) as u64)?;
+        let all: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes);
+        if t.members == 1 || t.mstride == t.numel() {
+            return Ok(all);
+        }
+        Ok(members_of(t, &all, 0))
     }
 
     /// Read a whole packed set (exactly the views of one `zeros_packed` call, in order) with one copy of its
@@ -55,17 +89,11 @@ impl GpuBackend {
                 && set.iter().enumerate().all(|(i, t)| t.pack.is_some_and(|p| p.id == first.id && p.index == i))
         });
         if !whole {
-            return set.iter().map(|t| crate::backend::Backend::read(self, t)).collect();
+            return set.iter().map(|t| self.read_tensor(t)).collect();
         }
         let bytes = set[0].pack.map_or(0, |p| p.bytes);
-        let all = self.read_bytes(&set[0].buffer.clone(), 0, bytes)?;
-        Ok(set
-            .iter()
-            .map(|t| {
-                let start = t.offset as usize;
-                bytemuck::pod_collect_to_vec(&all[start..start + t.numel() * 4])
-            })
-            .collect())
+        let all: Vec<f32> = bytemuck::pod_collect_to_vec(&self.read_bytes(&set[0].buffer.clone(), 0, bytes)?);
+        Ok(set.iter().map(|t| members_of(t, &all, (t.offset / 4) as usize)).collect())
     }
 
     /// A constant storage buffer holding `bytes`, created once per distinct content (segment tables).
@@ -117,6 +145,17 @@ impl GpuBackend {
         self.placeholder = Some(p.clone());
         Ok(p)
     }
+}
+
+/// Each member's copy of `t`, member-major, from `all`, which holds `t`'s member 0 at element `start`.
+fn members_of(t: &GpuTensor, all: &[f32], start: usize) -> Vec<f32> {
+    let n = t.numel();
+    let mut out = Vec::with_capacity(t.total());
+    for m in 0..t.members {
+        let at = start + m * t.mstride;
+        out.extend_from_slice(&all[at..at + n]);
+    }
+    out
 }
 
 /// The whole buffer of the packed set `set`, which must be every tensor of one `zeros_packed` call, in order.

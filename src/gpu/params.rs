@@ -4,12 +4,16 @@
 //!
 //! All are multiples of 16 bytes (explicit `_pad` fields) because uniform-buffer bindings are validated
 //! against the WGSL struct size and some backends round uniform structs up to 16.
+//!
+//! Member axis: fields ending in `_ms` are member strides in elements (member m's copy of that operand starts
+//! at m·stride; 0 for a shared one-member input), the member itself comes from a workgroup dimension.
 
 use bytemuck::{Pod, Zeroable};
 
 pub use crate::optim::hyper::{AdamGroup, AdamHyper, ClipParams, SgdGroup, SgdHyper};
 
-/// matmul.wgsl `matmul`: C[M,N] = op(A)·op(B); workgroup z reduces k in [z·k_chunk, (z+1)·k_chunk).
+/// matmul.wgsl `matmul`: C[M,N] = op(A)·op(B); workgroup z = member·splits + split reduces k in
+/// [split·k_chunk, (split+1)·k_chunk) of that member's operands; its output starts at member·c_ms + split·M·N.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
 pub struct GemmParams {
@@ -17,20 +21,34 @@ pub struct GemmParams {
     pub n: u32,
     pub k: u32,
     pub k_chunk: u32,
+    pub splits: u32,
+    pub a_ms: u32,
+    pub b_ms: u32,
+    pub e_ms: u32,
+    pub c_ms: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
 }
 
-/// matmul.wgsl `reduce_splits`: c[i] = bias[i mod n] + Σ_z parts[z·len + i].
+/// matmul.wgsl `reduce_splits`: for member m and i < len,
+/// c[m·out_ms + i] = bias[m·e_ms + i mod n] + Σ_z parts[(m·splits + z)·len + i], m < members.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
 pub struct ReduceParams {
     pub len: u32,
     pub n: u32,
     pub splits: u32,
+    pub members: u32,
+    pub e_ms: u32,
+    pub out_ms: u32,
     pub _pad0: u32,
+    pub _pad1: u32,
 }
 
 /// conv2d.wgsl: the conv's shape and geometry (kernel edge `ks`, stride, zero padding) plus the implicit
-/// GEMM's m, n, k and split chunk.
+/// GEMM's m, n, k, split chunk and split count (workgroup z = member·splits + split), and the member strides
+/// of A, B, the epilogue operand and the output (for split partials, splits·m·n).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
 pub struct ConvParams {
@@ -48,8 +66,16 @@ pub struct ConvParams {
     pub n: u32,
     pub k: u32,
     pub k_chunk: u32,
+    pub splits: u32,
+    pub a_ms: u32,
+    pub b_ms: u32,
+    pub e_ms: u32,
+    pub out_ms: u32,
     pub _pad0: u32,
     pub _pad1: u32,
+    pub _pad2: u32,
+    pub _pad3: u32,
+    pub _pad4: u32,
 }
 
 /// pool.wgsl: planes = N·C, window `kernel`×`kernel` every `stride`.
@@ -76,24 +102,34 @@ pub struct ElemParams {
     pub _pad2: u32,
 }
 
-/// elementwise.wgsl `bias_grad`: dst[k] = Σ_{n,s} src[(n·channels + k)·inner + s].
+/// elementwise.wgsl `bias_grad`: dst[m·dst_ms + k] = Σ_{n,s} src[m·src_ms + (n·channels + k)·inner + s],
+/// member m = workgroup z.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
 pub struct BiasGradParams {
     pub batch: u32,
     pub channels: u32,
     pub inner: u32,
+    pub src_ms: u32,
+    pub dst_ms: u32,
     pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
 }
 
-/// softmax_xent.wgsl: n rows of l logits.
+/// softmax_xent.wgsl: n rows of l logits per member (member = workgroup z); `out_ms` is the member stride of
+/// `losses` (softmax_xent) or `acc` (eval_accumulate).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
 pub struct XentParams {
     pub n: u32,
     pub l: u32,
+    pub logits_ms: u32,
+    pub dlogits_ms: u32,
+    pub out_ms: u32,
     pub _pad0: u32,
     pub _pad1: u32,
+    pub _pad2: u32,
 }
 
 /// gather.wgsl: `batch` rows of `dim` values from a dataset of `rows` images through `order`.
@@ -117,14 +153,26 @@ pub struct Cursor {
     pub _pad0: u32,
 }
 
-/// grad_norm.wgsl: `len` f32 values in the packed buffer, reduced by `partials` workgroups.
+/// grad_norm.wgsl: `len` f32 values of one member's packed set (member m's at m·grads_ms), reduced by
+/// `partials` workgroups per member; member m's norm goes to norms[m·norms_ms + cursor.norm_slot].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
 pub struct NormParams {
     pub len: u32,
     pub partials: u32,
+    pub grads_ms: u32,
+    pub norms_ms: u32,
+}
+
+/// sgd.wgsl, adam.wgsl: member strides (workgroup z = member) of the parameter and state sets (`set_ms`, the
+/// set size S), of the gradients (S, or 0 when one gradient set is shared) and of the norms the clip reads.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
+pub struct MemberParams {
+    pub set_ms: u32,
+    pub grad_ms: u32,
+    pub norms_ms: u32,
     pub _pad0: u32,
-    pub _pad1: u32,
 }
 
 /// sgd.wgsl, adam.wgsl (a storage array, one per tensor of a packed set): tensor t is elements
@@ -161,20 +209,46 @@ macro_rules! layout {
 pub fn layouts() -> Vec<Layout> {
     vec![
         layout!(Cursor { batch_offset, loss_slot, norm_slot, _pad0 }),
-        layout!(NormParams { len, partials, _pad0, _pad1 }),
+        layout!(NormParams { len, partials, grads_ms, norms_ms }),
+        layout!(MemberParams { set_ms, grad_ms, norms_ms, _pad0 }),
         layout!(Segment { offset, len, group, first_wg }),
         layout!(ClipParams { max_norm, value, use_norm, use_value, norm_slot, _pad0, _pad1, _pad2 }),
         layout!(SgdGroup { lr, momentum, dampening, weight_decay, nesterov, init_momentum, _pad0, _pad1 }),
         layout!(SgdHyper { clip, frozen, _pad0, _pad1, _pad2, group }),
         layout!(AdamGroup { lr, beta1, beta2, eps, weight_decay, step_size, bias_correction2_sqrt, decay_factor }),
         layout!(AdamHyper { clip, amsgrad, decoupled, frozen, _pad0, group }),
-        layout!(GemmParams { m, n, k, k_chunk }),
-        layout!(ReduceParams { len, n, splits, _pad0 }),
-        layout!(ConvParams { batch, cin, h, w, cout, ho, wo, ks, stride, pad, m, n, k, k_chunk, _pad0, _pad1 }),
+        layout!(GemmParams { m, n, k, k_chunk, splits, a_ms, b_ms, e_ms, c_ms, _pad0, _pad1, _pad2 }),
+        layout!(ReduceParams { len, n, splits, members, e_ms, out_ms, _pad0, _pad1 }),
+        layout!(ConvParams {
+            batch,
+            cin,
+            h,
+            w,
+            cout,
+            ho,
+            wo,
+            ks,
+            stride,
+            pad,
+            m,
+            n,
+            k,
+            k_chunk,
+            splits,
+            a_ms,
+            b_ms,
+            e_ms,
+            out_ms,
+            _pad0,
+            _pad1,
+            _pad2,
+            _pad3,
+            _pad4
+        }),
         layout!(PoolParams { planes, h, w, ho, wo, kernel, stride, _pad0 }),
         layout!(ElemParams { len, _pad0, _pad1, _pad2 }),
-        layout!(BiasGradParams { batch, channels, inner, _pad0 }),
-        layout!(XentParams { n, l, _pad0, _pad1 }),
+        layout!(BiasGradParams { batch, channels, inner, src_ms, dst_ms, _pad0, _pad1, _pad2 }),
+        layout!(XentParams { n, l, logits_ms, dlogits_ms, out_ms, _pad0, _pad1, _pad2 }),
         layout!(GatherParams { batch, dim, rows, order_len }),
     ]
 }

@@ -1,7 +1,9 @@
 //! k×k convolution with stride and zero padding through conv2d.wgsl (implicit GEMM); dw's long reduction is
-//! split (split-K).
+//! split (split-K). With a member axis every mode is one dispatch: workgroup z = member·splits + split, each
+//! operand at its member stride; tile and split count come from one member's sizes, so every member runs the
+//! solo kernel's exact arithmetic.
 
-use super::{TILE, check, rank, reduce_splits, splits, u};
+use super::{ReduceStrides, Role, TILE, check, mstride, rank, reduce_splits, splits, u};
 use crate::backend::ConvGeom;
 use crate::gpu::bindings::Gemm;
 use crate::gpu::buffer::Res;
@@ -46,6 +48,7 @@ impl Dims {
         geom: ConvGeom,
         (gm, gn, gk): (usize, usize, usize),
         chunk: usize,
+        ms: Strides,
     ) -> Result<ConvParams> {
         Ok(ConvParams {
             batch: u(op, self.n)?,
@@ -62,10 +65,25 @@ impl Dims {
             n: u(op, gn)?,
             k: u(op, gk)?,
             k_chunk: u(op, chunk.max(1))?,
-            _pad0: 0,
-            _pad1: 0,
+            splits: u(op, ms.splits)?,
+            a_ms: ms.a,
+            b_ms: ms.b,
+            e_ms: ms.e,
+            out_ms: ms.out,
+            ..Default::default()
         })
     }
+}
+
+/// The split count and the member strides (elements) of the GEMM's operands; for split
+/// partials `out` is splits·m·n (parts laid out [member][split][m·n]).
+#[derive(Clone, Copy)]
+struct Strides {
+    splits: usize,
+    a: u32,
+    b: u32,
+    e: u32,
+    out: u32,
 }
 
 /// The kernel for an m×n product and its tile (rows, cols): the 32×128 tile when m ≤ 32 and n fills it
@@ -76,6 +94,7 @@ fn kernel(mode: Mode, epilogue: Epilogue, m: usize, n: usize) -> (KernelKey, usi
     if m <= 32 && n >= 128 { (key.tile(Tile::M32), 32, 128) } else { (key, TILE, TILE) }
 }
 
+/// Workgroups: the output tiles in x and y, z = members·splits.
 fn grid(op: &str, (bm, bn): (usize, usize), m: usize, n: usize, z: usize) -> Result<[u32; 3]> {
     Ok([u(op, n.div_ceil(bn))?, u(op, m.div_ceil(bm))?, u(op, z)?])
 }
@@ -94,13 +113,21 @@ pub fn forward(
     let d = dims(op, x, w, geom)?;
     check(op, "b", &b.shape, &[d.k])?;
     check(op, "y", &y.shape, &d.out_shape())?;
+    let p = y.members;
+    let ms = Strides {
+        splits: 1,
+        a: mstride(op, "w", w, p, Role::Own)?,
+        b: mstride(op, "x", x, p, Role::Input)?,
+        e: mstride(op, "b", b, p, Role::Input)?,
+        out: mstride(op, "y", y, p, Role::Own)?,
+    };
     let gemm = (d.k, d.n * d.ho * d.wo, d.c * d.ks * d.ks);
-    let (pid, pbuf) = g.uniform(&d.params(op, geom, gemm, gemm.2)?);
+    let (pid, pbuf) = g.uniform(&d.params(op, geom, gemm, gemm.2, ms)?);
     let (key, bm, bn) = kernel(Mode::Forward, if relu { Epilogue::Relu } else { Epilogue::None }, gemm.0, gemm.1);
-    let groups = grid(op, (bm, bn), gemm.0, gemm.1, 1)?;
+    let groups = grid(op, (bm, bn), gemm.0, gemm.1, p)?;
     let params = Res { id: pid, buffer: &pbuf };
     // The conv forward always adds its bias: it is the epilogue operand of both variants.
-    g.note_flops(gemm);
+    g.note_flops((gemm.0 * p, gemm.1, gemm.2));
     g.dispatch(key, Gemm { params, a: w.res(), b: x.res(), epilogue: b.res(), out: y.res() }, groups, &y.label)
 }
 
@@ -119,15 +146,23 @@ pub fn backward_input(
     if let Some(m) = mask {
         check(op, "mask", &m.shape, &dx.shape)?;
     }
+    let p = dx.members;
+    let ms = Strides {
+        splits: 1,
+        a: mstride(op, "w", w, p, Role::Own)?,
+        b: mstride(op, "dy", dy, p, Role::Input)?,
+        e: mask.map_or(Ok(0), |m| mstride(op, "mask", m, p, Role::Input))?,
+        out: mstride(op, "dx", dx, p, Role::Own)?,
+    };
     let gemm = (d.c, d.n * d.h * d.w, d.k * d.ks * d.ks);
-    let (pid, pbuf) = g.uniform(&d.params(op, geom, gemm, gemm.2)?);
+    let (pid, pbuf) = g.uniform(&d.params(op, geom, gemm, gemm.2, ms)?);
     let epilogue = if mask.is_some() { Epilogue::Mask } else { Epilogue::None };
     let (key, bm, bn) = kernel(Mode::BackwardInput, epilogue, gemm.0, gemm.1);
-    let groups = grid(op, (bm, bn), gemm.0, gemm.1, 1)?;
+    let groups = grid(op, (bm, bn), gemm.0, gemm.1, p)?;
     let params = Res { id: pid, buffer: &pbuf };
     // The mask, or (unread without one) any buffer.
     let epilogue = mask.map_or(w.res(), |m| m.res());
-    g.note_flops(gemm);
+    g.note_flops((gemm.0 * p, gemm.1, gemm.2));
     g.dispatch(key, Gemm { params, a: w.res(), b: dy.res(), epilogue, out: dx.res() }, groups, &dx.label)
 }
 
@@ -144,20 +179,32 @@ pub fn backward_weight(
     check(op, "db", &db.shape, &[d.k])?;
     check(op, "dy", &dy.shape, &d.out_shape())?;
     let (gm, gn, gk) = (d.k, d.c * d.ks * d.ks, d.n * d.ho * d.wo);
+    // One member's split: the partials' order of summation must not depend on the member count.
     let (s, chunk) = splits(gm, gn, gk);
-    let (pid, pbuf) = g.uniform(&d.params(op, geom, (gm, gn, gk), if s == 1 { gk } else { chunk })?);
+    let members = dw.members;
+    let dw_ms = mstride(op, "dw", dw, members, Role::Own)?;
+    mstride(op, "db", db, members, Role::Own)?;
+    let ms = Strides {
+        splits: s,
+        a: mstride(op, "dy", dy, members, Role::Input)?,
+        b: mstride(op, "x", x, members, Role::Input)?,
+        e: 0,
+        out: if s == 1 { dw_ms } else { u(op, s * gm * gn)? },
+    };
+    let (pid, pbuf) = g.uniform(&d.params(op, geom, (gm, gn, gk), if s == 1 { gk } else { chunk }, ms)?);
     let p = Res { id: pid, buffer: &pbuf };
     let (key, bm, bn) = kernel(Mode::BackwardWeight, Epilogue::None, gm, gn);
     // No epilogue: its operand is unread.
     let binds = |out| Gemm { params: p, a: dy.res(), b: x.res(), epilogue: x.res(), out };
-    g.note_flops((gm, gn, gk));
+    g.note_flops((gm * members, gn, gk));
     if s == 1 {
-        g.dispatch(key, binds(dw.res()), grid(op, (bm, bn), gm, gn, 1)?, &dw.label)?;
+        g.dispatch(key, binds(dw.res()), grid(op, (bm, bn), gm, gn, members)?, &dw.label)?;
     } else {
-        let (sid, sbuf) = g.scratch((s * gm * gn * 4) as u64)?;
+        let (sid, sbuf) = g.scratch((members * s * gm * gn * 4) as u64)?;
         let parts = Res { id: sid, buffer: &sbuf };
-        g.dispatch(key, binds(parts), grid(op, (bm, bn), gm, gn, s)?, &dw.label)?;
-        reduce_splits(g, parts, super::Fused::None, dw.res(), gm * gn, gn, s, &dw.label)?;
+        g.dispatch(key, binds(parts), grid(op, (bm, bn), gm, gn, members * s)?, &dw.label)?;
+        let rs = ReduceStrides { members, epilogue: 0, out: dw_ms };
+        reduce_splits(g, parts, super::Fused::None, dw.res(), gm * gn, gn, s, rs, &dw.label)?;
     }
-    super::elementwise::bias_grad(g, dy, (d.n, d.k, d.ho * d.wo), db)
+    super::elementwise::bias_grad(g, op, dy, (d.n, d.k, d.ho * d.wo), db)
 }

@@ -1,4 +1,5 @@
-//! Batch gather from the resident dataset through gather.wgsl.
+//! Batch gather from the resident dataset through gather.wgsl. The batch is what a population's members
+//! share (one-member inputs, read with member stride 0 by every op), so gather has no member axis.
 
 use super::u;
 use crate::gpu::bindings::{Gather, GatherPixels};
@@ -22,6 +23,9 @@ pub fn gather_batch(
     let m = *images.shape.first().ok_or_else(|| Error::shape(op, "images has no rows"))?;
     let d = images.numel().checked_div(m).unwrap_or(0);
     let b = *x.shape.first().ok_or_else(|| Error::shape(op, "x has no batch dimension"))?;
+    if images.members != 1 || x.members != 1 {
+        return Err(Error::shape(op, "the dataset and the batch x are shared: they must have 1 member"));
+    }
     if x.numel() != b * d {
         return Err(Error::shape(
             op,

@@ -1,6 +1,7 @@
-//! Linear layers through matmul.wgsl: forward x·wᵀ + b, backward-input dy·w, backward-weight dyᵀ·x.
+//! Linear layers through matmul.wgsl: forward x·wᵀ + b, backward-input dy·w, backward-weight dyᵀ·x; with a
+//! member axis, one dispatch for every member (workgroup z), each operand at its own member stride.
 
-use super::{Fused, TILE, check, reduce_splits, splits, u};
+use super::{Fused, ReduceStrides, Role, TILE, check, mstride, reduce_splits, splits, u};
 use crate::gpu::bindings::Gemm;
 use crate::gpu::buffer::Res;
 use crate::gpu::kernels::{Family, KernelKey, Mode};
@@ -8,8 +9,19 @@ use crate::gpu::params::GemmParams;
 use crate::gpu::{GpuBackend, GpuTensor};
 use crate::{Error, Result};
 
-/// C[m,n] = epilogue(op(A)·op(B)); `mode` picks op (Forward: A·Bᵀ, BackwardInput: A·B, BackwardWeight:
-/// Aᵀ·B). Split, the plain product computes the partials and the reduction applies the epilogue.
+/// Member strides of a GEMM's operands and the op's member count P.
+#[derive(Clone, Copy)]
+struct Strides {
+    p: usize,
+    a: u32,
+    b: u32,
+    e: u32,
+    c: u32,
+}
+
+/// C[m,n] = epilogue(op(A)·op(B)) for each of `ms.p` members; `mode` picks op (Forward: A·Bᵀ, BackwardInput:
+/// A·B, BackwardWeight: Aᵀ·B). Split, the plain product computes the partials and the reduction applies the
+/// epilogue. The split count is one member's, so each member's sum runs in the solo order.
 #[allow(clippy::too_many_arguments)]
 fn gemm(
     g: &mut GpuBackend,
@@ -19,16 +31,32 @@ fn gemm(
     b: Res<'_>,
     fused: Fused<'_>,
     out: Res<'_>,
+    ms: Strides,
     label: &str,
 ) -> Result<()> {
     let plain = KernelKey::new(Family::Matmul, mode);
     let (s, chunk) = splits(m, n, k);
-    let grid =
-        |z: usize| -> Result<[u32; 3]> { Ok([u(label, n.div_ceil(TILE))?, u(label, m.div_ceil(TILE))?, u(label, z)?]) };
+    let grid = |z: usize| -> Result<[u32; 3]> {
+        Ok([u(label, n.div_ceil(TILE))?, u(label, m.div_ceil(TILE))?, u(label, z * ms.p)?])
+    };
     let (mu, nu, ku) = (u(label, m)?, u(label, n)?, u(label, k)?);
-    g.note_flops((m, n, k));
+    let params = |k_chunk: u32, splits: usize, e_ms: u32, c_ms: u32| -> Result<GemmParams> {
+        Ok(GemmParams {
+            m: mu,
+            n: nu,
+            k: ku,
+            k_chunk,
+            splits: u(label, splits)?,
+            a_ms: ms.a,
+            b_ms: ms.b,
+            e_ms,
+            c_ms,
+            ..Default::default()
+        })
+    };
+    g.note_flops((m * ms.p, n, k));
     if s == 1 {
-        let (pid, pbuf) = g.uniform(&GemmParams { m: mu, n: nu, k: ku, k_chunk: ku.max(1) });
+        let (pid, pbuf) = g.uniform(&params(ku.max(1), 1, ms.e, ms.c)?);
         let key = plain.with(fused.epilogue());
         debug_assert!(key.exists(), "no fused epilogue variant {key}");
         // Without an epilogue the operand is unread; any buffer will do.
@@ -36,12 +64,14 @@ fn gemm(
         let params = Res { id: pid, buffer: &pbuf };
         return g.dispatch(key, Gemm { params, a, b, epilogue, out }, grid(1)?, label);
     }
-    let (pid, pbuf) = g.uniform(&GemmParams { m: mu, n: nu, k: ku, k_chunk: u(label, chunk)? });
-    let (sid, sbuf) = g.scratch((s * m * n * 4) as u64)?;
+    // Partials [member][split][m·n]: member m's slices start at m·(s·m·n).
+    let (pid, pbuf) = g.uniform(&params(u(label, chunk)?, s, 0, u(label, s * m * n)?)?);
+    let (sid, sbuf) = g.scratch((ms.p * s * m * n * 4) as u64)?;
     let parts = Res { id: sid, buffer: &sbuf };
     let params = Res { id: pid, buffer: &pbuf };
     g.dispatch(plain, Gemm { params, a, b, epilogue: a, out: parts }, grid(s)?, label)?;
-    reduce_splits(g, parts, fused, out, m * n, n, s, label)
+    let rs = ReduceStrides { members: ms.p, epilogue: ms.e, out: ms.c };
+    reduce_splits(g, parts, fused, out, m * n, n, s, rs, label)
 }
 
 /// `y[n,o] = b[o] + Σ_i x[n,i]·w[o,i]`, and `max(y, 0)` when `relu`; x is read as [N, rest].
@@ -60,8 +90,16 @@ pub fn forward(
     check(op, "w", &w.shape, &[o, i])?;
     check(op, "b", &b.shape, &[o])?;
     check(op, "y", &y.shape, &[n, o])?;
+    let p = y.members;
+    let ms = Strides {
+        p,
+        a: mstride(op, "x", x, p, Role::Input)?,
+        b: mstride(op, "w", w, p, Role::Own)?,
+        e: mstride(op, "b", b, p, Role::Input)?,
+        c: mstride(op, "y", y, p, Role::Own)?,
+    };
     let fused = if relu { Fused::BiasRelu(b.res()) } else { Fused::Bias(b.res()) };
-    gemm(g, Mode::Forward, (n, o, i), x.res(), w.res(), fused, y.res(), &y.label)
+    gemm(g, Mode::Forward, (n, o, i), x.res(), w.res(), fused, y.res(), ms, &y.label)
 }
 
 /// `dx = dy·w`, and 0 wherever `mask` (the ReLU output that fed this layer, shaped like dx) is not > 0;
@@ -87,8 +125,16 @@ pub fn backward_input(
     if let Some(m) = mask {
         check(op, "mask", &m.shape, &dx.shape)?;
     }
+    let p = dx.members;
+    let ms = Strides {
+        p,
+        a: mstride(op, "dy", dy, p, Role::Input)?,
+        b: mstride(op, "w", w, p, Role::Own)?,
+        e: mask.map_or(Ok(0), |m| mstride(op, "mask", m, p, Role::Input))?,
+        c: mstride(op, "dx", dx, p, Role::Own)?,
+    };
     let fused = mask.map_or(Fused::None, |m| Fused::Mask(m.res()));
-    gemm(g, Mode::BackwardInput, (n, i, o), dy.res(), w.res(), fused, dx.res(), &dx.label)
+    gemm(g, Mode::BackwardInput, (n, i, o), dy.res(), w.res(), fused, dx.res(), ms, &dx.label)
 }
 
 /// `dw = dyᵀ·x`, `db[o] = Σ_n dy[n,o]`.
@@ -108,6 +154,15 @@ pub fn backward_weight(
     let i = x.numel().checked_div(n).unwrap_or(0);
     check(op, "dw", &dw.shape, &[o, i])?;
     check(op, "db", &db.shape, &[o])?;
-    gemm(g, Mode::BackwardWeight, (o, i, n), dy.res(), x.res(), Fused::None, dw.res(), &dw.label)?;
-    super::elementwise::bias_grad(g, dy, (n, o, 1), db)
+    let p = dw.members;
+    let ms = Strides {
+        p,
+        a: mstride(op, "dy", dy, p, Role::Input)?,
+        b: mstride(op, "x", x, p, Role::Input)?,
+        e: 0,
+        c: mstride(op, "dw", dw, p, Role::Own)?,
+    };
+    mstride(op, "db", db, p, Role::Own)?;
+    gemm(g, Mode::BackwardWeight, (o, i, n), dy.res(), x.res(), Fused::None, dw.res(), ms, &dw.label)?;
+    super::elementwise::bias_grad(g, op, dy, (n, o, 1), db)
 }

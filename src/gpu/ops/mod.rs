@@ -1,4 +1,11 @@
-//! One launcher per kernel family: shape checks (as the CPU backend does them), parameter uniforms, grids.
+//! One launcher per kernel family: shape checks (as the CPU backend does them), member checks, parameter
+//! uniforms, grids.
+//!
+//! Member axis (see `crate::backend`): an op's P is its outputs' member count; its parameters and state must
+//! have P members too, while an input may have 1 (shared: the kernel reads it with member stride 0). Every
+//! kernel takes each operand's member stride in its parameters and the member from a workgroup dimension, so a
+//! population is one dispatch per op and member m computes exactly what a solo run on its data computes: tile
+//! and split choices depend on one member's sizes only.
 
 pub mod conv;
 pub mod elementwise;
@@ -9,11 +16,11 @@ pub mod pool;
 pub mod update;
 pub mod xent;
 
-use super::GpuBackend;
 use super::bindings::Reduce;
 use super::buffer::Res;
 use super::kernels::{Epilogue, Family, KernelKey, Mode};
 use super::params::ReduceParams;
+use super::{GpuBackend, GpuTensor};
 use crate::{Error, Result};
 
 /// Tile edge of the GEMM kernels (BM = BN in matmul.wgsl / conv2d.wgsl).
@@ -31,6 +38,46 @@ pub(crate) fn check(op: &'static str, what: &str, got: &[usize], want: &[usize])
 pub(crate) fn rank(op: &'static str, what: &str, shape: &[usize], r: usize) -> Result<()> {
     if shape.len() != r {
         return Err(Error::shape(op, format!("{what} has shape {shape:?}, expected {r} dimensions")));
+    }
+    Ok(())
+}
+
+/// How an operand's member count must relate to the op's P.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// An output, a parameter or optimizer state: exactly P members.
+    Own,
+    /// An input: P members, or 1 shared by every member.
+    Input,
+}
+
+/// The member stride (in elements) the kernel uses for operand `t` of an op with `p` members: its own stride,
+/// or 0 for a shared one-member input. Any other count is an [`Error::Shape`] naming the op.
+pub(crate) fn mstride(op: &'static str, what: &str, t: &GpuTensor, p: usize, role: Role) -> Result<u32> {
+    if t.members == p {
+        return if p == 1 { Ok(0) } else { u(op, t.mstride) };
+    }
+    if t.members == 1 && role == Role::Input {
+        return Ok(0);
+    }
+    let want = if role == Role::Input { format!("{p} or 1 (shared)") } else { p.to_string() };
+    Err(Error::shape(op, format!("`{}` ({what}) has {} members, expected {want}", t.label, t.members)))
+}
+
+/// Every operand of a kernel that runs over P·N stacked rows unchanged (ReLU, pooling): exactly `p` members,
+/// contiguous (a shared input would need a stride of 0, which those kernels do not have).
+pub(crate) fn stacked(op: &'static str, what: &str, t: &GpuTensor, p: usize) -> Result<()> {
+    if t.members != p {
+        return Err(Error::shape(
+            op,
+            format!("`{}` ({what}) has {} members, expected {p} (this op shares no input)", t.label, t.members),
+        ));
+    }
+    if p > 1 && t.mstride != t.numel() {
+        return Err(Error::shape(
+            op,
+            format!("`{}` ({what}) is a packed view; this op needs contiguous members", t.label),
+        ));
     }
     Ok(())
 }
@@ -84,7 +131,16 @@ impl<'a> Fused<'a> {
     }
 }
 
-/// `out = epilogue(Σ_z parts[z])`, the second half of a split-K product.
+/// Member strides of a split-K reduction's epilogue operand and output.
+#[derive(Clone, Copy)]
+pub(crate) struct ReduceStrides {
+    pub members: usize,
+    pub epilogue: u32,
+    pub out: u32,
+}
+
+/// `out = epilogue(Σ_z parts[z])`, the second half of a split-K product, for every member: parts are laid out
+/// [member][split][len], member m's sum goes to `out[m·out_stride ..]`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn reduce_splits(
     g: &mut GpuBackend,
@@ -94,12 +150,21 @@ pub(crate) fn reduce_splits(
     len: usize,
     n: usize,
     splits: usize,
+    ms: ReduceStrides,
     label: &str,
 ) -> Result<()> {
-    let (pid, pbuf) =
-        g.uniform(&ReduceParams { len: u(label, len)?, n: u(label, n)?, splits: u(label, splits)?, _pad0: 0 });
+    let (pid, pbuf) = g.uniform(&ReduceParams {
+        len: u(label, len)?,
+        n: u(label, n)?,
+        splits: u(label, splits)?,
+        members: u(label, ms.members)?,
+        e_ms: ms.epilogue,
+        out_ms: ms.out,
+        _pad0: 0,
+        _pad1: 0,
+    });
     let key = KernelKey::new(Family::ReduceSplits, Mode::Single).with(fused.epilogue());
-    let groups = g.groups_1d(len);
+    let groups = g.groups_1d(len * ms.members);
     let params = Res { id: pid, buffer: &pbuf };
     // Without an epilogue the operand is unread; any buffer will do.
     let epilogue = fused.operand().unwrap_or(parts);

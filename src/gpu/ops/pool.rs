@@ -1,6 +1,7 @@
-//! Max-pool with any kernel and stride through pool.wgsl.
+//! Max-pool with any kernel and stride through pool.wgsl. With a member axis the kernels run unchanged over
+//! P·N·C planes: stacked activations are contiguous, so member m's planes follow member m−1's.
 
-use super::{check, rank, u};
+use super::{check, rank, stacked, u};
 use crate::backend::PoolGeom;
 use crate::gpu::bindings::{PoolBackward, PoolForward};
 use crate::gpu::buffer::Res;
@@ -10,14 +11,15 @@ use crate::gpu::{GpuBackend, GpuTensor};
 use crate::{Error, Result};
 
 /// The parameters for input `x` and the output shape they imply (checked as the CPU backend does).
-fn params(op: &'static str, x: &GpuTensor, geom: PoolGeom) -> Result<(PoolParams, [usize; 4])> {
+/// `members` is the op's member count (every operand's, checked by the caller).
+fn params(op: &'static str, x: &GpuTensor, geom: PoolGeom, members: usize) -> Result<(PoolParams, [usize; 4])> {
     rank(op, "x", &x.shape, 4)?;
     let [n, c, h, w] = [x.shape[0], x.shape[1], x.shape[2], x.shape[3]];
     let (Some(ho), Some(wo)) = (geom.out_size(h), geom.out_size(w)) else {
         return Err(Error::shape(op, format!("{geom:?} does not fit input {:?}", x.shape)));
     };
     let p = PoolParams {
-        planes: u(op, n * c)?,
+        planes: u(op, members * n * c)?,
         h: u(op, h)?,
         w: u(op, w)?,
         ho: u(op, ho)?,
@@ -31,10 +33,12 @@ fn params(op: &'static str, x: &GpuTensor, geom: PoolGeom) -> Result<(PoolParams
 
 pub fn forward(g: &mut GpuBackend, x: &GpuTensor, geom: PoolGeom, y: &mut GpuTensor) -> Result<()> {
     let op = "max_pool2d";
-    let (p, out) = params(op, x, geom)?;
+    let (p, out) = params(op, x, geom, y.members)?;
     check(op, "y", &y.shape, &out)?;
+    stacked(op, "y", y, y.members)?;
+    stacked(op, "x", x, y.members)?;
     let (pid, pbuf) = g.uniform(&p);
-    let groups = g.groups_1d(y.numel());
+    let groups = g.groups_1d(y.total());
     let binds = PoolForward { params: Res { id: pid, buffer: &pbuf }, x: x.res(), y: y.res() };
     g.dispatch(KernelKey::new(Family::MaxPool2d, Mode::Forward), binds, groups, &y.label)
 }
@@ -50,11 +54,14 @@ pub fn backward(
     relu: bool,
 ) -> Result<()> {
     let op = if relu { "max_pool2d_backward_relu" } else { "max_pool2d_backward" };
-    let (p, out) = params(op, x, geom)?;
+    let (p, out) = params(op, x, geom, dx.members)?;
     check(op, "dy", &dy.shape, &out)?;
     check(op, "dx", &dx.shape, &x.shape)?;
+    for (what, t) in [("dx", &*dx), ("x", x), ("dy", dy)] {
+        stacked(op, what, t, dx.members)?;
+    }
     let (pid, pbuf) = g.uniform(&p);
-    let groups = g.groups_1d(dx.numel());
+    let groups = g.groups_1d(dx.total());
     // With the mask, x is both the pool's input and the ReLU output masked by.
     let key =
         KernelKey::new(Family::MaxPool2d, Mode::Backward).with(if relu { Epilogue::Mask } else { Epilogue::None });

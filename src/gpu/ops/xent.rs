@@ -1,6 +1,9 @@
-//! Softmax cross-entropy and evaluation counters through softmax_xent.wgsl (one workgroup: a batch).
+//! Softmax cross-entropy and evaluation counters through softmax_xent.wgsl (one workgroup: a batch; with a
+//! member axis, one workgroup per member, z = member). Labels are shared by every member (row n of each
+//! member's logits reads label n); slots are per member: member m writes `losses[m·mstride + slot]`, adds into
+//! `acc`'s member m.
 
-use super::{check, rank, u};
+use super::{Role, check, mstride, rank, u};
 use crate::gpu::bindings::{EvalAccumulate, SoftmaxXent};
 use crate::gpu::buffer::Res;
 use crate::gpu::cursor::Field;
@@ -18,7 +21,7 @@ fn params(op: &'static str, logits: &GpuTensor, labels: &GpuIndices) -> Result<X
     if l == 0 && n > 0 {
         return Err(Error::shape(op, "logits have no classes"));
     }
-    Ok(XentParams { n: u(op, n)?, l: u(op, l)?, _pad0: 0, _pad1: 0 })
+    Ok(XentParams { n: u(op, n)?, l: u(op, l)?, ..Default::default() })
 }
 
 pub fn softmax_xent(
@@ -30,8 +33,12 @@ pub fn softmax_xent(
     slot: usize,
 ) -> Result<()> {
     let op = "softmax_xent";
-    let p = params(op, logits, labels)?;
+    let mut p = params(op, logits, labels)?;
     check(op, "dlogits", &dlogits.shape, &logits.shape)?;
+    let members = dlogits.members;
+    p.logits_ms = mstride(op, "logits", logits, members, Role::Input)?;
+    p.dlogits_ms = mstride(op, "dlogits", dlogits, members, Role::Own)?;
+    p.out_ms = mstride(op, "losses", losses, members, Role::Own)?;
     // Checked here because the shader cannot report an out-of-range write.
     if slot >= losses.numel() {
         return Err(Error::shape(
@@ -52,18 +59,23 @@ pub fn softmax_xent(
         dlogits: dlogits.res(),
         losses: losses.res(),
     };
-    g.dispatch(KernelKey::new(Family::SoftmaxXent, Mode::Forward), binds, [1, 1, 1], &dlogits.label)
+    let groups = [1, 1, u(op, members)?];
+    g.dispatch(KernelKey::new(Family::SoftmaxXent, Mode::Forward), binds, groups, &dlogits.label)
 }
 
 pub fn eval_accumulate(g: &mut GpuBackend, logits: &GpuTensor, labels: &GpuIndices, acc: &mut GpuTensor) -> Result<()> {
     let op = "eval_accumulate";
-    let p = params(op, logits, labels)?;
+    let mut p = params(op, logits, labels)?;
     check(op, "acc", &acc.shape, &[2])?;
+    let members = acc.members;
+    p.logits_ms = mstride(op, "logits", logits, members, Role::Input)?;
+    p.out_ms = mstride(op, "acc", acc, members, Role::Own)?;
     if p.n == 0 {
         return Ok(());
     }
     let (pid, pbuf) = g.uniform(&p);
     let params = Res { id: pid, buffer: &pbuf };
     let binds = EvalAccumulate { params, logits: logits.res(), labels: labels.res(), acc: acc.res() };
-    g.dispatch(KernelKey::new(Family::SoftmaxXent, Mode::Eval), binds, [1, 1, 1], &acc.label)
+    let groups = [1, 1, u(op, members)?];
+    g.dispatch(KernelKey::new(Family::SoftmaxXent, Mode::Eval), binds, groups, &acc.label)
 }
