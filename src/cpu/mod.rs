@@ -273,6 +273,9 @@ impl Backend for CpuBackend {
         y: &mut Vec<u32>,
     ) -> Result<()> {
         let op = "gather_batch";
+        if x.members != 1 || images.members != 1 {
+            return Err(Error::shape(op, "the dataset and the batch x are shared: they must have 1 member"));
+        }
         let (m, b) = (images.shape.first().copied().unwrap_or(0), y.len());
         let d = images.data.len().checked_div(m).unwrap_or(0);
         expect_len(op, "x", x.data.len(), b * d)?;
@@ -303,6 +306,9 @@ impl Backend for CpuBackend {
         y: &mut Vec<u32>,
     ) -> Result<()> {
         let op = "gather_pixels";
+        if x.members != 1 || table.members != 1 {
+            return Err(Error::shape(op, "the table and the batch x are shared: they must have 1 member"));
+        }
         expect_len(op, "table", table.data.len(), 256)?;
         let (m, b) = (labels.len(), y.len());
         let d = x.data.len().checked_div(b).unwrap_or(0);

@@ -69,7 +69,9 @@ pub(crate) fn check_update<B: Backend>(
             return Err(Error::shape(op, format!("{n} parameters but {} {name}", set.len())));
         }
         for (t, (p, x)) in params.iter().zip(set).enumerate() {
-            if b.members(p) != b.members(x) {
+            // Gradients are the update's input: one shared set is read by every member.
+            let shared_input = name == "grads" && b.members(x) == 1;
+            if b.members(p) != b.members(x) && !shared_input {
                 return Err(Error::shape(
                     op,
                     format!("parameter {t} has {} members but its {name} entry {}", b.members(p), b.members(x)),
@@ -93,7 +95,7 @@ pub(crate) fn check_update<B: Backend>(
     if let Some((t, p)) = params.iter().enumerate().find(|(_, p)| b.members(p) != members) {
         return Err(Error::shape(op, format!("parameter {t} has {} members, parameter 0 {members}", b.members(p))));
     }
-    if clip.use_norm != 0 && b.members(norms) != members {
+    if clip.use_norm != 0 && b.members(norms) != members && b.members(norms) != 1 {
         return Err(Error::shape(op, format!("the norms have {} members, the parameters {members}", b.members(norms))));
     }
     let slots = numel(b.shape(norms));

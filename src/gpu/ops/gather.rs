@@ -77,6 +77,9 @@ pub fn gather_pixels(
     let op = "gather_pixels";
     let (m, b) = (labels.len, y.len);
     let d = x.numel().checked_div(b).unwrap_or(0);
+    if table.members != 1 || x.members != 1 {
+        return Err(Error::shape(op, "the table and the batch x are shared: they must have 1 member"));
+    }
     if table.numel() != 256 {
         return Err(Error::shape(op, format!("the table has {} values, not 256", table.numel())));
     }
