@@ -159,7 +159,7 @@ fn updates_read_each_members_block_norm_and_state_and_leave_a_frozen_member_alon
     b.write_uniform(&mut hyper, bytemuck::cast_slice(&blocks)).unwrap();
     let before = params.clone();
     b.sgd_update(&mut params, &grads, &mut bufs, &groups, &hyper, &norms).unwrap();
-    for m in 0..P {
+    for (m, block) in blocks.iter().enumerate() {
         let mut sp: Vec<CpuTensor> = before.iter().map(|t| solo(&mut b, member(t, m), &t.shape)).collect();
         let sg: Vec<CpuTensor> = grads.iter().map(|t| solo(&mut b, member(t, m), &t.shape)).collect();
         let mut sb = b.zeros_packed(&shapes, &labels).unwrap();
@@ -174,7 +174,7 @@ fn updates_read_each_members_block_norm_and_state_and_leave_a_frozen_member_alon
             continue;
         }
         let mut h = b.uniform(std::mem::size_of::<SgdHyper>(), "h").unwrap();
-        b.write_uniform(&mut h, bytemuck::bytes_of(&blocks[m])).unwrap();
+        b.write_uniform(&mut h, bytemuck::bytes_of(block)).unwrap();
         b.sgd_update(&mut sp, &sg, &mut sb, &groups, &h, &sn).unwrap();
         for t in 0..shapes.len() {
             assert_eq!(member(&params[t], m), sp[t].data.as_slice(), "member {m}, parameter {t}");
