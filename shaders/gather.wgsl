@@ -34,12 +34,17 @@ override WG: u32 = 256u;
 @group(0) @binding(7) var<storage, read> pixels: array<u32>;
 @group(0) @binding(8) var<storage, read> table: array<f32, 256>;
 
+// The dataset row of batch row r (indices clamped: a bad order value cannot read outside the dataset).
+fn source_row(r: u32) -> u32 {
+    return min(order[min(cursor.batch_offset + r, p.order_len - 1u)], p.rows - 1u);
+}
+
 @compute @workgroup_size(WG)
 fn gather_batch(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * WG;
     if (i >= p.batch * p.dim) { return; }
     let r = i / p.dim;
-    let src = min(order[min(cursor.batch_offset + r, p.order_len - 1u)], p.rows - 1u);
+    let src = source_row(r);
     x[i] = images[src * p.dim + i % p.dim];
     if (i % p.dim == 0u) { y[r] = labels[src]; }
 }
@@ -49,7 +54,7 @@ fn gather_pixels(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     let i = gid.x + gid.y * nwg.x * WG;
     if (i >= p.batch * p.dim) { return; }
     let r = i / p.dim;
-    let src = min(order[min(cursor.batch_offset + r, p.order_len - 1u)], p.rows - 1u);
+    let src = source_row(r);
     let k = src * p.dim + i % p.dim; // byte k of the stream
     x[i] = table[(pixels[k / 4u] >> (8u * (k % 4u))) & 0xffu];
     if (i % p.dim == 0u) { y[r] = labels[src]; }

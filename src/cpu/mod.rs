@@ -170,6 +170,24 @@ fn conv_backward_input(
     Ok(())
 }
 
+/// The dataset rows of the batch `order[offset ..][.. b]`, each checked to be below `m` (all checked first, so
+/// a bad entry writes nothing).
+fn batch_rows<'a>(
+    op: &'static str,
+    order: &'a [u32],
+    offset: usize,
+    b: usize,
+    m: usize,
+) -> Result<impl Iterator<Item = usize> + 'a> {
+    let rows = order.get(offset..offset + b).ok_or_else(|| {
+        Error::shape(op, format!("order has {} entries, batch needs [{offset}, {})", order.len(), offset + b))
+    })?;
+    if let Some(&r) = rows.iter().find(|&&r| r as usize >= m) {
+        return Err(Error::shape(op, format!("order entry {r} is not below {m} images")));
+    }
+    Ok(rows.iter().map(|&r| r as usize))
+}
+
 fn check_labels(op: &'static str, labels: &[u32], n: usize, classes: usize) -> Result<()> {
     expect_len(op, "labels", labels.len(), n)?;
     match labels.iter().position(|&l| l as usize >= classes) {
@@ -280,15 +298,7 @@ impl Backend for CpuBackend {
         let d = images.data.len().checked_div(m).unwrap_or(0);
         expect_len(op, "x", x.data.len(), b * d)?;
         expect_len(op, "labels", labels.len(), m)?;
-        let start = offset;
-        let rows = order.get(start..start + b).ok_or_else(|| {
-            Error::shape(op, format!("order has {} entries, batch needs [{start}, {})", order.len(), start + b))
-        })?;
-        for (i, &r) in rows.iter().enumerate() {
-            let r = r as usize;
-            if r >= m {
-                return Err(Error::shape(op, format!("order entry {r} is not below {m} images")));
-            }
+        for (i, r) in batch_rows(op, order, offset, b, m)?.enumerate() {
             x.data[i * d..][..d].copy_from_slice(&images.data[r * d..][..d]);
             y[i] = labels[r];
         }
@@ -316,14 +326,7 @@ impl Backend for CpuBackend {
         if pixels.len() != (m * d).div_ceil(4) {
             return Err(Error::shape(op, format!("{} pixel words for {m} images of {d} bytes", pixels.len())));
         }
-        let rows = order.get(offset..offset + b).ok_or_else(|| {
-            Error::shape(op, format!("order has {} entries, batch needs [{offset}, {})", order.len(), offset + b))
-        })?;
-        for (i, &r) in rows.iter().enumerate() {
-            let r = r as usize;
-            if r >= m {
-                return Err(Error::shape(op, format!("order entry {r} is not below {m} images")));
-            }
+        for (i, r) in batch_rows(op, order, offset, b, m)?.enumerate() {
             for (j, v) in x.data[i * d..][..d].iter_mut().enumerate() {
                 *v = table.data[crate::backend::packed_byte(pixels, r * d + j) as usize];
             }

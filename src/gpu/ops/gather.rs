@@ -10,21 +10,17 @@ use crate::gpu::params::GatherParams;
 use crate::gpu::{GpuBackend, GpuIndices, GpuTensor};
 use crate::{Error, Result};
 
-pub fn gather_batch(
-    g: &mut GpuBackend,
-    images: &GpuTensor,
-    labels: &GpuIndices,
-    order: &GpuIndices,
-    off: usize,
-    x: &mut GpuTensor,
-    y: &mut GpuIndices,
-) -> Result<()> {
-    let op = "gather_batch";
-    let m = *images.shape.first().ok_or_else(|| Error::shape(op, "images has no rows"))?;
-    let d = images.numel().checked_div(m).unwrap_or(0);
+/// The checks both gathers share — a batch of x's rows from a dataset of `m` images of `d` values, labels and
+/// y to match, the batch inside the order — and the kernel's parameters; None for an empty batch.
+fn batch_params(
+    op: &'static str,
+    (m, d): (usize, usize),
+    x: &GpuTensor,
+    (labels, order, off, y): (&GpuIndices, &GpuIndices, usize, &GpuIndices),
+) -> Result<Option<GatherParams>> {
     let b = *x.shape.first().ok_or_else(|| Error::shape(op, "x has no batch dimension"))?;
-    if images.members != 1 || x.members != 1 {
-        return Err(Error::shape(op, "the dataset and the batch x are shared: they must have 1 member"));
+    if x.members != 1 {
+        return Err(Error::shape(op, "the batch x is shared by every member: it must have 1 member"));
     }
     if x.numel() != b * d {
         return Err(Error::shape(
@@ -45,12 +41,32 @@ pub fn gather_batch(
         ));
     }
     if b == 0 || d == 0 {
-        return Ok(());
+        return Ok(None);
     }
-    let p = GatherParams { batch: u(op, b)?, dim: u(op, d)?, rows: u(op, m)?, order_len: u(op, order.len)? };
+    // Dataset indices go up to m·d: they must fit the kernels' u32 arithmetic.
+    u(op, m * d)?;
+    Ok(Some(GatherParams { batch: u(op, b)?, dim: u(op, d)?, rows: u(op, m)?, order_len: u(op, order.len)? }))
+}
+
+pub fn gather_batch(
+    g: &mut GpuBackend,
+    images: &GpuTensor,
+    labels: &GpuIndices,
+    order: &GpuIndices,
+    off: usize,
+    x: &mut GpuTensor,
+    y: &mut GpuIndices,
+) -> Result<()> {
+    let op = "gather_batch";
+    let m = *images.shape.first().ok_or_else(|| Error::shape(op, "images has no rows"))?;
+    let d = images.numel().checked_div(m).unwrap_or(0);
+    if images.members != 1 {
+        return Err(Error::shape(op, "the dataset is shared by every member: it must have 1 member"));
+    }
+    let Some(p) = batch_params(op, (m, d), x, (labels, order, off, y))? else { return Ok(()) };
     let (cid, cbuf) = g.cursor(Field::BatchOffset, off, op)?;
     let (pid, pbuf) = g.uniform(&p);
-    let groups = g.groups_1d(b * d);
+    let groups = g.groups_1d(p.batch as usize * d);
     let binds = Gather {
         params: Res { id: pid, buffer: &pbuf },
         cursor: Res { id: cid, buffer: &cbuf },
@@ -75,35 +91,18 @@ pub fn gather_pixels(
     y: &mut GpuIndices,
 ) -> Result<()> {
     let op = "gather_pixels";
-    let (m, b) = (labels.len, y.len);
-    let d = x.numel().checked_div(b).unwrap_or(0);
-    if table.members != 1 || x.members != 1 {
-        return Err(Error::shape(op, "the table and the batch x are shared: they must have 1 member"));
+    if table.members != 1 || table.numel() != 256 {
+        return Err(Error::shape(op, format!("the table has {} values, not 256 (one member)", table.numel())));
     }
-    if table.numel() != 256 {
-        return Err(Error::shape(op, format!("the table has {} values, not 256", table.numel())));
+    let m = labels.len;
+    let d = x.numel().checked_div(y.len).unwrap_or(0);
+    if pixels.len != (m * d).div_ceil(4) {
+        return Err(Error::shape(op, format!("{} pixel words for {m} images of {d} bytes", pixels.len)));
     }
-    if x.numel() != b * d || pixels.len != (m * d).div_ceil(4) {
-        return Err(Error::shape(
-            op,
-            format!("x {:?} for a batch of {b}, {} pixel words for {m} images of {d} bytes", x.shape, pixels.len),
-        ));
-    }
-    if off.checked_add(b).is_none_or(|end| end > order.len) {
-        return Err(Error::shape(
-            op,
-            format!("batch [{off}, {}) outside the order of length {}", off.saturating_add(b), order.len),
-        ));
-    }
-    if b == 0 || d == 0 {
-        return Ok(());
-    }
-    // Byte indices go up to m·d: they must fit the kernel's u32 arithmetic.
-    u(op, m * d)?;
-    let p = GatherParams { batch: u(op, b)?, dim: u(op, d)?, rows: u(op, m)?, order_len: u(op, order.len)? };
+    let Some(p) = batch_params(op, (m, d), x, (labels, order, off, y))? else { return Ok(()) };
     let (cid, cbuf) = g.cursor(Field::BatchOffset, off, op)?;
     let (pid, pbuf) = g.uniform(&p);
-    let groups = g.groups_1d(b * d);
+    let groups = g.groups_1d(p.batch as usize * d);
     let binds = GatherPixels {
         params: Res { id: pid, buffer: &pbuf },
         cursor: Res { id: cid, buffer: &cbuf },
