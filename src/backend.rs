@@ -132,14 +132,8 @@ pub trait Backend {
     /// like [`Backend::write`].
     fn write_uniform(&mut self, u: &mut Self::Uniform, bytes: &[u8]) -> Result<()>;
 
-    /// Compile now whatever the backend would otherwise compile on first use (the GPU backend: every pipeline,
-    /// on several threads), so that errors in it surface here and the first step compiles nothing. Optional:
-    /// every op works without it. [`crate::train::Session::new`] calls it once everything is allocated.
-    fn prepare(&mut self) -> Result<()> {
-        Ok(())
-    }
-
-    /// Start a step (on the GPU: one encoder and one pass for every op until [`Backend::end_step`]).
+    /// Start a step (on the GPU: one encoder and one pass for every op until [`Backend::end_step`]; the first
+    /// step of a backend also builds, together, the pipelines its ops need when it ends).
     fn begin_step(&mut self) -> Result<()>;
     /// Finish a step: on the GPU, one submit and no wait.
     fn end_step(&mut self) -> Result<()>;

@@ -14,7 +14,8 @@ nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader
 $B/wgtrain devices
 $B/profile_step --batch 128 --steps 400
 $B/profile_step --batch 64 --steps 400
-$B/first_step_ready --lazy; $B/first_step_ready; $B/first_step_ready   # lazy, up front (cold), up front (cached)
+WGTRAIN_PIPELINE_CACHE=off $B/first_step_ready --lazy; WGTRAIN_PIPELINE_CACHE=off $B/first_step_ready --up-front
+WGTRAIN_PIPELINE_CACHE=off $B/first_step_ready; $B/first_step_ready; $B/first_step_ready   # deferred: cold, cache filled, cached
 $B/population_bench --backend gpu --steps 50
 time $B/wgtrain train --data .mnist --backend gpu --epochs 1 --batch-size 64 --lr 0.05 --momentum 0.9
 time $B/wgtrain train --data .mnist --backend gpu --epochs 3 --batch-size 128 --lr 0.05 --momentum 0.9

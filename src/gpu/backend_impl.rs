@@ -126,17 +126,6 @@ impl Backend for GpuBackend {
         self.write_uniform_bytes(u, bytes)
     }
 
-    fn prepare(&mut self) -> Result<()> {
-        // A software adapter (lavapipe, llvmpipe, WARP) compiles on the same CPU cores the threads would share
-        // and caches nothing, so building all pipelines up front only adds the ones this model never uses:
-        // measured on lavapipe, first step ready 8.2–8.9 s up front against 7.5 s lazily (docs/performance.md).
-        // There the pipelines stay lazy; a hardware driver gets them in parallel, through its cache.
-        if crate::gpu::is_software(self.adapter_info()) {
-            return Ok(());
-        }
-        self.build_all_pipelines().map(|_| ())
-    }
-
     fn begin_step(&mut self) -> Result<()> {
         // Work recorded before the step goes in its own submit, so the step's is the step alone.
         self.submit()?;

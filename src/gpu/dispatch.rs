@@ -6,11 +6,37 @@
 
 use super::GpuBackend;
 use super::bindings::Bindings;
-use super::kernels::{Bind, KernelKey};
+use super::buffer::Res;
+use super::kernels::{Bind, KernelKey, Layout};
 use crate::{Error, Result};
 
 /// Bind groups kept before the cache is cleared (see `dispatch`).
 const MAX_BIND_GROUPS: usize = 4096;
+
+/// A dispatch noted before its pipeline was built (see `GpuBackend::dispatch`): what encoding it needs.
+pub(crate) struct Deferred {
+    key: (KernelKey, Vec<u64>),
+    bufs: Vec<(u64, wgpu::Buffer)>,
+    groups: [u32; 3],
+    label: String,
+    flops: f64,
+}
+
+/// A member-packed view's binding covers all its members' copies, and so the copies of the set's other tensors
+/// in between: a writable binding must not share its buffer with another binding of the same dispatch (wgpu
+/// tracks storage usage per buffer). Checked once per bind group, when the dispatch is recorded.
+fn check_aliasing(k: KernelKey, layout: Layout, bufs: &[Res<'_>], label: &str) -> Result<()> {
+    for (i, (slot, r)) in layout.iter().zip(bufs).enumerate() {
+        let clash = layout.iter().zip(bufs).enumerate().find(|(j, (_, o))| *j != i && o.buffer == r.buffer);
+        if let (Bind::ReadWrite, Some((_, (other, _)))) = (slot.kind, clash) {
+            return Err(Error::shape(
+                "dispatch",
+                format!("{k} → {label}: `{}` is written but `{}` is bound from the same buffer", slot.name, other.name),
+            ));
+        }
+    }
+    Ok(())
+}
 
 impl GpuBackend {
     /// Record one dispatch of `k` with the buffers of `binds`, a filled bind layout of `k`'s family; `label`
@@ -37,13 +63,61 @@ impl GpuBackend {
             )));
         }
         self.ctx.take_error()?;
-        let device = &self.ctx.device;
-        let pipeline = self.kernels.get(device, k, &mut self.created)?;
         let layout = k.layout();
         debug_assert!(k.exists(), "{k:?} is not implemented by the shaders");
         debug_assert_eq!(layout, B::LAYOUT, "{k}: bound with another family's layout");
         let bufs = binds.resources();
         let key = (k, bufs.iter().map(|r| r.id).collect::<Vec<_>>());
+        if !self.bind_groups.contains_key(&key) {
+            check_aliasing(k, layout, &bufs, label)?;
+        }
+        if self.in_step && self.defer_builds && (!self.deferred.is_empty() || !self.kernels.has(k)) {
+            // A pipeline the step needs is not built yet (the first step of a run): note the dispatch instead
+            // of compiling there, one pipeline after another. The step's submit builds every missing pipeline
+            // of the step at once, on several threads, then encodes the noted dispatches in order — so only
+            // the pipelines a model uses are ever built. Once one dispatch is noted the rest of the step is too
+            // (order); later steps find every pipeline built and note nothing.
+            let flops = self.profiler.as_mut().map_or(0.0, |p| std::mem::take(&mut p.next_flops));
+            let bufs = bufs.iter().map(|r| (r.id, r.buffer.clone())).collect();
+            self.deferred.push(Deferred { key, bufs, groups, label: label.to_string(), flops });
+            return Ok(());
+        }
+        self.encode(key, &bufs, groups, label)
+    }
+
+    /// Build the pipelines the noted dispatches need (in parallel) and encode those dispatches, in order.
+    pub(crate) fn flush_deferred(&mut self) -> Result<()> {
+        if self.deferred.is_empty() {
+            return Ok(());
+        }
+        let mut deferred = std::mem::take(&mut self.deferred);
+        let mut keys: Vec<KernelKey> = deferred.iter().map(|d| d.key.0).collect();
+        keys.sort();
+        keys.dedup();
+        let built = self.build_pipelines(&keys);
+        let mut result = built.map(|_| ());
+        for d in deferred.drain(..) {
+            if result.is_err() {
+                break; // the rest are dropped with the error: nothing half-recorded is submitted later
+            }
+            if let Some(p) = self.profiler.as_mut() {
+                p.next_flops = d.flops;
+            }
+            let bufs: Vec<Res<'_>> = d.bufs.iter().map(|(id, buffer)| Res { id: *id, buffer }).collect();
+            result = self.encode(d.key.clone(), &bufs, d.groups, &d.label);
+        }
+        deferred.clear();
+        self.deferred = deferred; // keeps its capacity
+        result
+    }
+
+    /// Encode one dispatch into the open pass (opening encoder and pass when needed), creating its bind group
+    /// the first time these buffers are bound to this kernel.
+    fn encode(&mut self, key: (KernelKey, Vec<u64>), bufs: &[Res<'_>], groups: [u32; 3], label: &str) -> Result<()> {
+        let k = key.0;
+        let device = &self.ctx.device;
+        let pipeline = self.kernels.get(device, k, &mut self.created)?;
+        let layout = k.layout();
         if !self.bind_groups.contains_key(&key) {
             if self.bind_groups.len() >= MAX_BIND_GROUPS {
                 // Bind groups keep their buffers alive; a program that keeps making new tensors (unit tests,
@@ -51,25 +125,10 @@ impl GpuBackend {
                 log::debug!("bind-group cache full ({MAX_BIND_GROUPS}); clearing it");
                 self.bind_groups.clear();
             }
-            // A member-packed view's binding covers all its members' copies, and so the copies of the set's other
-            // tensors in between: a writable binding must not share its buffer with another binding of the same
-            // dispatch (wgpu tracks storage usage per buffer). Checked once per bind group, not per dispatch.
-            for (i, (slot, r)) in layout.iter().zip(&bufs).enumerate() {
-                let clash = layout.iter().zip(&bufs).enumerate().find(|(j, (_, o))| *j != i && o.buffer == r.buffer);
-                if let (Bind::ReadWrite, Some((_, (other, _)))) = (slot.kind, clash) {
-                    return Err(Error::shape(
-                        "dispatch",
-                        format!(
-                            "{k} → {label}: `{}` is written but `{}` is bound from the same buffer",
-                            slot.name, other.name
-                        ),
-                    ));
-                }
-            }
             let views = &self.views;
             let entries: Vec<wgpu::BindGroupEntry> = layout
                 .iter()
-                .zip(&bufs)
+                .zip(bufs)
                 .map(|(slot, r)| {
                     let (offset, size) = views.get(&r.id).map_or((0, None), |&(o, s)| (o, wgpu::BufferSize::new(s)));
                     let resource =
@@ -134,6 +193,7 @@ impl GpuBackend {
 
     /// Submit whatever has been recorded (no wait).
     pub(crate) fn submit(&mut self) -> Result<Option<wgpu::SubmissionIndex>> {
+        self.flush_deferred()?;
         self.pass = None; // ends the pass; the encoder can be finished after this
         let idx = self.encoder.take().map(|enc| self.ctx.queue.submit([enc.finish()]));
         if idx.is_some() {

@@ -323,6 +323,16 @@ impl Kernels {
         Kernels { cache, cache_file, ..Kernels::default() }
     }
 
+    /// How many pipelines are built.
+    pub fn built(&self) -> usize {
+        self.pipelines.len()
+    }
+
+    /// Whether the pipeline of `k` is built.
+    pub fn has(&self, k: KernelKey) -> bool {
+        self.pipelines.contains_key(&k)
+    }
+
     /// The pipeline of `k`, building it (and its module) the first time. Number of objects created is
     /// added to `created` (for the allocation counter).
     pub fn get(&mut self, device: &wgpu::Device, k: KernelKey, created: &mut u64) -> Result<&Pipeline> {

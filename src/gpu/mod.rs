@@ -14,8 +14,8 @@
 //! step writes its optimizer uniform before `begin_step` and changes each cursor field once, so it still makes
 //! one submit ([`GpuBackend::submissions`] counts them).
 //!
-//! Nothing is allocated after the first step: pipelines (built up front by [`Backend::prepare`], else on
-//! first use), uniform parameter buffers (cached by content), split-K scratch buffers (cached by size),
+//! Nothing is allocated after the first step: pipelines (the first step notes its dispatches and builds the
+//! pipelines they need together, on several threads, when it is submitted; outside a step, on first use), uniform parameter buffers (cached by content), split-K scratch buffers (cached by size),
 //! segment tables (cached by content) and bind groups (cached by kernel + buffer ids) are created on first
 //! use and reused; [`GpuBackend::allocations`] counts every creation
 //! so a test can check this. Tensors made by `zeros_packed` are views of one buffer, bound with their byte range
@@ -34,11 +34,12 @@
 //! - `alloc.rs`: tensors, cached parameter uniforms and split-K scratch — everything a step could allocate.
 //! - `packed.rs`: packed sets (several tensors in one buffer) and the update kernels' segment tables.
 //! - `cursor.rs`: host-written values (cursor fields, optimizer uniforms) and the flush-on-change rule.
-//! - `dispatch.rs`: recording a dispatch (bind-group cache, timestamps) and submitting.
+//! - `dispatch.rs`: recording a dispatch (bind-group cache, timestamps; noted until the first step's pipelines
+//!   are built) and submitting.
 //! - `readback.rs`: the one path that waits for the GPU.
 //! - `kernels.rs`: [`kernels::KernelKey`] (family, mode, epilogue, tile) → shader file, entry point, override
-//!   constants, and the named bind layout of each family; pipelines built up front on several threads
-//!   ([`GpuBackend::build_all_pipelines`], from [`Backend::prepare`] on hardware adapters) or on first use.
+//!   constants, and the named bind layout of each family; pipelines built on several threads (the first
+//!   step's, or [`GpuBackend::build_all_pipelines`]) or on first use.
 //! - `pipeline_cache.rs`: the driver's pipeline cache, saved to a file between runs.
 //! - `ops/`: one launcher per kernel family (shape checks, parameters, grid, named bindings).
 //! - `backend_impl.rs`: the [`Backend`] trait, forwarding each op to its launcher.
@@ -98,6 +99,10 @@ pub struct GpuBackend {
     bound_uniforms: Vec<u64>,
     submits: u64,
     in_step: bool,
+    /// Whether a step's dispatches wait for their pipelines to be built together (see `dispatch.rs`).
+    defer_builds: bool,
+    /// Dispatches noted until the step's missing pipelines are built.
+    deferred: Vec<dispatch::Deferred>,
     encoder: Option<wgpu::CommandEncoder>,
     pass: Option<wgpu::ComputePass<'static>>,
     staging: Option<wgpu::Buffer>,
@@ -137,6 +142,8 @@ impl GpuBackend {
             bound_uniforms: Vec::new(),
             submits: 0,
             in_step: false,
+            defer_builds: true,
+            deferred: Vec::new(),
             encoder: None,
             pass: None,
             staging: None,
@@ -168,6 +175,17 @@ impl GpuBackend {
         self.submits
     }
 
+    /// How many pipelines have been built so far.
+    pub fn pipelines_built(&self) -> usize {
+        self.kernels.built()
+    }
+
+    /// Whether the first step builds the pipelines it needs together, on several threads, once the step is
+    /// recorded (the default), or each one where it is first dispatched (`false`: for comparing the two).
+    pub fn set_defer_builds(&mut self, defer: bool) {
+        self.defer_builds = defer;
+    }
+
     /// How long [`Backend::read`] waits for the GPU before reporting an error instead of hanging.
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
@@ -183,9 +201,11 @@ impl GpuBackend {
     /// The GPU time of every dispatch recorded since profiling started or since the last call, in order
     /// (waits for the GPU). Dispatches beyond the query set's capacity are not timed.
     pub fn take_profile(&mut self) -> Result<Vec<DispatchTime>> {
-        let Some(p) = self.profiler.as_ref() else {
+        if self.profiler.is_none() {
             return Err(Error::Usage("take_profile called without start_profiling".into()));
-        };
+        }
+        self.flush_deferred()?;
+        let Some(p) = self.profiler.as_ref() else { unreachable!("checked above") };
         let (set, resolve, used) = (p.set.clone(), p.resolve.clone(), p.used());
         self.pass = None;
         let mut enc = match self.encoder.take() {
@@ -201,8 +221,9 @@ impl GpuBackend {
         Ok(self.profiler.as_mut().map(|p| p.finish(&ticks)).unwrap_or_default())
     }
 
-    /// Build every pipeline now, on several threads, so a shader error surfaces here and the first step
-    /// compiles nothing ([`Backend::prepare`] calls this). Returns how many were built (0 the second time).
+    /// Build every pipeline the shaders implement now, on several threads, so a shader error surfaces here
+    /// (tools and measurements; a training run builds only its step's pipelines, during its first step).
+    /// Returns how many were built (0 the second time).
     pub fn build_all_pipelines(&mut self) -> Result<usize> {
         self.build_pipelines(&KernelKey::all())
     }

@@ -25,6 +25,7 @@ impl GpuBackend {
             self.created += 1;
         }
         let staging = self.staging.clone().expect("staging just created");
+        self.flush_deferred()?;
         self.pass = None;
         let mut enc = match self.encoder.take() {
             Some(e) => e,

@@ -133,8 +133,8 @@ pub struct Session<B: Backend> {
 }
 
 impl<B: Backend> Session<B> {
-    /// Upload the data and `weights`, zero the optimizer state, allocate activations for `batch`, and have the
-    /// backend compile what the step needs ([`Backend::prepare`]).
+    /// Upload the data and `weights`, zero the optimizer state, allocate activations for `batch` (the GPU
+    /// builds the pipelines the step needs during the first step, all together).
     pub fn new(
         b: &mut B,
         arch: &Architecture,
@@ -150,7 +150,6 @@ impl<B: Backend> Session<B> {
         let act = model.activations(b, batch, true)?;
         let losses = b.zeros(&[LOSS_RING], "losses")?;
         let norms = b.zeros(&[LOSS_RING], "grad_norms")?;
-        b.prepare()?;
         Ok(Session { model, optimizer, act, data, losses, norms })
     }
 
