@@ -263,6 +263,8 @@ fn the_member_cap_follows_the_footprint_and_the_binding_limit() {
     // Parameters alone (weights, gradients, one momentum set) are a floor of the footprint.
     let params: u64 = arch.params.iter().map(|p| p.shape.iter().product::<usize>() as u64).sum();
     assert!(small.bytes > 3 * 4 * params);
+    // A packed parameter set is one binding with a member axis: the whole set bounds the largest binding.
+    assert!(small.largest >= 4 * params, "{} < {}", small.largest, 4 * params);
     // A binding that holds exactly three copies of the largest tensor caps P at 3, and says so.
     let (cap, how) = member_cap(large, Some(3 * large.largest + 1));
     assert_eq!(cap, 3, "{how}");

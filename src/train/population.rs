@@ -63,12 +63,13 @@ pub fn footprint(arch: &Architecture, optim: &OptimConfig, batch: usize) -> Foot
 /// `max_binding`: the backend's largest storage binding ([`Backend::max_binding_bytes`]), None on the CPU.
 pub fn member_cap(fp: Footprint, max_binding: Option<u64>) -> (usize, String) {
     let (fit, how) = match max_binding {
-        // A member axis stacks every member's copy of a tensor in one binding, so the largest tensor bounds P.
+        // A member axis stacks every member's copy of a tensor in one binding, so the largest one bounds P.
         Some(limit) => (
             limit / fp.largest.max(1),
             format!(
-                "the device's largest storage binding is {limit} bytes and one member's largest tensor takes {} \
-                 bytes, so {} members' copies fit in one binding",
+                "the device's largest storage binding is {limit} bytes and one member's largest binding (an \
+                 activation at the batch size, or its whole parameter set) takes {} bytes, so {} members' copies fit \
+                 in one binding",
                 fp.largest,
                 limit / fp.largest.max(1)
             ),
