@@ -2,10 +2,12 @@
 //! [`crate::backend::Backend`]. The same generic functions run in f64 for the gradient checks.
 
 pub mod adam;
+mod checks;
 pub mod clip;
 pub mod conv;
 pub mod dense;
 pub mod fast;
+mod gather;
 pub mod gemm;
 pub mod loss;
 mod members;
@@ -16,6 +18,7 @@ pub mod sgd;
 
 use crate::backend::{Backend, ConvGeom, PoolGeom, numel};
 use crate::{Error, Result};
+use checks::{check_labels, conv_dims, expect_len, expect_shape, linear_dims, pool_dims};
 
 /// A host tensor: values and shape; with a member axis, `members` copies of `shape` back to back in `data`.
 #[derive(Clone, Debug, PartialEq)]
@@ -51,14 +54,6 @@ impl CpuBackend {
     }
 }
 
-fn expect_len(op: &'static str, what: &str, len: usize, want: usize) -> Result<()> {
-    if len == want { Ok(()) } else { Err(Error::shape(op, format!("{what} has {len} elements, expected {want}"))) }
-}
-
-fn expect_shape(op: &'static str, what: &str, got: &[usize], want: &[usize]) -> Result<()> {
-    if got == want { Ok(()) } else { Err(Error::shape(op, format!("{what} has shape {got:?}, expected {want:?}"))) }
-}
-
 /// `backward(dx)`, then dx = 0 wherever `mask` (a ReLU output shaped like dx) is not > 0.
 fn masked(
     op: &'static str,
@@ -71,53 +66,6 @@ fn masked(
     backward(dx)?;
     dense::mask_in_place(&mask.data, &mut dx.data);
     Ok(())
-}
-
-fn dims4(op: &'static str, what: &str, s: &[usize]) -> Result<[usize; 4]> {
-    <[usize; 4]>::try_from(s).map_err(|_| Error::shape(op, format!("{what} must be 4-d [N,C,H,W], got {s:?}")))
-}
-
-/// Validate conv shapes: x [N,C,H,W], w [K,C,k,k], y [N,K,Ho,Wo] with Ho, Wo from `geom`.
-fn conv_dims(op: &'static str, x: &[usize], w: &[usize], geom: ConvGeom, y: &[usize]) -> Result<conv::ConvDims> {
-    let [n, c, h, wd] = dims4(op, "input", x)?;
-    let [k, wc, kh, kw] = dims4(op, "weight", w)?;
-    if wc != c || kh != kw {
-        return Err(Error::shape(op, format!("weight {w:?} is not [K, {c}, k, k] for input {x:?}")));
-    }
-    let (Some(ho), Some(wo)) = (geom.out_size(h, kh), geom.out_size(wd, kw)) else {
-        return Err(Error::shape(op, format!("a {kh}×{kw} kernel with {geom:?} does not fit input {x:?}")));
-    };
-    let want = [n, k, ho, wo];
-    if y != want {
-        return Err(Error::shape(op, format!("output has shape {y:?}, expected {want:?}")));
-    }
-    Ok(conv::ConvDims { n, c, h, w: wd, k, ks: kh, stride: geom.stride, pad: geom.padding })
-}
-
-/// Validate linear shapes: x [N, ...I], w [O, I], y [N, O].
-fn linear_dims(op: &'static str, x: &[usize], w: &[usize], y: &[usize]) -> Result<(usize, usize, usize)> {
-    let (&[o, i], Some(&n)) = (w, x.first()) else {
-        return Err(Error::shape(op, format!("weight must be 2-d [O,I] and input non-empty, got {w:?} and {x:?}")));
-    };
-    if numel(x) != n * i || y != [n, o] {
-        return Err(Error::shape(
-            op,
-            format!("input {x:?}, weight {w:?}, output {y:?} do not form [N,I]·[O,I]ᵀ = [N,O]"),
-        ));
-    }
-    Ok((n, i, o))
-}
-
-/// Validate pooling shapes: x [N,C,H,W], y [N,C,Ho,Wo] with Ho, Wo from `geom`; returns (planes, dims).
-fn pool_dims(op: &'static str, x: &[usize], geom: PoolGeom, y: &[usize]) -> Result<(usize, pool::PoolDims)> {
-    let [n, c, h, w] = dims4(op, "input", x)?;
-    let (Some(ho), Some(wo)) = (geom.out_size(h), geom.out_size(w)) else {
-        return Err(Error::shape(op, format!("{geom:?} does not fit input {x:?}")));
-    };
-    if y != [n, c, ho, wo] {
-        return Err(Error::shape(op, format!("output {y:?} is not {:?} for input {x:?}", [n, c, ho, wo])));
-    }
-    Ok((n * c, pool::PoolDims { h, w, kernel: geom.kernel, stride: geom.stride }))
 }
 
 impl CpuBackend {
@@ -168,32 +116,6 @@ fn conv_backward_input(
         conv::backward_input_masked(&d, members::part(dy, m), members::part(w, m), members::part_mut(dx, m), mask);
     }
     Ok(())
-}
-
-/// The dataset rows of the batch `order[offset ..][.. b]`, each checked to be below `m` (all checked first, so
-/// a bad entry writes nothing).
-fn batch_rows<'a>(
-    op: &'static str,
-    order: &'a [u32],
-    offset: usize,
-    b: usize,
-    m: usize,
-) -> Result<impl Iterator<Item = usize> + 'a> {
-    let rows = order.get(offset..offset + b).ok_or_else(|| {
-        Error::shape(op, format!("order has {} entries, batch needs [{offset}, {})", order.len(), offset + b))
-    })?;
-    if let Some(&r) = rows.iter().find(|&&r| r as usize >= m) {
-        return Err(Error::shape(op, format!("order entry {r} is not below {m} images")));
-    }
-    Ok(rows.iter().map(|&r| r as usize))
-}
-
-fn check_labels(op: &'static str, labels: &[u32], n: usize, classes: usize) -> Result<()> {
-    expect_len(op, "labels", labels.len(), n)?;
-    match labels.iter().position(|&l| l as usize >= classes) {
-        Some(i) => Err(Error::shape(op, format!("label {} at row {i} is not below {classes} classes", labels[i]))),
-        None => Ok(()),
-    }
 }
 
 impl Backend for CpuBackend {
@@ -290,19 +212,7 @@ impl Backend for CpuBackend {
         x: &mut CpuTensor,
         y: &mut Vec<u32>,
     ) -> Result<()> {
-        let op = "gather_batch";
-        if x.members != 1 || images.members != 1 {
-            return Err(Error::shape(op, "the dataset and the batch x are shared: they must have 1 member"));
-        }
-        let (m, b) = (images.shape.first().copied().unwrap_or(0), y.len());
-        let d = images.data.len().checked_div(m).unwrap_or(0);
-        expect_len(op, "x", x.data.len(), b * d)?;
-        expect_len(op, "labels", labels.len(), m)?;
-        for (i, r) in batch_rows(op, order, offset, b, m)?.enumerate() {
-            x.data[i * d..][..d].copy_from_slice(&images.data[r * d..][..d]);
-            y[i] = labels[r];
-        }
-        Ok(())
+        gather::gather_batch(images, labels, order, offset, x, y)
     }
 
     fn gather_pixels(
@@ -315,24 +225,7 @@ impl Backend for CpuBackend {
         x: &mut CpuTensor,
         y: &mut Vec<u32>,
     ) -> Result<()> {
-        let op = "gather_pixels";
-        if x.members != 1 || table.members != 1 {
-            return Err(Error::shape(op, "the table and the batch x are shared: they must have 1 member"));
-        }
-        expect_len(op, "table", table.data.len(), 256)?;
-        let (m, b) = (labels.len(), y.len());
-        let d = x.data.len().checked_div(b).unwrap_or(0);
-        expect_len(op, "x", x.data.len(), b * d)?;
-        if pixels.len() != (m * d).div_ceil(4) {
-            return Err(Error::shape(op, format!("{} pixel words for {m} images of {d} bytes", pixels.len())));
-        }
-        for (i, r) in batch_rows(op, order, offset, b, m)?.enumerate() {
-            for (j, v) in x.data[i * d..][..d].iter_mut().enumerate() {
-                *v = table.data[crate::backend::packed_byte(pixels, r * d + j) as usize];
-            }
-            y[i] = labels[r];
-        }
-        Ok(())
+        gather::gather_pixels(pixels, table, labels, order, offset, x, y)
     }
 
     fn conv2d(&mut self, x: &CpuTensor, w: &CpuTensor, b: &CpuTensor, geom: ConvGeom, y: &mut CpuTensor) -> Result<()> {
