@@ -1,9 +1,5 @@
 // k×k convolution with stride s and zero padding p, as implicit GEMM: no im2col buffer, each tile element is
-// gathered from the NCHW tensors on the fly. MODE (override) picks the product; the GEMM body is the tiled,
-// register-blocked loop of matmul.wgsl (16-deep k slices, 16 outputs per thread), with the tile shape set by
-// TM: each thread computes TM rows × 16/TM columns, so the tile is BM × BN = 16·TM × 256/TM. TM = 4 (64×64)
-// suits 64+ rows; TM = 2 (32×128) keeps a 32-row product (conv1 forward, conv2 backward-input) from
-// spending half of every tile on rows that do not exist.
+// gathered from the NCHW tensors on the fly. MODE (override) picks the product:
 //
 //   MODE 0 forward          y[n,k,i,j]  rows k,  cols (n,i,j), reduce (c,u,v)   A = w,  B = x[n,c,i·s−p+u,j·s−p+v]
 //   MODE 1 backward-input   dx[n,c,h,w] rows c,  cols (n,h,w), reduce (k,u,v)   A = w,  B = dy[n,k,i,j] where
@@ -12,8 +8,30 @@
 // (x reads outside the image are the zero padding.) MODE 1 with s > 1 runs over every (k,u,v) and drops the
 // terms whose i is not whole: simple, and only the strided layers pay for it.
 //
+// Tiles sized per layer. A workgroup of 16×16 threads computes a BM × BN = 16·TM × 16·TN output tile, each
+// thread TM × TN outputs in registers (strided by 16, so neighbouring threads store neighbouring columns);
+// TM, TN are override constants the launcher picks from the product's shape: 8×8 per thread (128×128) where
+// there are ≥ 128 rows, 4×8 (64×128) for a 64-row product such as the sample CNN's conv2 forward, 2×8
+// (32×128) for 32 rows, and a narrow 2×1 (32×16) for an output as small as conv1's weight gradient (32×9),
+// which a 64×64 tile would leave 93% empty.
+//
+// The k loop runs over 8-deep slices, double-buffered in workgroup memory with one barrier per slice: while
+// the threads multiply slice i out of one buffer, the global loads of slice i + 1 are already in flight into
+// registers, and are stored into the other buffer after the multiply. Two buffers of BK·(BM + BN) floats
+// are 16·16·(TM + TN) ≤ 4096 floats: every tile fits WebGPU's default 16 KiB of workgroup memory.
+// The slices hold A as [BM][BK] and B as [BK][BN], row-major and unpadded. Both are conflict-free: the
+// threads store consecutive words (element e = t + 256·l of a slice sits at word e), and a warp's reads hit
+// two A words (its two values of lid.y, broadcast) and 16 consecutive B words.
+//
+// Every output still sums its k terms one at a time in ascending k (one fma per term into its register), so
+// the tile shape and slice depth change no result: each variant equals every other bit for bit.
+//
 // MODE 2 has a tiny output (K × C·k²) and a long reduction (N·Ho·Wo), so it is split over workgroup z like
 // matmul.wgsl and summed by matmul.wgsl's reduce_splits; its output is plain row-major, i.e. dw's layout.
+// BIAS_GRAD (MODE 2) also writes the bias gradient db[k] = Σ_{n,i,j} dy[n,k,i,j], the row sums of A: the
+// first column of workgroups adds each A row of every slice it has in workgroup memory anyway (one thread per
+// row, k ascending), so the bias needs no pass of its own over dy. dw and db are one binding (`out`, a span
+// of the gradient set): dw at out_at, db at bias_at; split partials are [m·n dw | m db] slices of `part`.
 //
 // Member axis (populations): workgroup z = member·splits + split (splits = 1 outside MODE 2's split), and member
 // m's a, b, epilogue operand and output start at m·(their member stride), 0 for an input every member shares.
@@ -21,7 +39,7 @@
 //
 // No division in the loads. A thread loads the same B column in every k-slice, so the column's part of the
 // address (divisions by runtime sizes: slow on GPUs, emulated per lane on CPU rasterizers) is computed once
-// per thread. The reduction index kk of its B loads advances by exactly TM per load (and that of its A loads
+// per thread. The reduction index kk of its B loads advances by a fixed step per load (and that of its A loads
 // by BK per slice), so kk is kept as mixed-radix digits (MODE 0, 1: (c or k, u, v), radices k, k; MODE 2:
 // (n, i, j), radices Ho, Wo) and advanced by adding the step's digits with carries.
 
@@ -44,24 +62,35 @@ struct ConvParams {
     a_ms: u32, // member strides (elements) of a, b, the epilogue operand (bias or mask) and out
     b_ms: u32,
     e_ms: u32,
-    out_ms: u32, // splits·m·n for MODE 2's partials ([member][split][m·n])
+    out_ms: u32, // for split partials splits·part ([member][split][part])
+    out_at: u32, // where the product starts in `out` (dw's place in a dw+db span; 0 otherwise)
+    bias_at: u32, // BIAS_GRAD: where db starts in `out` (split partials: m·n, after the slice's dw)
+    part: u32, // elements of one split's partial slice: m·n, plus m with BIAS_GRAD
     _pad0: u32,
     _pad1: u32,
-    _pad2: u32,
-    _pad3: u32,
-    _pad4: u32,
 }
 
 override MODE: u32 = 0u;
 // Epilogues fusing the ReLU around a conv layer:
 override RELU: bool = false; // MODE 0: y = max(·, 0) after the bias (NaN propagates, as in PyTorch)
 override MASK: bool = false; // MODE 1: keep dx where binding 3 (the ReLU output that fed the conv) > 0
-override TM: u32 = 4u; // 2, 4 or 8 (the workgroup arrays below are sized for these)
+override BIAS_GRAD: bool = false; // MODE 2: also db = the row sums of A (see above)
+override TM: u32 = 4u; // rows per thread: 2, 4 or 8
+override TN: u32 = 4u; // columns per thread: 1, 2, 4 or 8 (TM + TN ≤ 16)
 
-const BK: u32 = 16u;
-override TN: u32 = 16u / TM;
+const BK: u32 = 8u;
 override BM: u32 = 16u * TM;
 override BN: u32 = 16u * TN;
+// A slice is BM·BK = 128·TM elements: TM / 2 loads per thread, rows t/BK + 32·l.
+override LA: u32 = TM / 2u;
+// B slice: BK·BN = 128·TN elements: TN / 2 loads per thread (TN = 1: one, by the first 128 threads), the
+// thread's column fixed at t mod BN and its kk advancing by SB = BK / LB from one load to the next (also
+// across slices: LB·SB = BK).
+override LB: u32 = (TN + 1u) / 2u;
+override SB: u32 = BK / LB;
+// One buffer: A [BM][BK] then B [BK][BN].
+override HALF: u32 = BK * (BM + BN);
+override B_AT: u32 = BK * BM;
 
 @group(0) @binding(0) var<uniform> p: ConvParams;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -69,14 +98,8 @@ override BN: u32 = 16u * TN;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-// [BK][SA] (A, columns < BM used) then [BK][BN] (B): BK·(SA + BN) ≤ 2592 for TM ∈ {2, 4, 8}.
-// A's rows are padded from BM to SA = BM + 2 floats: the 16 threads t..t+15 store one A row's 16 k-values,
-// which at a stride of BM (a multiple of 32) would all fall in one of the 32 four-byte banks of workgroup
-// memory, a 16-way conflict; at BM + 2 a warp's 32 stores (two rows of 16 k) land at 2·(t mod 16) + t/16
-// (mod 32), 32 distinct banks. B is stored along its rows (t mod BN) and needs no padding. Same arithmetic,
-// same results.
-override SA: u32 = BM + 2u;
-var<workgroup> tiles: array<f32, 2592>;
+// Two buffers of HALF ≤ 2048 floats (16 KiB in all).
+var<workgroup> tiles: array<f32, 4096>;
 
 // Where the workgroup's member's copies of a, b and the epilogue operand start (set once per invocation).
 var<private> a0: u32;
@@ -184,7 +207,7 @@ fn load_b(kk: u32, d: Digits, ci: Col, k_end: u32) -> f32 {
     }
 }
 
-// `o0`: where the member's output (and, MODE 2, its split's slice) starts.
+// `o0`: where the member's output (and, MODE 2 split, its split's slice) starts.
 fn store(row: u32, col: u32, v: f32, o0: u32) {
     switch MODE {
         case 0u: {
@@ -202,6 +225,44 @@ fn store(row: u32, col: u32, v: f32, o0: u32) {
     }
 }
 
+// The per-invocation state of the k loop: the next slice's reduction indices (as numbers and digits), the
+// column of this thread's B loads, and the next slice's values fetched into registers.
+var<private> ka: u32;
+var<private> da: Digits;
+var<private> step_a: Digits;
+var<private> kb: u32;
+var<private> db: Digits;
+var<private> step_b: Digits;
+var<private> ci: Col;
+var<private> ra: array<f32, 4>;
+var<private> rb: array<f32, 4>;
+
+// Global loads of the next slice into registers (their latency overlaps the multiply of the current one).
+fn fetch(row0: u32, t: u32, k_end: u32) {
+    for (var l = 0u; l < LA; l++) {
+        ra[l] = load_a(row0 + t / BK + 32u * l, ka, da, k_end);
+    }
+    ka += BK;
+    if (MODE != 0u) { da = advance(da, step_a); } // MODE 0 indexes w by kk directly
+    for (var l = 0u; l < LB; l++) {
+        rb[l] = load_b(kb, db, ci, k_end);
+        kb += SB;
+        db = advance(db, step_b);
+    }
+}
+
+// The fetched slice into buffer `at` (0 or HALF): element e = t + 256·l at word e of each part.
+fn stash(at: u32, t: u32) {
+    for (var l = 0u; l < LA; l++) {
+        tiles[at + t + 256u * l] = ra[l];
+    }
+    if (t < BK * BN) { // all threads unless TN = 1
+        for (var l = 0u; l < LB; l++) {
+            tiles[at + B_AT + t + 256u * l] = rb[l];
+        }
+    }
+}
+
 @compute @workgroup_size(16, 16, 1)
 fn conv2d(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let row0 = wid.y * BM;
@@ -211,43 +272,37 @@ fn conv2d(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
     a0 = member * p.a_ms;
     b0 = member * p.b_ms;
     e0 = member * p.e_ms;
-    let o0 = member * p.out_ms + split * p.m * p.n;
+    let o0 = member * p.out_ms + split * p.part;
     let k_begin = split * p.k_chunk;
     let k_end = min(p.k, k_begin + p.k_chunk);
     let t = lid.y * 16u + lid.x;
-    let ci = col_info(col0 + t % BN);
-    let tb = BK * SA; // where the B slice starts in `tiles`
-    // A: this thread loads rows row0 + t/BK + 16·l at kk = k0 + t mod BK (the tile's element e = t + 256·l
-    // sits at [e mod BK][e / BK]). B: column t mod BN at kk = k0 + t/BN + TM·l (element e at [e / BN][e mod
-    // BN]; BN divides 256 and 256/BN = TM), and since TN·TM = BK the next slice continues the same
-    // progression: kk steps by TM from one B load to the next.
-    var ka = k_begin + t % BK;
-    var da = digits(ka);
-    let step_a = digits(BK);
-    var kb = k_begin + t / BN;
-    var db = digits(kb);
-    let step_b = digits(TM);
-    var acc: array<f32, 16>;
+    ci = col_info(col0 + t % BN);
+    // A: thread t loads kk = k0 + t mod BK; B: kk = k0 + t/BN + SB·l.
+    ka = k_begin + t % BK;
+    da = digits(ka);
+    step_a = digits(BK);
+    kb = k_begin + t / BN;
+    db = digits(kb);
+    step_b = digits(SB);
+    // The first column of workgroups also sums A's rows (the bias gradient), one thread per row.
+    let sums_bias = BIAS_GRAD && wid.x == 0u && t < BM;
+    var bias_sum = 0.0;
+    var acc: array<f32, 64>;
+    fetch(row0, t, k_end);
+    stash(0u, t);
+    workgroupBarrier();
+    var at = 0u; // the buffer holding the current slice
     for (var k0 = k_begin; k0 < k_end; k0 += BK) {
-        for (var l = 0u; l < TM; l++) { // BK·BM = 256·TM elements of A
-            tiles[(t % BK) * SA + t / BK + 16u * l] = load_a(row0 + t / BK + 16u * l, ka, da, k_end);
-        }
-        ka += BK;
-        if (MODE != 0u) { da = advance(da, step_a); } // MODE 0 indexes w by kk directly
-        for (var l = 0u; l < TN; l++) { // BK·BN = 256·TN elements of B
-            tiles[tb + (t / BN + TM * l) * BN + t % BN] = load_b(kb, db, ci, k_end);
-            kb += TM;
-            db = advance(db, step_b);
-        }
-        workgroupBarrier();
+        let more = k0 + BK < k_end; // uniform: the same for every thread of the workgroup
+        if (more) { fetch(row0, t, k_end); }
         for (var kk = 0u; kk < BK; kk++) {
             var ar: array<f32, 8>;
             var br: array<f32, 8>;
             for (var i = 0u; i < TM; i++) {
-                ar[i] = tiles[kk * SA + lid.y + 16u * i];
+                ar[i] = tiles[at + (lid.y + 16u * i) * BK + kk];
             }
             for (var j = 0u; j < TN; j++) {
-                br[j] = tiles[tb + kk * BN + lid.x + 16u * j];
+                br[j] = tiles[at + B_AT + kk * BN + lid.x + 16u * j];
             }
             for (var i = 0u; i < TM; i++) {
                 for (var j = 0u; j < TN; j++) {
@@ -255,13 +310,24 @@ fn conv2d(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
                 }
             }
         }
+        if (sums_bias) {
+            for (var kk = 0u; kk < BK; kk++) {
+                bias_sum += tiles[at + t * BK + kk];
+            }
+        }
+        // The other buffer was last read in the previous slice, before the barrier that ended it.
+        if (more) { stash(HALF - at, t); }
         workgroupBarrier();
+        at = HALF - at;
     }
     for (var i = 0u; i < TM; i++) {
         let row = row0 + lid.y + 16u * i;
         for (var j = 0u; j < TN; j++) {
             let col = col0 + lid.x + 16u * j;
-            if (row < p.m && col < p.n) { store(row, col, acc[i * TN + j], o0); }
+            if (row < p.m && col < p.n) { store(row, col, acc[i * TN + j], o0 + p.out_at); }
         }
+    }
+    if (sums_bias && row0 + t < p.m) {
+        out[o0 + p.bias_at + row0 + t] = bias_sum;
     }
 }

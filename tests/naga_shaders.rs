@@ -46,7 +46,7 @@ fn every_shader_parses_and_validates() {
 fn every_kernel_entry_point_and_override_exists() {
     let keys = KernelKey::all();
     // The combinations the shaders implement (see KernelKey::exists); a change here is a new variant.
-    assert_eq!(keys.len(), 34, "{keys:#?}");
+    assert_eq!(keys.len(), 55, "{keys:#?}");
     let mut entries = BTreeSet::new();
     for k in keys {
         let (file, entry, layout) = k.shader();
@@ -101,7 +101,7 @@ fn kernel_keys_read_as_family_mode_epilogue_tile() {
     use wgtrain::gpu::kernels::{Epilogue, Family, Mode, Tile};
     let k = KernelKey::new(Family::Conv2d, Mode::BackwardInput).with(Epilogue::Mask).tile(Tile::M32);
     assert_eq!(k.to_string(), "Conv2d/BackwardInput+Mask[M32]");
-    assert_eq!(k.pipeline_label(), "conv2d.wgsl:conv2d[MODE=1,MASK=1,TM=2]");
+    assert_eq!(k.pipeline_label(), "conv2d.wgsl:conv2d[MODE=1,MASK=1,TM=2,TN=8]");
     assert_eq!(KernelKey::new(Family::Sgd, Mode::Single).to_string(), "Sgd");
     assert!(!KernelKey::new(Family::Matmul, Mode::BackwardWeight).with(Epilogue::Mask).exists());
 }

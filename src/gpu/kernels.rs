@@ -97,15 +97,43 @@ pub enum Epilogue {
     Relu,
     /// `· where mask > 0 else 0`: backward through the ReLU whose output (`mask`) fed the layer.
     Mask,
+    /// A backward-weight product that also writes the bias gradient (the row sums of its A = dy) beside dw.
+    BiasGrad,
 }
 
-/// Output tile of the tiled kernels (conv2d.wgsl).
+/// Output tile of the tiled kernels (conv2d.wgsl), with the outputs per thread (TM × TN) that set it: a
+/// workgroup of 16×16 threads computes 16·TM × 16·TN outputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Tile {
-    /// 64×64 (TM = 4), and the only tile of the other families.
+    /// 64×64 (4×4 per thread), and the only tile of the other families.
     Square64,
-    /// 32×128 (TM = 2): for products of at most 32 rows.
+    /// 32×128 (2×8): products of at most 32 rows.
     M32,
+    /// 64×128 (4×8): products of 33–64 rows and many columns (the sample CNN's conv2 forward).
+    M64,
+    /// 128×128 (8×8 per thread): products of more than 64 rows and many columns.
+    Square128,
+    /// 32×16 (2×1): outputs of at most 32×16, such as conv1's weight gradient (32×9).
+    Narrow,
+}
+
+impl Tile {
+    /// Outputs per thread (TM rows × TN columns).
+    pub const fn per_thread(self) -> (usize, usize) {
+        match self {
+            Tile::Square64 => (4, 4),
+            Tile::M32 => (2, 8),
+            Tile::M64 => (4, 8),
+            Tile::Square128 => (8, 8),
+            Tile::Narrow => (2, 1),
+        }
+    }
+
+    /// Output rows × columns of one workgroup.
+    pub const fn shape(self) -> (usize, usize) {
+        let (tm, tn) = self.per_thread();
+        (16 * tm, 16 * tn)
+    }
 }
 
 /// One pipeline: a family's entry point in one mode, specialised by its epilogue and tile (override constants).
@@ -142,8 +170,9 @@ const MODES: [Mode; 9] = [
     Mode::Finish,
     Mode::Pixels,
 ];
-const EPILOGUES: [Epilogue; 5] = [Epilogue::None, Epilogue::Bias, Epilogue::BiasRelu, Epilogue::Relu, Epilogue::Mask];
-const TILES: [Tile; 2] = [Tile::Square64, Tile::M32];
+const EPILOGUES: [Epilogue; 6] =
+    [Epilogue::None, Epilogue::Bias, Epilogue::BiasRelu, Epilogue::Relu, Epilogue::Mask, Epilogue::BiasGrad];
+const TILES: [Tile; 5] = [Tile::Square64, Tile::M32, Tile::M64, Tile::Square128, Tile::Narrow];
 
 impl KernelKey {
     /// `family` in `mode`, no epilogue, the default tile.
@@ -173,7 +202,7 @@ impl KernelKey {
                 (F::ReduceSplits, M::Single) => matches!(e, E::None | E::Bias | E::BiasRelu | E::Mask),
                 (F::Matmul, M::Forward) => matches!(e, E::None | E::Bias | E::BiasRelu),
                 (F::Matmul | F::Conv2d, M::BackwardInput) => matches!(e, E::None | E::Mask),
-                (F::Matmul | F::Conv2d, M::BackwardWeight) => e == E::None,
+                (F::Matmul | F::Conv2d, M::BackwardWeight) => matches!(e, E::None | E::BiasGrad),
                 (F::Conv2d, M::Forward) => matches!(e, E::None | E::Relu),
                 (F::MaxPool2d, M::Backward) => matches!(e, E::None | E::Mask),
                 (F::MaxPool2d | F::Relu | F::SoftmaxXent, M::Forward)
@@ -259,9 +288,11 @@ impl KernelKey {
             Epilogue::BiasRelu => c.extend([("HAS_BIAS", 1.0), ("RELU", 1.0)]),
             Epilogue::Relu => c.push(("RELU", 1.0)),
             Epilogue::Mask => c.push(("MASK", 1.0)),
+            Epilogue::BiasGrad => c.push(("BIAS_GRAD", 1.0)),
         }
-        if self.tile == Tile::M32 {
-            c.push(("TM", 2.0));
+        if self.tile != Tile::Square64 {
+            let (tm, tn) = self.tile.per_thread();
+            c.extend([("TM", tm as f64), ("TN", tn as f64)]);
         }
         c
     }

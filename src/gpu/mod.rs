@@ -71,7 +71,7 @@ use crate::backend::Backend;
 use crate::{Error, Result};
 use context::Context;
 use cursor::CursorState;
-use kernels::{KernelKey, Kernels};
+use kernels::{KernelKey, Kernels, Tile};
 use profiler::Profiler;
 
 /// Id of the cursor uniform in bind-group keys (tensor ids start above it).
@@ -94,6 +94,11 @@ pub struct GpuBackend {
     placeholder: Option<(u64, wgpu::Buffer)>,
     /// Byte range (offset, size) of every packed view, by tensor id.
     views: HashMap<u64, (u64, u64)>,
+    /// Bindings that cover two views of one packed set (a layer's dw and db, written by one kernel): the
+    /// span's id (its byte range is in `views`), by the two views' ids.
+    spans: HashMap<(u64, u64), u64>,
+    /// The conv tile every conv dispatch uses instead of the one picked from its shape (tests, benchmarks).
+    conv_tile: Option<Tile>,
     cursor: CursorState,
     /// Ids of the host-written uniforms read by ops recorded since the last submit.
     bound_uniforms: Vec<u64>,
@@ -138,6 +143,8 @@ impl GpuBackend {
             table_bytes: Vec::new(),
             placeholder: None,
             views: HashMap::new(),
+            spans: HashMap::new(),
+            conv_tile: None,
             cursor,
             bound_uniforms: Vec::new(),
             submits: 0,
@@ -184,6 +191,13 @@ impl GpuBackend {
     /// recorded (the default), or each one where it is first dispatched (`false`: for comparing the two).
     pub fn set_defer_builds(&mut self, defer: bool) {
         self.defer_builds = defer;
+    }
+
+    /// Run every conv dispatch with `tile` instead of the tile picked from its shape (`None`: pick again). Every
+    /// tile computes the same sums in the same order, so results do not change: tests check each tile against
+    /// the others on small shapes, benchmarks compare their speed.
+    pub fn set_conv_tile(&mut self, tile: Option<Tile>) {
+        self.conv_tile = tile;
     }
 
     /// How long [`Backend::read`] waits for the GPU before reporting an error instead of hanging.

@@ -70,6 +70,29 @@ impl GpuBackend {
         Ok(out)
     }
 
+    /// One binding that covers the views `a` and `b` of one packed set with every member's copies (a layer's
+    /// weight and bias gradients, which one backward-weight kernel writes), as (id, where `a` starts, where `b`
+    /// starts) in elements of that binding; `None` when they are not views of one set (a `bias: false` layer's
+    /// scratch gradient). Made once per pair and kept, like the views themselves.
+    pub(crate) fn pair_span(&mut self, a: &GpuTensor, b: &GpuTensor) -> Option<(u64, u32, u32)> {
+        let (pa, pb) = (a.pack?, b.pack?);
+        if pa.id != pb.id || a.members != b.members || a.buffer != b.buffer {
+            return None;
+        }
+        let start = a.offset.min(b.offset);
+        let at = |t: &GpuTensor| u32::try_from((t.offset - start) / 4).ok();
+        let (a_at, b_at) = (at(a)?, at(b)?);
+        if let Some(&id) = self.spans.get(&(a.id, b.id)) {
+            return Some((id, a_at, b_at));
+        }
+        let end = |t: &GpuTensor| t.offset + (t.span() * 4) as u64;
+        let size = end(a).max(end(b)) - start;
+        let id = self.new_id();
+        self.views.insert(id, (start, size));
+        self.spans.insert((a.id, b.id), id);
+        Some((id, a_at, b_at))
+    }
+
     /// Every member's values of `t`, member-major: one copy of the range its binding covers, then each member's
     /// part of it (a packed view's copies lie a set size apart; a plain tensor's are contiguous).
     pub(crate) fn read_tensor(&mut self, t: &GpuTensor) -> Result<Vec<f32>> {

@@ -3,7 +3,7 @@
 //! operand at its member stride; tile and split count come from one member's sizes, so every member runs the
 //! solo kernel's exact arithmetic.
 
-use super::{ReduceStrides, Role, TILE, check, mstride, rank, reduce_splits, splits, u};
+use super::{ReduceStrides, Role, check, mstride, rank, reduce_splits, splits, u};
 use crate::backend::ConvGeom;
 use crate::gpu::bindings::Gemm;
 use crate::gpu::buffer::Res;
@@ -70,13 +70,16 @@ impl Dims {
             b_ms: ms.b,
             e_ms: ms.e,
             out_ms: ms.out,
+            out_at: ms.out_at,
+            bias_at: ms.bias_at,
+            part: u(op, ms.part)?,
             ..Default::default()
         })
     }
 }
 
-/// The split count and the member strides (elements) of the GEMM's operands; for split
-/// partials `out` is splits·m·n (parts laid out [member][split][m·n]).
+/// The split count and the member strides (elements) of the GEMM's operands; for split partials `out` is
+/// splits·part (parts laid out [member][split][part]). `out_at`, `bias_at`, `part`: see `ConvParams`.
 #[derive(Clone, Copy)]
 struct Strides {
     splits: usize,
@@ -84,14 +87,54 @@ struct Strides {
     b: u32,
     e: u32,
     out: u32,
+    out_at: u32,
+    bias_at: u32,
+    part: usize,
 }
 
-/// The kernel for an m×n product and its tile (rows, cols): the 32×128 tile when m ≤ 32 and n fills it
-/// (half of a 64-row tile would compute rows that do not exist), else 64×64. On lavapipe this took conv2's
-/// backward-input (32 rows) from 2.3× to 1.5× the time of its forward (64 rows, similar FLOPs).
-fn kernel(mode: Mode, epilogue: Epilogue, m: usize, n: usize) -> (KernelKey, usize, usize) {
-    let key = KernelKey::new(Family::Conv2d, mode).with(epilogue);
-    if m <= 32 && n >= 128 { (key.tile(Tile::M32), 32, 128) } else { (key, TILE, TILE) }
+impl Strides {
+    /// One split, the output at the start of its binding.
+    fn single(a: u32, b: u32, e: u32, out: u32) -> Strides {
+        Strides { splits: 1, a, b, e, out, out_at: 0, bias_at: 0, part: 0 }
+    }
+}
+
+/// Workgroups a larger tile must still give for it to be picked: at least one per multiprocessor of a large GPU
+/// (an H100 has 132), else the smaller tile's extra workgroups are worth more than the larger's reuse.
+const MIN_GROUPS: usize = 128;
+
+/// The tile for an m×n product run `z` times (members · splits), sized to the product: the narrow 32×16 tile
+/// for an output of at most 32×16 (conv1's 32×9 weight gradient: a 64×64 tile would be 93% empty); 32×128 for
+/// at most 32 rows and 128+ columns (a 64-row tile would compute rows that do not exist: on lavapipe this took
+/// conv2's backward-input from 2.3× to 1.5× its forward's time); 64×128 or 128×128 (4×8 or 8×8 outputs per
+/// thread) for up to 64 or more rows and 128+ columns, where the grid stays at `MIN_GROUPS` or more; else
+/// 64×64.
+fn pick_tile(m: usize, n: usize, z: usize) -> Tile {
+    let groups = |t: Tile| {
+        let (bm, bn) = t.shape();
+        m.div_ceil(bm) * n.div_ceil(bn) * z
+    };
+    let wide = |t: Tile| n >= 128 && groups(t) >= MIN_GROUPS;
+    match m {
+        _ if m <= 32 && n <= 16 => Tile::Narrow,
+        _ if m <= 32 && n >= 128 => Tile::M32,
+        _ if m <= 64 && wide(Tile::M64) => Tile::M64,
+        _ if m > 64 && wide(Tile::Square128) => Tile::Square128,
+        _ => Tile::Square64,
+    }
+}
+
+/// The kernel for an m×n product run `z` times, and its tile's rows and columns: the tile from its shape
+/// ([`pick_tile`]) unless the backend is told to use another (`GpuBackend::set_conv_tile`).
+fn kernel(
+    g: &GpuBackend,
+    mode: Mode,
+    epilogue: Epilogue,
+    (m, n, z): (usize, usize, usize),
+) -> (KernelKey, usize, usize) {
+    let tile = g.conv_tile.unwrap_or_else(|| pick_tile(m, n, z));
+    let (bm, bn) = tile.shape();
+    (KernelKey::new(Family::Conv2d, mode).with(epilogue).tile(tile), bm, bn)
 }
 
 /// Workgroups: the output tiles in x and y, z = members·splits.
@@ -114,16 +157,16 @@ pub fn forward(
     check(op, "b", &b.shape, &[d.k])?;
     check(op, "y", &y.shape, &d.out_shape())?;
     let p = y.members;
-    let ms = Strides {
-        splits: 1,
-        a: mstride(op, "w", w, p, Role::Own)?,
-        b: mstride(op, "x", x, p, Role::Input)?,
-        e: mstride(op, "b", b, p, Role::Input)?,
-        out: mstride(op, "y", y, p, Role::Own)?,
-    };
+    let ms = Strides::single(
+        mstride(op, "w", w, p, Role::Own)?,
+        mstride(op, "x", x, p, Role::Input)?,
+        mstride(op, "b", b, p, Role::Input)?,
+        mstride(op, "y", y, p, Role::Own)?,
+    );
     let gemm = (d.k, d.n * d.ho * d.wo, d.c * d.ks * d.ks);
     let (pid, pbuf) = g.uniform(&d.params(op, geom, gemm, gemm.2, ms)?);
-    let (key, bm, bn) = kernel(Mode::Forward, if relu { Epilogue::Relu } else { Epilogue::None }, gemm.0, gemm.1);
+    let epilogue = if relu { Epilogue::Relu } else { Epilogue::None };
+    let (key, bm, bn) = kernel(g, Mode::Forward, epilogue, (gemm.0, gemm.1, p));
     let groups = grid(op, (bm, bn), gemm.0, gemm.1, p)?;
     let params = Res { id: pid, buffer: &pbuf };
     // The conv forward always adds its bias: it is the epilogue operand of both variants.
@@ -147,17 +190,16 @@ pub fn backward_input(
         check(op, "mask", &m.shape, &dx.shape)?;
     }
     let p = dx.members;
-    let ms = Strides {
-        splits: 1,
-        a: mstride(op, "w", w, p, Role::Own)?,
-        b: mstride(op, "dy", dy, p, Role::Input)?,
-        e: mask.map_or(Ok(0), |m| mstride(op, "mask", m, p, Role::Input))?,
-        out: mstride(op, "dx", dx, p, Role::Own)?,
-    };
+    let ms = Strides::single(
+        mstride(op, "w", w, p, Role::Own)?,
+        mstride(op, "dy", dy, p, Role::Input)?,
+        mask.map_or(Ok(0), |m| mstride(op, "mask", m, p, Role::Input))?,
+        mstride(op, "dx", dx, p, Role::Own)?,
+    );
     let gemm = (d.c, d.n * d.h * d.w, d.k * d.ks * d.ks);
     let (pid, pbuf) = g.uniform(&d.params(op, geom, gemm, gemm.2, ms)?);
     let epilogue = if mask.is_some() { Epilogue::Mask } else { Epilogue::None };
-    let (key, bm, bn) = kernel(Mode::BackwardInput, epilogue, gemm.0, gemm.1);
+    let (key, bm, bn) = kernel(g, Mode::BackwardInput, epilogue, (gemm.0, gemm.1, p));
     let groups = grid(op, (bm, bn), gemm.0, gemm.1, p)?;
     let params = Res { id: pid, buffer: &pbuf };
     // The mask, or (unread without one) any buffer.
@@ -166,6 +208,9 @@ pub fn backward_input(
     g.dispatch(key, Gemm { params, a: w.res(), b: dy.res(), epilogue, out: dx.res() }, groups, &dx.label)
 }
 
+/// `dw = ∂/∂w`, `db = ∂/∂b`. When dw and db are views of one gradient set (every layer with a trained bias)
+/// one kernel writes both through a binding that spans them (`Epilogue::BiasGrad`); a `bias: false` layer's
+/// scratch db takes a separate reduction.
 pub fn backward_weight(
     g: &mut GpuBackend,
     x: &GpuTensor,
@@ -184,27 +229,47 @@ pub fn backward_weight(
     let members = dw.members;
     let dw_ms = mstride(op, "dw", dw, members, Role::Own)?;
     mstride(op, "db", db, members, Role::Own)?;
+    let span = g.pair_span(dw, db);
+    // A split's partial: [m·n dw | m db] when the bias is folded in.
+    let part = gm * gn + if span.is_some() { gm } else { 0 };
+    let (out_at, bias_at) = match span {
+        Some((_, w_at, b_at)) if s == 1 => (w_at, b_at),
+        _ => (0, u(op, gm * gn)?),
+    };
     let ms = Strides {
         splits: s,
         a: mstride(op, "dy", dy, members, Role::Input)?,
         b: mstride(op, "x", x, members, Role::Input)?,
         e: 0,
-        out: if s == 1 { dw_ms } else { u(op, s * gm * gn)? },
+        out: if s == 1 { dw_ms } else { u(op, s * part)? },
+        out_at,
+        bias_at,
+        part,
     };
     let (pid, pbuf) = g.uniform(&d.params(op, geom, (gm, gn, gk), if s == 1 { gk } else { chunk }, ms)?);
     let p = Res { id: pid, buffer: &pbuf };
-    let (key, bm, bn) = kernel(Mode::BackwardWeight, Epilogue::None, gm, gn);
-    // No epilogue: its operand is unread.
+    let epilogue = if span.is_some() { Epilogue::BiasGrad } else { Epilogue::None };
+    let (key, bm, bn) = kernel(g, Mode::BackwardWeight, epilogue, (gm, gn, members * s));
+    // No epilogue operand: unread.
     let binds = |out| Gemm { params: p, a: dy.res(), b: x.res(), epilogue: x.res(), out };
+    // Where the sums go: the span of dw and db, or dw alone.
+    let out = span.map_or(dw.res(), |(id, ..)| Res { id, buffer: &dw.buffer });
     g.note_flops((gm * members, gn, gk));
     if s == 1 {
-        g.dispatch(key, binds(dw.res()), grid(op, (bm, bn), gm, gn, members)?, &dw.label)?;
+        g.dispatch(key, binds(out), grid(op, (bm, bn), gm, gn, members)?, &dw.label)?;
     } else {
-        let (sid, sbuf) = g.scratch((members * s * gm * gn * 4) as u64)?;
+        let (sid, sbuf) = g.scratch((members * s * part * 4) as u64)?;
         let parts = Res { id: sid, buffer: &sbuf };
         g.dispatch(key, binds(parts), grid(op, (bm, bn), gm, gn, members * s)?, &dw.label)?;
-        let rs = ReduceStrides { members, epilogue: 0, out: dw_ms };
-        reduce_splits(g, parts, super::Fused::None, dw.res(), gm * gn, gn, s, rs, &dw.label)?;
+        let (head_at, tail) = match span {
+            Some((_, w_at, b_at)) => (w_at, Some((u(op, gm * gn)?, b_at))),
+            None => (0, None),
+        };
+        let rs = ReduceStrides { members, epilogue: 0, out: dw_ms, head_at, tail };
+        reduce_splits(g, parts, super::Fused::None, out, part, gn, s, rs, &dw.label)?;
     }
-    super::elementwise::bias_grad(g, op, dy, (d.n, d.k, d.ho * d.wo), db)
+    if span.is_none() {
+        super::elementwise::bias_grad(g, op, dy, (d.n, d.k, d.ho * d.wo), db)?;
+    }
+    Ok(())
 }
