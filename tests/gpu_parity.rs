@@ -174,6 +174,8 @@ fn profiler_times_every_dispatch_of_a_step_and_the_step_stays_small() {
     assert_eq!(count("Sgd → "), 1, "{:?}", labels(&first));
     assert_eq!(count("GradNorm/"), 2, "{:?}", labels(&first));
     assert_eq!((count("Gather → "), count("SoftmaxXent/Forward → ")), (1, 1), "{:?}", labels(&first));
+    // Every bias gradient rides its layer's weight-gradient GEMM (dw and db are views of one gradient set).
+    assert_eq!(count("BiasGrad "), 0, "{:?}", labels(&first));
     // The step before the update kernel became multi-tensor took 32 dispatches (8 of them updates).
     eprintln!("sample CNN: {} dispatches per training step: {:?}", first.len(), labels(&first));
     assert!(first.len() < 32, "{} dispatches: {:?}", first.len(), labels(&first));
