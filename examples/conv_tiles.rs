@@ -126,8 +126,7 @@ fn main() -> Result<()> {
             runs.sort_by(|x, y| x.0.total_cmp(&y.0));
             let (nanos, flops) = runs[runs.len() / 2];
             let (bm, bn) = tile.shape();
-            let mark = if picked.contains(&format!("[{tile:?}]")) || (tile == Tile::Square64 && !picked.contains('['))
-            {
+            let mark = if picked.contains(&format!("[{tile:?}]")) || (tile == Tile::Square64 && !picked.contains('[')) {
                 "*"
             } else {
                 " "
