@@ -284,6 +284,19 @@ pub trait Backend {
         losses: &mut Self::Tensor,
         slot: usize,
     ) -> Result<()>;
+    /// The classifier head of a training step as one op — a last linear layer, the loss and the layer's
+    /// backward: `linear(x, w, b) → logits`, [`Backend::softmax_xent`] (`losses[slot]`, `dlogits`),
+    /// `linear_backward_weight(x, dlogits) → dw, db`, and, when `dx` is given, `linear_backward_input` into it
+    /// (`linear_backward_input_relu` masked by x when `relu_input`: x is then the ReLU output that fed the
+    /// layer). The default runs exactly those ops ([`linear_softmax_xent_ops`]); the GPU fuses them into two
+    /// dispatches with the same arithmetic.
+    fn linear_softmax_xent(&mut self, h: Head<'_, Self>) -> Result<()>
+    where
+        Self: Sized,
+    {
+        linear_softmax_xent_ops(self, h)
+    }
+
     /// Evaluation counters: `acc[0] += Σ_n (logsumexp(z[n,:]) − z[n,y_n])`,
     /// `acc[1] += #{n : argmax_l z[n,l] = y_n}` (first maximum wins ties). logits [N,L], labels [N], acc [2].
     fn eval_accumulate(&mut self, logits: &Self::Tensor, labels: &Self::Indices, acc: &mut Self::Tensor) -> Result<()>;
@@ -348,6 +361,38 @@ pub trait Backend {
 }
 
 /// A member count must be 1 to [`MAX_MEMBERS`].
+/// The tensors of [`Backend::linear_softmax_xent`]: the layer's input x [N, I] (any shape with N·I elements),
+/// weight w [L, I] and bias b [L], the labels [N]; what it writes: `logits` and `dlogits` [N, L],
+/// `losses[slot]`, dw [L, I], db [L] and (unless the layer is the model's first) dx shaped like x.
+pub struct Head<'a, B: Backend> {
+    pub x: &'a B::Tensor,
+    pub w: &'a B::Tensor,
+    pub b: &'a B::Tensor,
+    pub labels: &'a B::Indices,
+    /// Whether x is a ReLU output, so that dx is masked where x ≤ 0.
+    pub relu_input: bool,
+    pub logits: &'a mut B::Tensor,
+    pub dlogits: &'a mut B::Tensor,
+    pub losses: &'a mut B::Tensor,
+    pub slot: usize,
+    pub dw: &'a mut B::Tensor,
+    pub db: &'a mut B::Tensor,
+    pub dx: Option<&'a mut B::Tensor>,
+}
+
+/// [`Backend::linear_softmax_xent`] as the ops it stands for, one after another: the definition, what the CPU
+/// runs, and the GPU's fallback where its fused kernels do not apply.
+pub fn linear_softmax_xent_ops<B: Backend>(be: &mut B, h: Head<'_, B>) -> Result<()> {
+    be.linear(h.x, h.w, h.b, h.logits)?;
+    be.softmax_xent(h.logits, h.labels, h.dlogits, h.losses, h.slot)?;
+    be.linear_backward_weight(h.x, h.dlogits, h.dw, h.db)?;
+    match h.dx {
+        Some(dx) if h.relu_input => be.linear_backward_input_relu(h.dlogits, h.w, h.x, dx),
+        Some(dx) => be.linear_backward_input(h.dlogits, h.w, dx),
+        None => Ok(()),
+    }
+}
+
 pub fn check_members(op: &'static str, label: &str, members: usize) -> Result<()> {
     if (1..=MAX_MEMBERS).contains(&members) {
         Ok(())

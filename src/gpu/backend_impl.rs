@@ -6,7 +6,7 @@
 
 use super::buffer::byte_size;
 use super::{GpuBackend, GpuIndices, GpuTensor, GpuUniform, ops};
-use crate::backend::{Backend, ConvGeom, PoolGeom};
+use crate::backend::{Backend, ConvGeom, Head, PoolGeom};
 use crate::{Error, Result};
 
 impl Backend for GpuBackend {
@@ -278,6 +278,10 @@ impl Backend for GpuBackend {
         slot: usize,
     ) -> Result<()> {
         ops::xent::softmax_xent(self, logits, labels, dlogits, losses, slot)
+    }
+
+    fn linear_softmax_xent(&mut self, h: Head<'_, GpuBackend>) -> Result<()> {
+        ops::head::linear_softmax_xent(self, h)
     }
 
     fn eval_accumulate(&mut self, logits: &GpuTensor, labels: &GpuIndices, acc: &mut GpuTensor) -> Result<()> {

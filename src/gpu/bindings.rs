@@ -127,6 +127,35 @@ layout! {
 }
 
 layout! {
+    /// head.wgsl `head_forward`: per block of rows, the logits, the loss terms, dlogits and dx (masked by x when
+    /// the variant is `Mask`).
+    HeadForward {
+        params: 0 Uniform,
+        x: 1 Read,
+        w: 2 Read,
+        bias: 3 Read,
+        labels: 4 Read,
+        logits: 5 ReadWrite,
+        dlogits: 6 ReadWrite,
+        row_loss: 7 ReadWrite,
+        dx: 8 ReadWrite,
+    }
+}
+
+layout! {
+    /// head.wgsl `head_weights`: dw and db (one span of the gradient set) and the batch loss.
+    HeadWeights {
+        params: 0 Uniform,
+        x: 1 Read,
+        cursor: 9 Uniform,
+        dlogits: 10 Read,
+        row_loss: 11 Read,
+        dwb: 12 ReadWrite,
+        losses: 13 ReadWrite,
+    }
+}
+
+layout! {
     /// softmax_xent.wgsl `eval_accumulate`: loss sum and correct count added into `acc`.
     EvalAccumulate { params: 0 Uniform, logits: 2 Read, labels: 3 Read, acc: 6 ReadWrite }
 }

@@ -19,6 +19,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("elementwise.wgsl", include_str!("../../shaders/elementwise.wgsl")),
     ("gather.wgsl", include_str!("../../shaders/gather.wgsl")),
     ("grad_norm.wgsl", include_str!("../../shaders/grad_norm.wgsl")),
+    ("head.wgsl", include_str!("../../shaders/head.wgsl")),
     ("matmul.wgsl", include_str!("../../shaders/matmul.wgsl")),
     ("pool.wgsl", include_str!("../../shaders/pool.wgsl")),
     ("sgd.wgsl", include_str!("../../shaders/sgd.wgsl")),
@@ -61,6 +62,9 @@ pub enum Family {
     BiasGrad,
     /// Forward: loss and dlogits; Eval: loss sum and correct count.
     SoftmaxXent,
+    /// The classifier head of a training step (last linear layer + softmax cross-entropy + the layer's
+    /// backward), head.wgsl: Forward per block of rows, BackwardWeight over the batch.
+    Head,
     /// Partials: squares summed per workgroup; Finish: one workgroup adds them and takes the root.
     GradNorm,
     /// Multi-tensor updates: one dispatch for every tensor of a packed set.
@@ -146,7 +150,7 @@ pub struct KernelKey {
     pub tile: Tile,
 }
 
-const FAMILIES: [Family; 11] = [
+const FAMILIES: [Family; 12] = [
     Family::Gather,
     Family::Matmul,
     Family::ReduceSplits,
@@ -155,6 +159,7 @@ const FAMILIES: [Family; 11] = [
     Family::Relu,
     Family::BiasGrad,
     Family::SoftmaxXent,
+    Family::Head,
     Family::GradNorm,
     Family::Sgd,
     Family::Adam,
@@ -204,7 +209,8 @@ impl KernelKey {
                 (F::Matmul | F::Conv2d, M::BackwardInput) => matches!(e, E::None | E::Mask),
                 (F::Matmul | F::Conv2d, M::BackwardWeight) => matches!(e, E::None | E::BiasGrad),
                 (F::Conv2d, M::Forward) => matches!(e, E::None | E::Relu),
-                (F::MaxPool2d, M::Backward) => matches!(e, E::None | E::Mask),
+                (F::MaxPool2d, M::Backward) | (F::Head, M::Forward) => matches!(e, E::None | E::Mask),
+                (F::Head, M::BackwardWeight) => e == E::None,
                 (F::MaxPool2d | F::Relu | F::SoftmaxXent, M::Forward)
                 | (F::Relu, M::Backward)
                 | (F::SoftmaxXent, M::Eval)
@@ -250,6 +256,8 @@ impl KernelKey {
             (F::BiasGrad, _) => ("elementwise.wgsl", "bias_grad", l::<b::BiasGrad>()),
             (F::SoftmaxXent, M::Eval) => ("softmax_xent.wgsl", "eval_accumulate", l::<b::EvalAccumulate>()),
             (F::SoftmaxXent, _) => ("softmax_xent.wgsl", "softmax_xent", l::<b::SoftmaxXent>()),
+            (F::Head, M::BackwardWeight) => ("head.wgsl", "head_weights", l::<b::HeadWeights>()),
+            (F::Head, _) => ("head.wgsl", "head_forward", l::<b::HeadForward>()),
             (F::GradNorm, M::Finish) => ("grad_norm.wgsl", "grad_norm_finish", l::<b::NormFinish>()),
             (F::GradNorm, _) => ("grad_norm.wgsl", "grad_norm_partials", l::<b::NormPartials>()),
             (F::Sgd, _) => ("sgd.wgsl", "sgd_update", l::<b::Sgd>()),

@@ -146,6 +146,29 @@ pub struct XentParams {
     pub _pad2: u32,
 }
 
+/// head.wgsl: the classifier head's sizes (n rows, l classes, i in-features), whether dx is wanted, every
+/// operand's member stride, and where dw and db start in the span that holds both.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
+pub struct HeadParams {
+    pub n: u32,
+    pub l: u32,
+    pub i: u32,
+    pub has_dx: u32,
+    pub x_ms: u32,
+    pub w_ms: u32,
+    pub b_ms: u32,
+    pub logits_ms: u32,
+    pub dlogits_ms: u32,
+    pub rows_ms: u32,
+    pub dx_ms: u32,
+    pub out_ms: u32,
+    pub dwb_ms: u32,
+    pub w_at: u32,
+    pub b_at: u32,
+    pub _pad0: u32,
+}
+
 /// gather.wgsl: `batch` rows of `dim` values from a dataset of `rows` images through `order`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
@@ -264,5 +287,23 @@ pub fn layouts() -> Vec<Layout> {
         layout!(BiasGradParams { batch, channels, inner, src_ms, dst_ms, _pad0, _pad1, _pad2 }),
         layout!(XentParams { n, l, logits_ms, dlogits_ms, out_ms, _pad0, _pad1, _pad2 }),
         layout!(GatherParams { batch, dim, rows, order_len }),
+        layout!(HeadParams {
+            n,
+            l,
+            i,
+            has_dx,
+            x_ms,
+            w_ms,
+            b_ms,
+            logits_ms,
+            dlogits_ms,
+            rows_ms,
+            dx_ms,
+            out_ms,
+            dwb_ms,
+            w_at,
+            b_at,
+            _pad0
+        }),
     ]
 }

@@ -9,7 +9,7 @@
 //! flatten is a reinterpretation, not an op. The sample CNN thus records exactly the ops it did by hand.
 
 use crate::Result;
-use crate::backend::{Backend, ConvGeom, PoolGeom};
+use crate::backend::{Backend, ConvGeom, Head, PoolGeom};
 use crate::nn::spec::{Architecture, Layer};
 
 /// One forward op, reading activation i and writing activation i + 1 (0 is the batch).
@@ -172,12 +172,67 @@ impl<B: Backend> Model<B> {
 
     /// Logits for the batch already in `a.acts[0]`.
     pub fn forward(&self, b: &mut B, a: &mut Activations<B>) -> Result<()> {
-        let p = &self.params;
-        let bias = |bias: Bias| match bias {
-            Bias::Param(t) => &p[t],
+        self.forward_first(b, a, self.steps.len())
+    }
+
+    /// The bias tensor a layer reads.
+    fn bias(&self, bias: Bias) -> &B::Tensor {
+        match bias {
+            Bias::Param(t) => &self.params[t],
+            Bias::Fixed(k) => &self.fixed_bias[k],
+        }
+    }
+
+    /// One training pass over the batch already in `a.acts[0]`: forward, the mean softmax cross-entropy
+    /// (its value to `losses[slot]`), and every parameter's gradient. A last linear layer (no ReLU after it)
+    /// runs together with the loss as one op, [`Backend::linear_softmax_xent`]: what the data flow is
+    /// (forward → loss → backward) does not change, only how many dispatches it takes.
+    pub fn train_pass(&mut self, b: &mut B, a: &mut Activations<B>, losses: &mut B::Tensor, slot: usize) -> Result<()> {
+        let n = self.steps.len();
+        let not_training = || crate::Error::Usage("activations were allocated for evaluation only".into());
+        let head = match self.steps.last() {
+            Some(Step { node: Node::Linear { weight, bias, relu: false }, masks_input, .. }) => {
+                Some((*weight, *bias, *masks_input))
+            }
+            _ => None,
+        };
+        let Some((weight, bias, relu_input)) = head else {
+            self.forward(b, a)?;
+            let dlogits = a.dlogits.as_mut().ok_or_else(not_training)?;
+            b.softmax_xent(a.acts.last().expect("logits"), &a.labels, dlogits, losses, slot)?;
+            return self.backward_first(b, a, n);
+        };
+        self.forward_first(b, a, n - 1)?;
+        let grads = a.grads.as_mut().ok_or_else(not_training)?;
+        let (ins, outs) = a.acts.split_at_mut(n);
+        let [dw, db] = weight_and_bias_grads(&mut self.grads, &mut self.fixed_bias_grad, weight, bias);
+        let b_tensor = match bias {
+            Bias::Param(t) => &self.params[t],
             Bias::Fixed(k) => &self.fixed_bias[k],
         };
-        for (i, s) in self.steps.iter().enumerate() {
+        let head = Head {
+            x: &ins[n - 1],
+            w: &self.params[weight],
+            b: b_tensor,
+            labels: &a.labels,
+            relu_input,
+            logits: &mut outs[0],
+            dlogits: a.dlogits.as_mut().ok_or_else(not_training)?,
+            losses,
+            slot,
+            dw,
+            db,
+            dx: (n > 1).then(|| &mut grads[n - 1]),
+        };
+        b.linear_softmax_xent(head)?;
+        self.backward_first(b, a, n - 1)
+    }
+
+    /// The first `count` ops of the forward pass.
+    fn forward_first(&self, b: &mut B, a: &mut Activations<B>, count: usize) -> Result<()> {
+        let p = &self.params;
+        let bias = |c: Bias| self.bias(c);
+        for (i, s) in self.steps.iter().enumerate().take(count) {
             let (ins, outs) = a.acts.split_at_mut(i + 1);
             let (x, y) = (&ins[i], &mut outs[0]);
             match s.node {
@@ -194,11 +249,17 @@ impl<B: Backend> Model<B> {
 
     /// Every parameter's gradient of the mean loss, from `a.dlogits` (written by the loss).
     pub fn backward(&mut self, b: &mut B, a: &mut Activations<B>) -> Result<()> {
+        self.backward_first(b, a, self.steps.len())
+    }
+
+    /// The backward of the first `count` ops, last first; op i reads the gradient at its output from
+    /// `grads[i + 1]`, or from `a.dlogits` when it is the model's last op.
+    fn backward_first(&mut self, b: &mut B, a: &mut Activations<B>, count: usize) -> Result<()> {
         let not_training = || crate::Error::Usage("activations were allocated for evaluation only".into());
         let grads = a.grads.as_mut().ok_or_else(not_training)?;
         let dlogits = a.dlogits.as_ref().ok_or_else(not_training)?;
         let p = &self.params;
-        for (i, s) in self.steps.iter().enumerate().rev() {
+        for (i, s) in self.steps.iter().enumerate().take(count).rev() {
             // dy: the gradient at this op's output; dx: at its input (not needed for the first op).
             let (lower, upper) = grads.split_at_mut(i + 1);
             let dy = if i + 1 == self.steps.len() { dlogits } else { &upper[0] };

@@ -161,11 +161,7 @@ impl<B: Backend> Population<B> {
         b.begin_step()?;
         let Activations { acts, labels, .. } = &mut *act;
         data.gather(b, offset, &mut acts[0], labels)?;
-        model.forward(b, act)?;
-        let logits = act.acts.last().expect("logits");
-        let dlogits = act.dlogits.as_mut().expect("training activations have dlogits");
-        b.softmax_xent(logits, &act.labels, dlogits, losses, slot)?;
-        model.backward(b, act)?;
+        model.train_pass(b, act, losses, slot)?;
         b.grad_norm(&model.grads, norms, slot)?;
         optimizer.update(b, &mut model.params, &model.grads, norms)?;
         b.end_step()

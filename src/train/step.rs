@@ -161,11 +161,7 @@ impl<B: Backend> Session<B> {
         b.begin_step()?;
         let Activations { acts, labels, .. } = &mut self.act;
         self.data.gather(b, offset, &mut acts[0], labels)?;
-        self.model.forward(b, &mut self.act)?;
-        let Activations { acts, labels, dlogits, .. } = &mut self.act;
-        let dlogits = dlogits.as_mut().expect("training activations have dlogits");
-        b.softmax_xent(acts.last().expect("logits"), labels, dlogits, &mut self.losses, slot)?;
-        self.model.backward(b, &mut self.act)?;
+        self.model.train_pass(b, &mut self.act, &mut self.losses, slot)?;
         b.grad_norm(&self.model.grads, &mut self.norms, slot)?;
         self.optimizer.update(b, &mut self.model.params, &self.model.grads, &self.norms)?;
         b.end_step()

@@ -11,6 +11,7 @@ pub mod conv;
 pub mod elementwise;
 pub mod gather;
 pub mod grad_norm;
+pub mod head;
 pub mod linear;
 pub mod pool;
 pub mod update;
