@@ -67,8 +67,12 @@ struct ConvParams {
     out_at: u32, // where the product starts in `out` (dw's place in a dw+db span; 0 otherwise)
     bias_at: u32, // BIAS_GRAD: where db starts in `out` (split partials: m·n, after the slice's dw)
     part: u32, // elements of one split's partial slice: m·n, plus m with BIAS_GRAD
+    inner: u32, // conv2d_pool: the two pools' kernels (edge E = inner·outer) and the pooled size
+    outer: u32,
+    hp: u32,
+    wp: u32,
+    arg_ms: u32, // member stride of argmax
     _pad0: u32,
-    _pad1: u32,
 }
 
 override MODE: u32 = 0u;
@@ -76,6 +80,7 @@ override MODE: u32 = 0u;
 override RELU: bool = false; // MODE 0: y = max(·, 0) after the bias (NaN propagates, as in PyTorch)
 override MASK: bool = false; // MODE 1: keep dx where binding 3 (the ReLU output that fed the conv) > 0
 override BIAS_GRAD: bool = false; // MODE 2: also db = the row sums of A (see above)
+override POOL: bool = false; // MODE 0, entry conv2d_pool: columns enumerate pooling windows (see there)
 override TM: u32 = 4u; // rows per thread: 2, 4 or 8
 override TN: u32 = 4u; // columns per thread: 1, 2, 4 or 8 (TM + TN ≤ 16)
 
@@ -168,6 +173,15 @@ struct Col {
 fn col_info(col: u32) -> Col {
     var ci: Col;
     ci.ok = col < p.n;
+    if (POOL) { // col = (n, a, b, di, dj): output (i, j) = (a·E + di, b·E + dj) of pooling window (a, b)
+        let e = p.inner * p.outer;
+        let win = col / (e * e);
+        let at = col % (e * e);
+        ci.base = (win / (p.hp * p.wp)) * p.cin * p.h * p.w;
+        ci.hh = i32((((win / p.wp) % p.hp) * e + at / e) * p.stride) - i32(p.pad);
+        ci.ww = i32(((win % p.wp) * e + at % e) * p.stride) - i32(p.pad);
+        return ci;
+    }
     switch MODE {
         case 0u: { // col = (n, i, j): x offset of [n, 0, 0, 0] and the window's top-left i·s − p, j·s − p
             let hw = p.ho * p.wo;
@@ -279,8 +293,9 @@ fn stash(at: u32, t: u32) {
     }
 }
 
-@compute @workgroup_size(16, 16, 1)
-fn conv2d(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+// The workgroup's output tile: every sum, in this thread's registers (output (i, j) of the thread is
+// acc[i·TN + j], at `out_row`, `out_col`); with BIAS_GRAD, db is written here too.
+fn tile_sums(lid: vec3<u32>, wid: vec3<u32>) -> array<f32, 64> {
     let row0 = wid.y * BM;
     let col0 = wid.x * BN;
     let member = wid.z / p.splits;
@@ -340,14 +355,104 @@ fn conv2d(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
         workgroupBarrier();
         at = HALF - at;
     }
-    for (var i = 0u; i < TM; i++) {
-        let row = row0 + lid.y * VA + 16u * VA * (i / VA) + i % VA;
-        for (var j = 0u; j < TN; j++) {
-            let col = col0 + lid.x * VB + 16u * VB * (j / VB) + j % VB;
-            if (row < p.m && col < p.n) { store(row, col, acc[i * TN + j], o0 + p.out_at); }
-        }
-    }
     if (sums_bias && row0 + t < p.m) {
         out[o0 + p.bias_at + row0 + t] = bias_sum;
+    }
+    return acc;
+}
+
+// Row and column in the tile of this thread's output i (of TM) and j (of TN).
+fn out_row(lid: vec3<u32>, i: u32) -> u32 {
+    return lid.y * VA + 16u * VA * (i / VA) + i % VA;
+}
+
+fn out_col(lid: vec3<u32>, j: u32) -> u32 {
+    return lid.x * VB + 16u * VB * (j / VB) + j % VB;
+}
+
+@compute @workgroup_size(16, 16, 1)
+fn conv2d(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let acc = tile_sums(lid, wid);
+    let o0 = (wid.z / p.splits) * p.out_ms + (wid.z % p.splits) * p.part + p.out_at;
+    for (var i = 0u; i < TM; i++) {
+        let row = wid.y * BM + out_row(lid, i);
+        for (var j = 0u; j < TN; j++) {
+            let col = wid.x * BN + out_col(lid, j);
+            if (row < p.m && col < p.n) { store(row, col, acc[i * TN + j], o0); }
+        }
+    }
+}
+
+// conv + bias + ReLU + the max-pools of an edge E = inner·outer chain (`PoolChain`), writing only the pooled
+// output y [N, K, Hp, Wp] and each value's place in its E×E window (argmax, di·E + dj). The GEMM's columns
+// enumerate whole pooling windows, (n, a, b, di, dj), so a tile (BN a multiple of E², the launcher's choice)
+// holds whole windows; after the k loop the tile goes through workgroup memory a chunk of rows at a time, and
+// one thread per (row, window) takes the maximum as the two pools would: the inner pool's first maximum (a
+// later element wins only if greater, or NaN) in each inner window, then the outer pool's over those, in
+// row-major order. The conv output itself is never written.
+@group(0) @binding(5) var<storage, read_write> argmax: array<f32>;
+
+@compute @workgroup_size(16, 16, 1)
+fn conv2d_pool(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let acc = tile_sums(lid, wid);
+    let member = wid.z;
+    e0 = member * p.e_ms;
+    let e = p.inner * p.outer;
+    let cells = e * e;
+    let wins = BN / cells; // windows per tile row
+    let rc = min(BM, 4096u / BN); // tile rows per chunk of workgroup memory
+    let t = lid.y * 16u + lid.x;
+    for (var c0 = 0u; c0 < BM; c0 += rc) {
+        workgroupBarrier(); // the k loop's or the previous chunk's reads are done
+        for (var i = 0u; i < TM; i++) {
+            let r = out_row(lid, i);
+            let row = wid.y * BM + r;
+            if (r >= c0 && r < c0 + rc && row < p.m) {
+                for (var j = 0u; j < TN; j++) {
+                    var y = bias[e0 + row] + acc[i * TN + j];
+                    y = select(0.0, y, y > 0.0 || y != y);
+                    let f = (r - c0) * BN + out_col(lid, j);
+                    tiles[f / 4u][f % 4u] = y;
+                }
+            }
+        }
+        workgroupBarrier();
+        for (var o = t; o < rc * wins; o += 256u) {
+            let lr = o / wins;
+            let win = o % wins;
+            let row = wid.y * BM + c0 + lr;
+            let wcol = wid.x * BN + win * cells;
+            if (row >= p.m || wcol >= p.n) { continue; }
+            let base = lr * BN + win * cells;
+            var best = 0.0;
+            var best_at = 0u;
+            for (var u2 = 0u; u2 < p.outer; u2++) {
+                for (var v2 = 0u; v2 < p.outer; v2++) {
+                    // The inner window (u2, v2)'s winner.
+                    var ib = 0.0;
+                    var ib_at = 0u;
+                    for (var u1 = 0u; u1 < p.inner; u1++) {
+                        for (var v1 = 0u; v1 < p.inner; v1++) {
+                            let at = (u2 * p.inner + u1) * e + v2 * p.inner + v1;
+                            let f = base + at;
+                            let v = tiles[f / 4u][f % 4u];
+                            if ((u1 == 0u && v1 == 0u) || v > ib || v != v) {
+                                ib = v;
+                                ib_at = at;
+                            }
+                        }
+                    }
+                    if ((u2 == 0u && v2 == 0u) || ib > best || ib != ib) {
+                        best = ib;
+                        best_at = ib_at;
+                    }
+                }
+            }
+            let w = wcol / cells; // (n, a, b)
+            let n = w / (p.hp * p.wp);
+            let k = ((n * p.cout + row) * p.hp + (w / p.wp) % p.hp) * p.wp + w % p.wp;
+            out[member * p.out_ms + k] = best;
+            argmax[member * p.arg_ms + k] = f32(best_at);
+        }
     }
 }

@@ -82,3 +82,32 @@ fn max_pool2d_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
     }
     dx[i] = select(0.0, g, !MASK || x[i] > 0.0);
 }
+
+// The backward of conv2d.wgsl's conv2d_pool (a ReLU and a chain of pools with edge E = p.kernel): one thread
+// per dx element of the conv output (h × w) sends it dy of its pooling window if it is the window's argmax and
+// the pooled value is > 0 (the ReLU), else 0 — the two pools' backward and the ReLU mask in one gather.
+@group(0) @binding(5) var<storage, read> pooled: array<f32>;
+@group(0) @binding(6) var<storage, read> arg: array<f32>;
+
+@compute @workgroup_size(WG)
+fn pool_chain_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    let hw = p.h * p.w;
+    if (i >= p.planes * hw) { return; }
+    let e = p.kernel;
+    let plane = i / hw;
+    let r = (i % hw) / p.w;
+    let c = i % p.w;
+    let a = r / e;
+    let b = c / e;
+    var g = 0.0;
+    var keep = false;
+    if (a < p.ho && b < p.wo) {
+        let k = (plane * p.ho + a) * p.wo + b;
+        if (u32(arg[k]) == (r - a * e) * e + (c - b * e)) {
+            g += dy[k];
+            keep = pooled[k] > 0.0;
+        }
+    }
+    dx[i] = select(0.0, g, keep);
+}

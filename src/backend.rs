@@ -71,6 +71,41 @@ impl PoolGeom {
     }
 }
 
+/// Max-pools right after a conv + ReLU, run inside it ([`Backend::conv2d_relu_pool`]): a first pool of
+/// `inner`×`inner` windows, then a second of `outer`×`outer` windows over its output (`outer` = 1: none), both
+/// with stride = kernel. Together they pool `edge`×`edge` windows, `edge = inner·outer` (floor mode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PoolChain {
+    pub inner: usize,
+    pub outer: usize,
+}
+
+impl PoolChain {
+    /// The edge of the windows the two pools cover together.
+    pub fn edge(&self) -> usize {
+        self.inner * self.outer
+    }
+
+    /// Whether the fused op takes this chain: window edges 2, 4 or 8 (a GPU tile of 64 or 128 columns then holds
+    /// whole windows); a [`Error::Shape`] naming `op` otherwise.
+    pub fn check(&self, op: &'static str) -> Result<()> {
+        if [2, 4, 8].contains(&self.edge()) {
+            return Ok(());
+        }
+        Err(crate::Error::shape(
+            op,
+            format!("{self:?} pools {0}×{0} windows; the fused op takes edges 2, 4 or 8", self.edge()),
+        ))
+    }
+
+    /// Pooled size of an input `size` long, None if a window does not fit (or a kernel is 0): floor(floor(size /
+    /// inner) / outer) = floor(size / edge).
+    pub fn out_size(&self, size: usize) -> Option<usize> {
+        let e = self.edge();
+        (e > 0 && size >= e).then(|| size / e)
+    }
+}
+
 /// A compute backend. `Tensor` holds f32 values with a shape; `Indices` holds u32 values (labels, orders).
 pub trait Backend {
     type Tensor;
@@ -237,6 +272,33 @@ pub trait Backend {
         w: &Self::Tensor,
         mask: &Self::Tensor,
         geom: ConvGeom,
+        dx: &mut Self::Tensor,
+    ) -> Result<()>;
+    /// `conv2d_relu` followed by the max-pools of `pools`, as one op that writes only the pooled output:
+    /// y [N,K,Hp,Wp] with Hp = floor(Ho / edge), Wp likewise. `argmax` [N,K,Hp,Wp] gets where each pooled value
+    /// sits in its edge×edge window of the conv output, as di·edge + dj (an f32 holding a small integer), chosen
+    /// as the two pools choose it: the inner pool's winner (their tie rule) inside the outer pool's winner.
+    #[allow(clippy::too_many_arguments)]
+    fn conv2d_relu_pool(
+        &mut self,
+        x: &Self::Tensor,
+        w: &Self::Tensor,
+        b: &Self::Tensor,
+        geom: ConvGeom,
+        pools: PoolChain,
+        y: &mut Self::Tensor,
+        argmax: &mut Self::Tensor,
+    ) -> Result<()>;
+    /// The backward of [`Backend::conv2d_relu_pool`]'s pools and ReLU: from the gradient at the pooled output
+    /// `dy` [N,K,Hp,Wp], the gradient at the conv's pre-activation dx [N,K,Ho,Wo] — `dy` at each window's argmax
+    /// where the pooled value `y` is > 0, 0 everywhere else (what `max_pool2d_backward` twice and
+    /// `relu_backward` give).
+    fn conv2d_relu_pool_backward(
+        &mut self,
+        y: &Self::Tensor,
+        argmax: &Self::Tensor,
+        dy: &Self::Tensor,
+        pools: PoolChain,
         dx: &mut Self::Tensor,
     ) -> Result<()>;
     /// `max_pool2d_backward` then `relu_backward` with `x`: dx = 0 where x ≤ 0 (x being a ReLU output).

@@ -2,7 +2,7 @@
 //! returns [`Error::Shape`] naming the op, never panics, so a bad call is refused before any value is written.
 
 use super::{conv, pool};
-use crate::backend::{ConvGeom, PoolGeom, numel};
+use crate::backend::{ConvGeom, PoolChain, PoolGeom, numel};
 use crate::{Error, Result};
 
 pub(super) fn expect_len(op: &'static str, what: &str, len: usize, want: usize) -> Result<()> {
@@ -18,13 +18,8 @@ fn dims4(op: &'static str, what: &str, s: &[usize]) -> Result<[usize; 4]> {
 }
 
 /// Validate conv shapes: x [N,C,H,W], w [K,C,k,k], y [N,K,Ho,Wo] with Ho, Wo from `geom`.
-pub(super) fn conv_dims(
-    op: &'static str,
-    x: &[usize],
-    w: &[usize],
-    geom: ConvGeom,
-    y: &[usize],
-) -> Result<conv::ConvDims> {
+/// The output shape [N, K, Ho, Wo] of a conv of input `x` with weight `w`.
+pub(super) fn conv_out(op: &'static str, x: &[usize], w: &[usize], geom: ConvGeom) -> Result<[usize; 4]> {
     let [n, c, h, wd] = dims4(op, "input", x)?;
     let [k, wc, kh, kw] = dims4(op, "weight", w)?;
     if wc != c || kh != kw {
@@ -33,11 +28,32 @@ pub(super) fn conv_dims(
     let (Some(ho), Some(wo)) = (geom.out_size(h, kh), geom.out_size(wd, kw)) else {
         return Err(Error::shape(op, format!("a {kh}×{kw} kernel with {geom:?} does not fit input {x:?}")));
     };
-    let want = [n, k, ho, wo];
+    Ok([n, k, ho, wo])
+}
+
+pub(super) fn conv_dims(
+    op: &'static str,
+    x: &[usize],
+    w: &[usize],
+    geom: ConvGeom,
+    y: &[usize],
+) -> Result<conv::ConvDims> {
+    let want = conv_out(op, x, w, geom)?;
     if y != want {
         return Err(Error::shape(op, format!("output has shape {y:?}, expected {want:?}")));
     }
-    Ok(conv::ConvDims { n, c, h, w: wd, k, ks: kh, stride: geom.stride, pad: geom.padding })
+    let [n, c, h, wd] = dims4(op, "input", x)?;
+    Ok(conv::ConvDims { n, c, h, w: wd, k: want[1], ks: w[2], stride: geom.stride, pad: geom.padding })
+}
+
+/// The pooled shape [N, K, Hp, Wp] of a conv output `conv` [N, K, Ho, Wo] under `pools`.
+pub(super) fn pooled_shape(op: &'static str, conv: [usize; 4], pools: PoolChain) -> Result<[usize; 4]> {
+    pools.check(op)?;
+    let [n, k, ho, wo] = conv;
+    let (Some(hp), Some(wp)) = (pools.out_size(ho), pools.out_size(wo)) else {
+        return Err(Error::shape(op, format!("{pools:?} does not fit the conv output {conv:?}")));
+    };
+    Ok([n, k, hp, wp])
 }
 
 /// Validate linear shapes: x [N, ...I], w [O, I], y [N, O].

@@ -16,9 +16,9 @@ pub mod pool;
 pub mod real;
 pub mod sgd;
 
-use crate::backend::{Backend, ConvGeom, PoolGeom, numel};
+use crate::backend::{Backend, ConvGeom, PoolChain, PoolGeom, numel};
 use crate::{Error, Result};
-use checks::{check_labels, conv_dims, expect_len, expect_shape, linear_dims, pool_dims};
+use checks::{check_labels, conv_dims, conv_out, expect_len, expect_shape, linear_dims, pool_dims, pooled_shape};
 
 /// A host tensor: values and shape; with a member axis, `members` copies of `shape` back to back in `data`.
 #[derive(Clone, Debug, PartialEq)]
@@ -31,11 +31,13 @@ pub struct CpuTensor {
 /// Reference backend; ops run immediately when recorded.
 pub struct CpuBackend {
     batch_chunks: usize,
+    /// A conv output that lives only inside `conv2d_relu_pool`, kept for the next call.
+    scratch: Vec<f32>,
 }
 
 impl Default for CpuBackend {
     fn default() -> Self {
-        CpuBackend { batch_chunks: conv::BATCH_CHUNKS }
+        CpuBackend { batch_chunks: conv::BATCH_CHUNKS, scratch: Vec::new() }
     }
 }
 
@@ -50,7 +52,7 @@ impl CpuBackend {
         if chunks == 0 {
             return Err(Error::Usage("the CPU backend needs at least one batch chunk".into()));
         }
-        Ok(CpuBackend { batch_chunks: chunks })
+        Ok(CpuBackend { batch_chunks: chunks, scratch: Vec::new() })
     }
 }
 
@@ -321,6 +323,65 @@ impl Backend for CpuBackend {
         dx: &mut CpuTensor,
     ) -> Result<()> {
         conv_backward_input("conv2d_backward_input_relu", dy, w, Some(mask), geom, dx)
+    }
+
+    fn conv2d_relu_pool(
+        &mut self,
+        x: &CpuTensor,
+        w: &CpuTensor,
+        b: &CpuTensor,
+        geom: ConvGeom,
+        pools: PoolChain,
+        y: &mut CpuTensor,
+        argmax: &mut CpuTensor,
+    ) -> Result<()> {
+        let op = "conv2d_relu_pool";
+        let conv_shape = conv_out(op, &x.shape, &w.shape, geom)?;
+        let pooled = pooled_shape(op, conv_shape, pools)?;
+        expect_shape(op, "y", &y.shape, &pooled)?;
+        expect_shape(op, "argmax", &argmax.shape, &pooled)?;
+        let p = members::count(op, &[("y", y), ("argmax", argmax)], &[("w", w)], &[("x", x), ("b", b)])?;
+        // The conv output lives only inside this op (kept between calls: one allocation per shape).
+        let len = p * numel(&conv_shape);
+        let mut conv = CpuTensor { data: std::mem::take(&mut self.scratch), shape: conv_shape.to_vec(), members: p };
+        conv.data.resize(len, 0.0);
+        let result = self.conv_forward(op, x, w, b, geom, &mut conv, true);
+        if result.is_ok() {
+            let [n, k, ho, wo] = conv_shape;
+            for m in 0..p {
+                let (y, arg) = (members::part_mut(y, m), members::part_mut(argmax, m));
+                pool::chain_forward(n * k, (ho, wo), pools, members::part(&conv, m), y, arg);
+            }
+        }
+        self.scratch = conv.data;
+        result
+    }
+
+    fn conv2d_relu_pool_backward(
+        &mut self,
+        y: &CpuTensor,
+        argmax: &CpuTensor,
+        dy: &CpuTensor,
+        pools: PoolChain,
+        dx: &mut CpuTensor,
+    ) -> Result<()> {
+        let op = "conv2d_relu_pool_backward";
+        let [n, k, ho, wo] = <[usize; 4]>::try_from(dx.shape.as_slice())
+            .map_err(|_| Error::shape(op, format!("dx must be 4-d [N,K,Ho,Wo], got {:?}", dx.shape)))?;
+        let pooled = pooled_shape(op, [n, k, ho, wo], pools)?;
+        for (what, t) in [("y", y), ("argmax", argmax), ("dy", dy)] {
+            expect_shape(op, what, &t.shape, &pooled)?;
+        }
+        let p = members::count(op, &[("dx", dx)], &[], &[("y", y), ("argmax", argmax), ("dy", dy)])?;
+        let cells = pools.edge() * pools.edge();
+        if let Some(bad) = argmax.data.iter().find(|&&a| !(a >= 0.0 && a < cells as f32 && a.fract() == 0.0)) {
+            return Err(Error::shape(op, format!("argmax holds {bad}, not a position in a {cells}-cell window")));
+        }
+        for m in 0..p {
+            let ins = (members::part(y, m), members::part(argmax, m), members::part(dy, m));
+            pool::chain_backward(n * k, (ho, wo), pools, ins, members::part_mut(dx, m));
+        }
+        Ok(())
     }
 
     fn max_pool2d_backward_relu(

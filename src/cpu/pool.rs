@@ -8,6 +8,7 @@
 use rayon::prelude::*;
 
 use super::real::Real;
+use crate::backend::PoolChain;
 
 /// One plane's pooling sizes: input h×w, window `kernel`, `stride` (callers check kernel ≤ h, w; stride ≥ 1).
 #[derive(Clone, Copy, Debug)]
@@ -140,4 +141,82 @@ pub fn backward_plane_2x2<T: Real>(d: &PoolDims, plane: &[T], g: &[T], out: &mut
             out[(2 * i + t / 2) * w + 2 * j + t % 2] += gv; // onto 0, as the plain loop does (keeps −0 → +0)
         }
     }
+}
+
+/// Where the two pools of `pools` put the maximum of the pooled output (a, b) of one conv-output plane
+/// (`h`×`w`): the inner pool's winner inside the outer pool's winner, each by [`winner`]'s rule. Returns its
+/// offset in the plane.
+fn chain_winner<T: Real>(plane: &[T], (h, w): (usize, usize), pools: PoolChain, a: usize, b: usize) -> usize {
+    let inner = PoolDims { h, w, kernel: pools.inner, stride: pools.inner };
+    let mut best = winner(&inner, plane, a * pools.outer, b * pools.outer);
+    for u in 0..pools.outer {
+        for v in 0..pools.outer {
+            let o = winner(&inner, plane, a * pools.outer + u, b * pools.outer + v);
+            if plane[o] > plane[best] || plane[o].is_nan() {
+                best = o;
+            }
+        }
+    }
+    best
+}
+
+/// [`crate::backend::Backend::conv2d_relu_pool`]'s pooling, per plane: conv [planes, h, w] → y and argmax
+/// [planes, hp, wp] (argmax = di·edge + dj inside the window). Planes run in parallel.
+pub fn chain_forward<T: Real>(
+    planes: usize,
+    (h, w): (usize, usize),
+    pools: PoolChain,
+    conv: &[T],
+    y: &mut [T],
+    argmax: &mut [T],
+) {
+    let (e, hp, wp) = (pools.edge(), h / pools.edge(), w / pools.edge());
+    let (hw, phw) = (h * w, hp * wp);
+    if hw == 0 || phw == 0 {
+        return;
+    }
+    y[..planes * phw]
+        .par_chunks_mut(phw)
+        .zip(argmax[..planes * phw].par_chunks_mut(phw))
+        .zip(conv[..planes * hw].par_chunks(hw))
+        .with_min_len(min_planes(hw))
+        .for_each(|((out, arg), plane)| {
+            for a in 0..hp {
+                for b in 0..wp {
+                    let o = chain_winner(plane, (h, w), pools, a, b);
+                    out[a * wp + b] = plane[o];
+                    let (di, dj) = (o / w - a * e, o % w - b * e);
+                    arg[a * wp + b] = T::from_usize(di * e + dj);
+                }
+            }
+        });
+}
+
+/// [`crate::backend::Backend::conv2d_relu_pool_backward`] per plane: dx [planes, h, w] = 0, then dy at each
+/// window's argmax where y > 0 (added to the 0, as the pools' backward does). Planes run in parallel; the
+/// caller checks that every argmax is a position in its window (< edge²).
+pub fn chain_backward<T: Real>(
+    planes: usize,
+    (h, w): (usize, usize),
+    pools: PoolChain,
+    (y, argmax, dy): (&[T], &[T], &[T]),
+    dx: &mut [T],
+) {
+    let (e, hp, wp) = (pools.edge(), h / pools.edge(), w / pools.edge());
+    let (hw, phw) = (h * w, hp * wp);
+    if hw == 0 {
+        return;
+    }
+    dx[..planes * hw].par_chunks_mut(hw).enumerate().with_min_len(min_planes(hw)).for_each(|(pl, out)| {
+        out.fill(T::ZERO);
+        for a in 0..hp {
+            for b in 0..wp {
+                let k = pl * phw + a * wp + b;
+                if y[k] > T::ZERO {
+                    let at = argmax[k].to_f64() as usize;
+                    out[(a * e + at / e) * w + b * e + at % e] += dy[k];
+                }
+            }
+        }
+    });
 }

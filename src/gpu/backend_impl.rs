@@ -6,7 +6,7 @@
 
 use super::buffer::byte_size;
 use super::{GpuBackend, GpuIndices, GpuTensor, GpuUniform, ops};
-use crate::backend::{Backend, ConvGeom, Head, PoolGeom};
+use crate::backend::{Backend, ConvGeom, Head, PoolChain, PoolGeom};
 use crate::{Error, Result};
 
 impl Backend for GpuBackend {
@@ -278,6 +278,30 @@ impl Backend for GpuBackend {
         slot: usize,
     ) -> Result<()> {
         ops::xent::softmax_xent(self, logits, labels, dlogits, losses, slot)
+    }
+
+    fn conv2d_relu_pool(
+        &mut self,
+        x: &GpuTensor,
+        w: &GpuTensor,
+        b: &GpuTensor,
+        geom: ConvGeom,
+        pools: PoolChain,
+        y: &mut GpuTensor,
+        argmax: &mut GpuTensor,
+    ) -> Result<()> {
+        ops::conv::forward_pool(self, x, w, b, geom, pools, y, argmax)
+    }
+
+    fn conv2d_relu_pool_backward(
+        &mut self,
+        y: &GpuTensor,
+        argmax: &GpuTensor,
+        dy: &GpuTensor,
+        pools: PoolChain,
+        dx: &mut GpuTensor,
+    ) -> Result<()> {
+        ops::pool::chain_backward(self, y, argmax, dy, pools, dx)
     }
 
     fn linear_softmax_xent(&mut self, h: Head<'_, GpuBackend>) -> Result<()> {

@@ -66,6 +66,29 @@ layout! {
 }
 
 layout! {
+    /// conv2d.wgsl `conv2d_pool`: conv + bias + ReLU + a chain of max-pools, the pooled output and its argmax.
+    ConvPool {
+        params: 0 Uniform,
+        a: 1 Read,
+        b: 2 Read,
+        bias: 3 Read,
+        y: 4 ReadWrite,
+        argmax: 5 ReadWrite,
+    }
+}
+
+layout! {
+    /// pool.wgsl `pool_chain_backward`: dx of the conv output from dy at the pooled output, through argmax.
+    PoolChainBackward {
+        params: 0 Uniform,
+        dy: 3 Read,
+        dx: 4 ReadWrite,
+        pooled: 5 Read,
+        argmax: 6 Read,
+    }
+}
+
+layout! {
     /// matmul.wgsl `matmul` and conv2d.wgsl `conv2d`: `out = epilogue(a ⊗ b)` (or split-K partials).
     Gemm {
         params: 0 Uniform,

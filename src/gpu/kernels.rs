@@ -103,6 +103,9 @@ pub enum Epilogue {
     Mask,
     /// A backward-weight product that also writes the bias gradient (the row sums of its A = dy) beside dw.
     BiasGrad,
+    /// A conv forward with bias, ReLU and a chain of max-pools, writing only the pooled output and its argmax;
+    /// and that chain's backward (a gather through the argmax).
+    ReluPool,
 }
 
 /// Output tile of the tiled kernels (conv2d.wgsl), with the outputs per thread (TM × TN) that set it: a
@@ -175,8 +178,15 @@ const MODES: [Mode; 9] = [
     Mode::Finish,
     Mode::Pixels,
 ];
-const EPILOGUES: [Epilogue; 6] =
-    [Epilogue::None, Epilogue::Bias, Epilogue::BiasRelu, Epilogue::Relu, Epilogue::Mask, Epilogue::BiasGrad];
+const EPILOGUES: [Epilogue; 7] = [
+    Epilogue::None,
+    Epilogue::Bias,
+    Epilogue::BiasRelu,
+    Epilogue::Relu,
+    Epilogue::Mask,
+    Epilogue::BiasGrad,
+    Epilogue::ReluPool,
+];
 const TILES: [Tile; 5] = [Tile::Square64, Tile::M32, Tile::M64, Tile::Square128, Tile::Narrow];
 
 impl KernelKey {
@@ -208,8 +218,12 @@ impl KernelKey {
                 (F::Matmul, M::Forward) => matches!(e, E::None | E::Bias | E::BiasRelu),
                 (F::Matmul | F::Conv2d, M::BackwardInput) => matches!(e, E::None | E::Mask),
                 (F::Matmul | F::Conv2d, M::BackwardWeight) => matches!(e, E::None | E::BiasGrad),
-                (F::Conv2d, M::Forward) => matches!(e, E::None | E::Relu),
-                (F::MaxPool2d, M::Backward) | (F::Head, M::Forward) => matches!(e, E::None | E::Mask),
+                // The pooled conv needs tiles of whole windows (BN a multiple of 64): not the narrow one.
+                (F::Conv2d, M::Forward) => {
+                    matches!(e, E::None | E::Relu) || (e == E::ReluPool && self.tile != Tile::Narrow)
+                }
+                (F::MaxPool2d, M::Backward) => matches!(e, E::None | E::Mask | E::ReluPool),
+                (F::Head, M::Forward) => matches!(e, E::None | E::Mask),
                 (F::Head, M::BackwardWeight) => e == E::None,
                 (F::MaxPool2d | F::Relu | F::SoftmaxXent, M::Forward)
                 | (F::Relu, M::Backward)
@@ -248,7 +262,11 @@ impl KernelKey {
             (F::Gather, _) => ("gather.wgsl", "gather_batch", l::<b::Gather>()),
             (F::Matmul, _) => ("matmul.wgsl", "matmul", l::<b::Gemm>()),
             (F::ReduceSplits, _) => ("matmul.wgsl", "reduce_splits", l::<b::Reduce>()),
+            (F::Conv2d, _) if self.epilogue == Epilogue::ReluPool => ("conv2d.wgsl", "conv2d_pool", l::<b::ConvPool>()),
             (F::Conv2d, _) => ("conv2d.wgsl", "conv2d", l::<b::Gemm>()),
+            (F::MaxPool2d, M::Backward) if self.epilogue == Epilogue::ReluPool => {
+                ("pool.wgsl", "pool_chain_backward", l::<b::PoolChainBackward>())
+            }
             (F::MaxPool2d, M::Backward) => ("pool.wgsl", "max_pool2d_backward", l::<b::PoolBackward>()),
             (F::MaxPool2d, _) => ("pool.wgsl", "max_pool2d", l::<b::PoolForward>()),
             (F::Relu, M::Backward) => ("elementwise.wgsl", "relu_backward", l::<b::ReluBackward>()),
@@ -297,6 +315,8 @@ impl KernelKey {
             Epilogue::Relu => c.push(("RELU", 1.0)),
             Epilogue::Mask => c.push(("MASK", 1.0)),
             Epilogue::BiasGrad => c.push(("BIAS_GRAD", 1.0)),
+            Epilogue::ReluPool if self.family == Family::Conv2d => c.push(("POOL", 1.0)),
+            Epilogue::ReluPool => {}
         }
         if self.tile != Tile::Square64 {
             let (tm, tn) = self.tile.per_thread();

@@ -88,8 +88,13 @@ pub struct ConvParams {
     pub bias_at: u32,
     /// Elements of one split's partial slice: m·n, plus m with `BIAS_GRAD`.
     pub part: u32,
+    /// `conv2d_pool`: the pools' kernels, the pooled size, and argmax's member stride.
+    pub inner: u32,
+    pub outer: u32,
+    pub hp: u32,
+    pub wp: u32,
+    pub arg_ms: u32,
     pub _pad0: u32,
-    pub _pad1: u32,
 }
 
 /// pool.wgsl: planes = N·C, window `kernel`×`kernel` every `stride`.
@@ -279,8 +284,12 @@ pub fn layouts() -> Vec<Layout> {
             out_at,
             bias_at,
             part,
-            _pad0,
-            _pad1
+            inner,
+            outer,
+            hp,
+            wp,
+            arg_ms,
+            _pad0
         }),
         layout!(PoolParams { planes, h, w, ho, wo, kernel, stride, _pad0 }),
         layout!(ElemParams { len, _pad0, _pad1, _pad2 }),

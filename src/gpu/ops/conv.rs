@@ -4,8 +4,8 @@
 //! solo kernel's exact arithmetic.
 
 use super::{ReduceStrides, Role, check, mstride, rank, reduce_splits, splits, u};
-use crate::backend::ConvGeom;
-use crate::gpu::bindings::Gemm;
+use crate::backend::{ConvGeom, PoolChain};
+use crate::gpu::bindings::{ConvPool, Gemm};
 use crate::gpu::buffer::Res;
 use crate::gpu::kernels::{Epilogue, Family, KernelKey, Mode, Tile};
 use crate::gpu::params::ConvParams;
@@ -172,6 +172,63 @@ pub fn forward(
     // The conv forward always adds its bias: it is the epilogue operand of both variants.
     g.note_flops((gemm.0 * p, gemm.1, gemm.2));
     g.dispatch(key, Gemm { params, a: w.res(), b: x.res(), epilogue: b.res(), out: y.res() }, groups, &y.label)
+}
+
+/// `y = maxpools(max(conv(x, w) + b, 0))` for a chain of pools (`PoolChain`), with each pooled value's place in
+/// its window in `argmax`: one dispatch, the conv output never written (conv2d.wgsl `conv2d_pool`).
+#[allow(clippy::too_many_arguments)]
+pub fn forward_pool(
+    g: &mut GpuBackend,
+    x: &GpuTensor,
+    w: &GpuTensor,
+    b: &GpuTensor,
+    geom: ConvGeom,
+    pools: PoolChain,
+    y: &mut GpuTensor,
+    argmax: &mut GpuTensor,
+) -> Result<()> {
+    let op = "conv2d_relu_pool";
+    pools.check(op)?;
+    let d = dims(op, x, w, geom)?;
+    check(op, "b", &b.shape, &[d.k])?;
+    let (Some(hp), Some(wp)) = (pools.out_size(d.ho), pools.out_size(d.wo)) else {
+        return Err(Error::shape(op, format!("{pools:?} does not fit the conv output {:?}", d.out_shape())));
+    };
+    let out = [d.n, d.k, hp, wp];
+    check(op, "y", &y.shape, &out)?;
+    check(op, "argmax", &argmax.shape, &out)?;
+    let p = y.members;
+    let ms = Strides::single(
+        mstride(op, "w", w, p, Role::Own)?,
+        mstride(op, "x", x, p, Role::Input)?,
+        mstride(op, "b", b, p, Role::Input)?,
+        mstride(op, "y", y, p, Role::Own)?,
+    );
+    // The GEMM's columns are the pooled windows' cells: (n, a, b, di, dj).
+    let e = pools.edge();
+    let gemm = (d.k, d.n * hp * wp * e * e, d.c * d.ks * d.ks);
+    let mut params = d.params(op, geom, gemm, gemm.2, ms)?;
+    (params.inner, params.outer, params.hp, params.wp) =
+        (u(op, pools.inner)?, u(op, pools.outer)?, u(op, hp)?, u(op, wp)?);
+    params.arg_ms = mstride(op, "argmax", argmax, p, Role::Own)?;
+    let (pid, pbuf) = g.uniform(&params);
+    let (mut key, mut bm, mut bn) = kernel(g, Mode::Forward, Epilogue::ReluPool, (gemm.0, gemm.1, p));
+    if key.tile == Tile::Narrow {
+        // 16 columns cannot hold an 8×8 window: the 32-row tile of 128 columns instead.
+        key = key.tile(Tile::M32);
+        (bm, bn) = Tile::M32.shape();
+    }
+    let groups = grid(op, (bm, bn), gemm.0, gemm.1, p)?;
+    g.note_flops((gemm.0 * p, gemm.1, gemm.2));
+    let binds = ConvPool {
+        params: Res { id: pid, buffer: &pbuf },
+        a: w.res(),
+        b: x.res(),
+        bias: b.res(),
+        y: y.res(),
+        argmax: argmax.res(),
+    };
+    g.dispatch(key, binds, groups, &y.label)
 }
 
 /// `dx = ∂/∂x`, and 0 wherever `mask` (the ReLU output that fed this conv, shaped like dx) is not > 0.

@@ -2,8 +2,8 @@
 //! P·N·C planes: stacked activations are contiguous, so member m's planes follow member m−1's.
 
 use super::{check, rank, stacked, u};
-use crate::backend::PoolGeom;
-use crate::gpu::bindings::{PoolBackward, PoolForward};
+use crate::backend::{PoolChain, PoolGeom};
+use crate::gpu::bindings::{PoolBackward, PoolChainBackward, PoolForward};
 use crate::gpu::buffer::Res;
 use crate::gpu::kernels::{Epilogue, Family, KernelKey, Mode};
 use crate::gpu::params::PoolParams;
@@ -66,5 +66,46 @@ pub fn backward(
     let key =
         KernelKey::new(Family::MaxPool2d, Mode::Backward).with(if relu { Epilogue::Mask } else { Epilogue::None });
     let binds = PoolBackward { params: Res { id: pid, buffer: &pbuf }, x: x.res(), dy: dy.res(), dx: dx.res() };
+    g.dispatch(key, binds, groups, &dx.label)
+}
+
+/// The backward of `conv2d_relu_pool`'s pools and ReLU: dx (the conv output's shape) gets dy at each window's
+/// argmax where the pooled value y is > 0, else 0 (pool.wgsl `pool_chain_backward`, one gather).
+pub fn chain_backward(
+    g: &mut GpuBackend,
+    y: &GpuTensor,
+    argmax: &GpuTensor,
+    dy: &GpuTensor,
+    pools: PoolChain,
+    dx: &mut GpuTensor,
+) -> Result<()> {
+    let op = "conv2d_relu_pool_backward";
+    pools.check(op)?;
+    rank(op, "dx", &dx.shape, 4)?;
+    let [n, k, h, w] = [dx.shape[0], dx.shape[1], dx.shape[2], dx.shape[3]];
+    let (Some(hp), Some(wp)) = (pools.out_size(h), pools.out_size(w)) else {
+        return Err(Error::shape(op, format!("{pools:?} does not fit dx {:?}", dx.shape)));
+    };
+    for (what, t) in [("y", y), ("argmax", argmax), ("dy", dy)] {
+        check(op, what, &t.shape, &[n, k, hp, wp])?;
+        stacked(op, what, t, dx.members)?;
+    }
+    stacked(op, "dx", dx, dx.members)?;
+    let e = pools.edge();
+    let p = PoolParams {
+        planes: u(op, dx.members * n * k)?,
+        h: u(op, h)?,
+        w: u(op, w)?,
+        ho: u(op, hp)?,
+        wo: u(op, wp)?,
+        kernel: u(op, e)?,
+        stride: u(op, e)?,
+        _pad0: 0,
+    };
+    let (pid, pbuf) = g.uniform(&p);
+    let groups = g.groups_1d(dx.total());
+    let key = KernelKey::new(Family::MaxPool2d, Mode::Backward).with(Epilogue::ReluPool);
+    let params = Res { id: pid, buffer: &pbuf };
+    let binds = PoolChainBackward { params, dy: dy.res(), dx: dx.res(), pooled: y.res(), argmax: argmax.res() };
     g.dispatch(key, binds, groups, &dx.label)
 }
