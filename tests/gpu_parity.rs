@@ -175,6 +175,11 @@ fn profiler_times_every_dispatch_of_a_step_and_the_step_stays_small() {
     assert_eq!(count("GradNorm/"), 2, "{:?}", labels(&first));
     // fc2, the loss and fc2's backward run as the fused head: two dispatches, no separate loss.
     assert_eq!((count("Gather → "), count("Head/"), count("SoftmaxXent/")), (1, 2, 0), "{:?}", labels(&first));
+    // conv2's ReLU and both pools run inside conv2 (one pooled output, no conv2 output), their backward is one
+    // gather.
+    assert_eq!(count("Conv2d/Forward+ReluPool"), 1, "{:?}", labels(&first));
+    assert_eq!(count("MaxPool2d/Forward"), 0, "{:?}", labels(&first));
+    assert_eq!(count("MaxPool2d/Backward+ReluPool"), 1, "{:?}", labels(&first));
     // Every bias gradient rides its layer's weight-gradient GEMM (dw and db are views of one gradient set).
     assert_eq!(count("BiasGrad "), 0, "{:?}", labels(&first));
     // The step before the update kernel became multi-tensor took 32 dispatches (8 of them updates).

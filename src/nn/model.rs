@@ -6,18 +6,41 @@
 //! `linear_relu`) and keeps no pre-activation tensor; backward, the op that reads such a ReLU output masks its
 //! input gradient with it (`conv2d_backward_input_relu`, `linear_backward_input_relu`,
 //! `max_pool2d_backward_relu`), which yields the gradient at the fused layer's pre-activation directly. A
-//! flatten is a reinterpretation, not an op. The sample CNN thus records exactly the ops it did by hand.
+//! flatten is a reinterpretation, not an op. A conv + ReLU followed by one or two max-pools whose kernel equals
+//! their stride (windows of edge 2, 4 or 8 together) runs as one op that writes only the pooled output and where
+//! each maximum came from (`conv2d_relu_pool`); its backward routes the gradient back through that
+//! (`conv2d_relu_pool_backward`) into a tensor shaped like the conv output, which the conv's backward reads.
+//! A last linear layer without a ReLU runs together with the loss (`linear_softmax_xent`, see
+//! [`Model::train_pass`]).
 
 use crate::Result;
-use crate::backend::{Backend, ConvGeom, Head, PoolGeom};
+use crate::backend::{Backend, ConvGeom, Head, PoolChain, PoolGeom};
 use crate::nn::spec::{Architecture, Layer};
 
 /// One forward op, reading activation i and writing activation i + 1 (0 is the batch).
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Node {
-    Conv { geom: ConvGeom, weight: usize, bias: Bias, relu: bool },
-    Linear { weight: usize, bias: Bias, relu: bool },
-    Pool { geom: PoolGeom },
+    Conv {
+        geom: ConvGeom,
+        weight: usize,
+        bias: Bias,
+        relu: bool,
+    },
+    /// Conv + ReLU + max-pools: writes the pooled output (and the argmax it keeps in `Activations`).
+    ConvPool {
+        geom: ConvGeom,
+        weight: usize,
+        bias: Bias,
+        pools: PoolChain,
+    },
+    Linear {
+        weight: usize,
+        bias: Bias,
+        relu: bool,
+    },
+    Pool {
+        geom: PoolGeom,
+    },
     Relu,
 }
 
@@ -36,6 +59,8 @@ struct Step {
     masks_input: bool,
     /// Activation shape (per example) of the output.
     out_shape: Vec<usize>,
+    /// `ConvPool`: the shape (per example) of the conv output, which only its gradient takes.
+    conv_shape: Option<Vec<usize>>,
     /// Name of the output tensor: the layer's own (`conv2`, `fc1`) or its kind and index (`pool4`).
     label: String,
 }
@@ -62,6 +87,9 @@ pub struct Activations<B: Backend> {
     pub labels: B::Indices,
     grads: Option<Vec<B::Tensor>>,
     pub dlogits: Option<B::Tensor>,
+    /// Per op: a fused conv-ReLU-pool's argmax (where each pooled value came from) and, for training, the
+    /// gradient at its conv's pre-activation; None for the other ops.
+    pooled: Vec<Option<(B::Tensor, Option<B::Tensor>)>>,
 }
 
 impl<B: Backend> Activations<B> {
@@ -99,48 +127,58 @@ impl<B: Backend> Model<B> {
         };
         let mut steps: Vec<Step> = Vec::new();
         let mut shape = arch.input.clone();
-        let mut layers = arch.layers.iter().enumerate().peekable();
-        while let Some((i, layer)) = layers.next() {
-            let next_is_relu = matches!(layers.peek(), Some((_, Layer::Relu)));
+        let layers = &arch.layers;
+        let mut i = 0;
+        while i < layers.len() {
+            let next_is_relu = matches!(layers.get(i + 1), Some(Layer::Relu));
             let masks_input = steps
                 .last()
                 .is_some_and(|s| matches!(s.node, Node::Conv { relu: true, .. } | Node::Linear { relu: true, .. }));
-            let node = match layer {
+            let mut bias_of = |b: &mut B, weight: usize, bias: Option<usize>| match bias {
+                Some(t) => Ok(Bias::Param(t)),
+                None => fixed(b, arch.params[weight].shape[0]),
+            };
+            let (node, used) = match &layers[i] {
                 // A reinterpretation of the same activation: the next op reads it as [N, C·H·W].
-                Layer::Flatten => continue,
-                Layer::Relu => Node::Relu,
-                Layer::Pool { geom } => Node::Pool { geom: *geom },
+                Layer::Flatten => {
+                    i += 1;
+                    continue;
+                }
+                Layer::Relu => (Node::Relu, 1),
+                Layer::Pool { geom } => (Node::Pool { geom: *geom }, 1),
                 Layer::Conv { geom, weight, bias } => {
-                    let bias = match bias {
-                        Some(t) => Bias::Param(*t),
-                        None => fixed(b, arch.params[*weight].shape[0])?,
-                    };
-                    Node::Conv { geom: *geom, weight: *weight, bias, relu: next_is_relu }
+                    let bias = bias_of(b, *weight, *bias)?;
+                    match pool_chain(&layers[i + 1..]) {
+                        Some((pools, n)) if next_is_relu => {
+                            (Node::ConvPool { geom: *geom, weight: *weight, bias, pools }, 2 + n)
+                        }
+                        // The ReLU runs inside the conv.
+                        _ => (
+                            Node::Conv { geom: *geom, weight: *weight, bias, relu: next_is_relu },
+                            1 + usize::from(next_is_relu),
+                        ),
+                    }
                 }
                 Layer::Linear { weight, bias } => {
-                    let bias = match bias {
-                        Some(t) => Bias::Param(*t),
-                        None => fixed(b, arch.params[*weight].shape[0])?,
-                    };
-                    Node::Linear { weight: *weight, bias, relu: next_is_relu }
+                    let bias = bias_of(b, *weight, *bias)?;
+                    (Node::Linear { weight: *weight, bias, relu: next_is_relu }, 1 + usize::from(next_is_relu))
                 }
             };
-            let fused = matches!(node, Node::Conv { relu: true, .. } | Node::Linear { relu: true, .. });
-            if fused {
-                layers.next(); // the ReLU runs inside this op
-            }
+            let last = i + used - 1;
             // A ReLU keeps its input's shape (also when that input is a flattened view of a 4-d activation).
             if node != Node::Relu {
-                shape = arch.shapes[i].clone();
+                shape = arch.shapes[last].clone();
             }
             let label = match node {
                 Node::Conv { weight, .. } | Node::Linear { weight, .. } => {
                     arch.params[weight].name.trim_end_matches(".weight").to_string()
                 }
-                Node::Pool { .. } => format!("pool{i}"),
+                Node::Pool { .. } | Node::ConvPool { .. } => format!("pool{last}"),
                 Node::Relu => format!("relu{i}"),
             };
-            steps.push(Step { node, masks_input, out_shape: shape.clone(), label });
+            let conv_shape = matches!(node, Node::ConvPool { .. }).then(|| arch.shapes[i].clone());
+            steps.push(Step { node, masks_input, out_shape: shape.clone(), conv_shape, label });
+            i += used;
         }
         Ok(Model { arch: arch.clone(), members, params, grads, steps, fixed_bias, fixed_bias_grad })
     }
@@ -166,8 +204,22 @@ impl<B: Backend> Model<B> {
             None
         };
         let dlogits = train.then(|| b.zeros_members(p, &[batch, self.arch.classes], "d.logits")).transpose()?;
+        let mut pooled = Vec::with_capacity(self.steps.len());
+        for s in &self.steps {
+            let Some(conv_shape) = &s.conv_shape else {
+                pooled.push(None);
+                continue;
+            };
+            let argmax = b.zeros_members(p, &with_batch(&s.out_shape), &format!("{}.argmax", s.label))?;
+            let conv = match s.node {
+                Node::ConvPool { weight, .. } => self.arch.params[weight].name.trim_end_matches(".weight").to_string(),
+                _ => s.label.clone(),
+            };
+            let dconv = train.then(|| b.zeros_members(p, &with_batch(conv_shape), &format!("d.{conv}"))).transpose()?;
+            pooled.push(Some((argmax, dconv)));
+        }
         let labels = b.indices(&vec![0; batch], "batch.y")?;
-        Ok(Activations { batch, acts, labels, grads, dlogits })
+        Ok(Activations { batch, acts, labels, grads, dlogits, pooled })
     }
 
     /// Logits for the batch already in `a.acts[0]`.
@@ -238,6 +290,10 @@ impl<B: Backend> Model<B> {
             match s.node {
                 Node::Conv { geom, weight, bias: c, relu: true } => b.conv2d_relu(x, &p[weight], bias(c), geom, y)?,
                 Node::Conv { geom, weight, bias: c, relu: false } => b.conv2d(x, &p[weight], bias(c), geom, y)?,
+                Node::ConvPool { geom, weight, bias: c, pools } => {
+                    let (argmax, _) = a.pooled[i].as_mut().expect("activations hold every fused pool's argmax");
+                    b.conv2d_relu_pool(x, &p[weight], bias(c), geom, pools, y, argmax)?
+                }
                 Node::Linear { weight, bias: c, relu: true } => b.linear_relu(x, &p[weight], bias(c), y)?,
                 Node::Linear { weight, bias: c, relu: false } => b.linear(x, &p[weight], bias(c), y)?,
                 Node::Pool { geom } => b.max_pool2d(x, geom, y)?,
@@ -266,7 +322,17 @@ impl<B: Backend> Model<B> {
             let dx = &mut lower[i];
             let first = i == 0;
             let x = &a.acts[i];
-            match s.node {
+            // A fused conv-ReLU-pool first takes the gradient back through its pools and ReLU, to the conv's
+            // pre-activation; from there on it is a conv.
+            let (node, dy) = match s.node {
+                Node::ConvPool { geom, weight, bias, pools } => {
+                    let Some((argmax, Some(dconv))) = a.pooled[i].as_mut() else { return Err(not_training()) };
+                    b.conv2d_relu_pool_backward(&a.acts[i + 1], argmax, dy, pools, dconv)?;
+                    (Node::Conv { geom, weight, bias, relu: true }, &*dconv)
+                }
+                node => (node, dy),
+            };
+            match node {
                 Node::Conv { geom, weight, bias, .. } => {
                     let [dw, db] = weight_and_bias_grads(&mut self.grads, &mut self.fixed_bias_grad, weight, bias);
                     b.conv2d_backward_weight(x, dy, geom, dw, db)?;
@@ -288,7 +354,7 @@ impl<B: Backend> Model<B> {
                 Node::Pool { geom } if !first && s.masks_input => b.max_pool2d_backward_relu(x, dy, geom, dx)?,
                 Node::Pool { geom } if !first => b.max_pool2d_backward(x, dy, geom, dx)?,
                 Node::Relu if !first => b.relu_backward(&a.acts[i + 1], dy, dx)?,
-                Node::Pool { .. } | Node::Relu => {}
+                Node::Pool { .. } | Node::Relu | Node::ConvPool { .. } => {}
             }
         }
         Ok(())
@@ -332,5 +398,70 @@ fn weight_and_bias_grads<'a, T>(grads: &'a mut [T], scratch: &'a mut [T], weight
     match bias {
         Bias::Param(t) => grads.get_disjoint_mut([weight, t]).expect("weight and bias are distinct parameters"),
         Bias::Fixed(k) => [&mut grads[weight], &mut scratch[k]],
+    }
+}
+
+/// The max-pools at the start of `layers` (after a conv's ReLU) that [`Backend::conv2d_relu_pool`] takes: one or
+/// two with kernel = stride, windows of edge 2, 4 or 8 together; and how many layers they are.
+fn pool_chain(layers: &[Layer]) -> Option<(PoolChain, usize)> {
+    let whole = |l: Option<&Layer>| match l {
+        Some(Layer::Pool { geom }) if geom.kernel == geom.stride => Some(geom.kernel),
+        _ => None,
+    };
+    let inner = whole(layers.get(1))?;
+    let one = (PoolChain { inner, outer: 1 }, 1);
+    let both = whole(layers.get(2)).map(|outer| (PoolChain { inner, outer }, 2));
+    // Both pools where their windows fit the op, else the first alone.
+    both.into_iter().chain([one]).find(|(pools, _)| pools.check("model").is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::CpuBackend;
+    use crate::nn::spec::ModelSpec;
+
+    /// The ops a layer list runs as: "conv+relu", "conv+relu+pool(2×2)", "linear", …
+    fn ops(layers: &str) -> Vec<String> {
+        let spec = ModelSpec::from_json(&format!("{{\"layers\": {layers}}}")).unwrap();
+        let arch = Architecture::new(&spec, [1, 28, 28], 10).unwrap();
+        let weights = crate::nn::init::pytorch_default(&arch.param_shapes(), 0);
+        let model = Model::new(&mut CpuBackend::new(), &arch, &weights).unwrap();
+        let relu = |r: bool| if r { "+relu" } else { "" };
+        model
+            .steps
+            .iter()
+            .map(|s| match s.node {
+                Node::Conv { relu: r, .. } => format!("conv{}", relu(r)),
+                Node::ConvPool { pools, .. } => format!("conv+relu+pool({}×{})", pools.inner, pools.outer),
+                Node::Linear { relu: r, .. } => format!("linear{}", relu(r)),
+                Node::Pool { geom } => format!("pool({},{})", geom.kernel, geom.stride),
+                Node::Relu => "relu".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn conv_relu_and_whole_window_pools_run_as_one_op() {
+        let conv = r#"{"type": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1}"#;
+        let pool = |k: usize, s: usize| format!(r#"{{"type": "max_pool2d", "kernel_size": {k}, "stride": {s}}}"#);
+        let tail = r#"{"type": "flatten"}, {"type": "linear", "out_features": 10}"#;
+        let relu = r#"{"type": "relu"}"#;
+        let list = |mid: &[String]| format!("[{conv}, {}, {tail}]", mid.join(", "));
+        // The sample CNN: conv2's ReLU and both pools in one op.
+        let sample = crate::nn::sample_cnn();
+        let weights = crate::nn::init::pytorch_default(&sample.param_shapes(), 0);
+        let model = Model::new(&mut CpuBackend::new(), &sample, &weights).unwrap();
+        let kinds: Vec<_> = model.steps.iter().map(|s| s.node).collect();
+        assert!(matches!(kinds[1], Node::ConvPool { pools: PoolChain { inner: 2, outer: 2 }, .. }), "{kinds:?}");
+        assert_eq!(kinds.len(), 4, "{kinds:?}");
+        assert_eq!(ops(&list(&[relu.into(), pool(2, 2)])), ["conv+relu+pool(2×1)", "linear"]);
+        assert_eq!(ops(&list(&[relu.into(), pool(2, 2), pool(4, 4)])), ["conv+relu+pool(2×4)", "linear"]);
+        // Overlapping windows, an edge of 3, or no ReLU between: not fused.
+        assert_eq!(ops(&list(&[relu.into(), pool(2, 1)])), ["conv+relu", "pool(2,1)", "linear"]);
+        assert_eq!(ops(&list(&[relu.into(), pool(3, 3)])), ["conv+relu", "pool(3,3)", "linear"]);
+        assert_eq!(ops(&list(&[pool(2, 2)])), ["conv", "pool(2,2)", "linear"]);
+        // Two pools whose windows do not fit together (edge 6): the first alone.
+        assert_eq!(ops(&list(&[relu.into(), pool(2, 2), pool(3, 3)])), ["conv+relu+pool(2×1)", "pool(3,3)", "linear"]);
     }
 }
