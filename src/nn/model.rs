@@ -87,9 +87,15 @@ pub struct Activations<B: Backend> {
     pub labels: B::Indices,
     grads: Option<Vec<B::Tensor>>,
     pub dlogits: Option<B::Tensor>,
-    /// Per op: a fused conv-ReLU-pool's argmax (where each pooled value came from) and, for training, the
-    /// gradient at its conv's pre-activation; None for the other ops.
-    pooled: Vec<Option<(B::Tensor, Option<B::Tensor>)>>,
+    /// Per op: what a fused conv-ReLU-pool keeps besides its output; None for the other ops.
+    pooled: Vec<Option<Pooled<B>>>,
+}
+
+/// A fused conv-ReLU-pool's own tensors: where each pooled value came from, and (training) the gradient at its
+/// conv's pre-activation.
+struct Pooled<B: Backend> {
+    argmax: B::Tensor,
+    dconv: Option<B::Tensor>,
 }
 
 impl<B: Backend> Activations<B> {
@@ -216,7 +222,7 @@ impl<B: Backend> Model<B> {
                 _ => s.label.clone(),
             };
             let dconv = train.then(|| b.zeros_members(p, &with_batch(conv_shape), &format!("d.{conv}"))).transpose()?;
-            pooled.push(Some((argmax, dconv)));
+            pooled.push(Some(Pooled { argmax, dconv }));
         }
         let labels = b.indices(&vec![0; batch], "batch.y")?;
         Ok(Activations { batch, acts, labels, grads, dlogits, pooled })
@@ -291,8 +297,8 @@ impl<B: Backend> Model<B> {
                 Node::Conv { geom, weight, bias: c, relu: true } => b.conv2d_relu(x, &p[weight], bias(c), geom, y)?,
                 Node::Conv { geom, weight, bias: c, relu: false } => b.conv2d(x, &p[weight], bias(c), geom, y)?,
                 Node::ConvPool { geom, weight, bias: c, pools } => {
-                    let (argmax, _) = a.pooled[i].as_mut().expect("activations hold every fused pool's argmax");
-                    b.conv2d_relu_pool(x, &p[weight], bias(c), geom, pools, y, argmax)?
+                    let pooled = a.pooled[i].as_mut().expect("activations hold every fused pool's argmax");
+                    b.conv2d_relu_pool(x, &p[weight], bias(c), geom, pools, y, &mut pooled.argmax)?
                 }
                 Node::Linear { weight, bias: c, relu: true } => b.linear_relu(x, &p[weight], bias(c), y)?,
                 Node::Linear { weight, bias: c, relu: false } => b.linear(x, &p[weight], bias(c), y)?,
@@ -326,7 +332,9 @@ impl<B: Backend> Model<B> {
             // pre-activation; from there on it is a conv.
             let (node, dy) = match s.node {
                 Node::ConvPool { geom, weight, bias, pools } => {
-                    let Some((argmax, Some(dconv))) = a.pooled[i].as_mut() else { return Err(not_training()) };
+                    let Some(Pooled { argmax, dconv: Some(dconv) }) = a.pooled[i].as_mut() else {
+                        return Err(not_training());
+                    };
                     b.conv2d_relu_pool_backward(&a.acts[i + 1], argmax, dy, pools, dconv)?;
                     (Node::Conv { geom, weight, bias, relu: true }, &*dconv)
                 }

@@ -115,12 +115,16 @@ fn pick_tile(m: usize, n: usize, z: usize) -> Tile {
         m.div_ceil(bm) * n.div_ceil(bn) * z
     };
     let wide = |t: Tile| n >= 128 && groups(t) >= MIN_GROUPS;
-    match m {
-        _ if m <= 32 && n <= 16 => Tile::Narrow,
-        _ if m <= 32 && n >= 128 => Tile::M32,
-        _ if m <= 64 && wide(Tile::M64) => Tile::M64,
-        _ if m > 64 && wide(Tile::Square128) => Tile::Square128,
-        _ => Tile::Square64,
+    if m <= 32 && n <= 16 {
+        Tile::Narrow
+    } else if m <= 32 && n >= 128 {
+        Tile::M32
+    } else if m <= 64 && wide(Tile::M64) {
+        Tile::M64
+    } else if m > 64 && wide(Tile::Square128) {
+        Tile::Square128
+    } else {
+        Tile::Square64
     }
 }
 
