@@ -1,6 +1,8 @@
 //! Each kernel family at the sample CNN's real layer shapes, on the CPU backend and every GPU adapter:
-//! conv1/conv2 forward, backward-input and backward-weight; fc1/fc2 forward and both backward matmuls; both
-//! max-pools forward/backward; softmax-CE; the SGD update of fc1's weights. Every timed iteration records the
+//! conv1/conv2 forward, backward-input and backward-weight (also with dw and db views of one set, as a model's
+//! are: the GPU then folds db into the GEMM); fc1/fc2 forward and both backward matmuls; both max-pools
+//! forward/backward; what a sample-CNN step runs instead of conv2 + pools (`conv2d_relu_pool` and its backward)
+//! and of fc2 + loss (`linear_softmax_xent`); softmax-CE; the SGD update of fc1's weights. Every timed iteration records the
 //! op and then reads back a one-element tensor, which waits for all submitted GPU work.
 //!
 //! Throughput: compute-bound ops report `Throughput::Elements(FLOP)`, so criterion's "elem/s" is FLOP/s
@@ -11,7 +13,7 @@
 use std::time::Duration;
 
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime};
-use wgtrain::backend::{Backend, ConvGeom, PoolGeom};
+use wgtrain::backend::{Backend, ConvGeom, Head, PoolChain, PoolGeom};
 use wgtrain::cpu::CpuBackend;
 use wgtrain::gpu::{self, GpuBackend};
 use wgtrain::optim::{SgdGroup, SgdHyper};
@@ -75,8 +77,15 @@ fn conv_layer<B: Backend>(g: &mut Group, layer: &str, b: &mut B, sync: &B::Tenso
     time(g, &format!("{layer}.backward_input"), flop.clone(), b, sync, &mut |b| {
         b.conv2d_backward_input(&dy, &w, ConvGeom::UNIT, &mut dx).unwrap()
     });
-    time(g, &format!("{layer}.backward_weight"), flop, b, sync, &mut |b| {
+    time(g, &format!("{layer}.backward_weight"), flop.clone(), b, sync, &mut |b| {
         b.conv2d_backward_weight(&x, &dy, ConvGeom::UNIT, &mut dw, &mut db).unwrap()
+    });
+    // As a model's gradients are: dw and db views of one set, so the GPU folds db into the GEMM.
+    let names = [format!("{layer}.weight.grad"), format!("{layer}.bias.grad")];
+    let mut grads = b.zeros_packed(&[vec![k, c, 3, 3], vec![k]], &names).unwrap();
+    time(g, &format!("{layer}.backward_weight_packed"), flop, b, sync, &mut |b| {
+        let [dw, db] = grads.get_disjoint_mut([0, 1]).unwrap();
+        b.conv2d_backward_weight(&x, &dy, ConvGeom::UNIT, dw, db).unwrap()
     });
 }
 
@@ -116,6 +125,53 @@ fn bench_backend<B: Backend>(c: &mut Criterion, id: &str, b: &mut B) {
         });
         time(&mut g, &format!("{name}.backward"), Throughput::Bytes(bytes + bytes / 5 * 4), b, &sync, &mut |b| {
             b.max_pool2d_backward(&x, &dy, PoolGeom::TWO, &mut dx).unwrap()
+        });
+    }
+    // conv2 with its ReLU and both pools fused (the sample CNN's step), and that fusion's backward gather.
+    {
+        let (x, w, bias) = (filled(b, &[n, 32, 26, 26], 1), filled(b, &[64, 32, 3, 3], 2), filled(b, &[64], 3));
+        let (mut y, mut arg, dy) =
+            (filled(b, &[n, 64, 6, 6], 4), filled(b, &[n, 64, 6, 6], 5), filled(b, &[n, 64, 6, 6], 6));
+        let mut dx = filled(b, &[n, 64, 24, 24], 7);
+        let pools = PoolChain { inner: 2, outer: 2 };
+        let flop = Throughput::Elements((2 * n * 64 * 32 * 9 * 24 * 24) as u64);
+        time(&mut g, "conv2_pool.forward", flop, b, &sync, &mut |b| {
+            b.conv2d_relu_pool(&x, &w, &bias, ConvGeom::UNIT, pools, &mut y, &mut arg).unwrap()
+        });
+        let bytes = (4 * n * 64 * (24 * 24 + 3 * 6 * 6)) as u64;
+        time(&mut g, "conv2_pool.backward", Throughput::Bytes(bytes), b, &sync, &mut |b| {
+            b.conv2d_relu_pool_backward(&y, &arg, &dy, pools, &mut dx).unwrap()
+        });
+    }
+    // fc2 + softmax cross-entropy + fc2's backward as one op (two dispatches on the GPU).
+    {
+        let (x, labels) = (filled(b, &[n, 128], 1), b.indices(&(0..n as u32).map(|i| i % 10).collect::<Vec<_>>(), "y"));
+        let labels = labels.unwrap();
+        let names = ["fc2.weight".to_string(), "fc2.bias".to_string()];
+        let params = b.zeros_packed(&[vec![10, 128], vec![10]], &names).unwrap();
+        let grad_names = ["fc2.weight.grad".to_string(), "fc2.bias.grad".to_string()];
+        let mut grads = b.zeros_packed(&[vec![10, 128], vec![10]], &grad_names).unwrap();
+        let (mut logits, mut dlogits, mut losses) =
+            (filled(b, &[n, 10], 2), filled(b, &[n, 10], 3), filled(b, &[4], 4));
+        let mut dx = filled(b, &[n, 128], 5);
+        let flop = Throughput::Elements((3 * 2 * n * 128 * 10) as u64);
+        time(&mut g, "head", flop, b, &sync, &mut |b| {
+            let [dw, db] = grads.get_disjoint_mut([0, 1]).unwrap();
+            let head = Head {
+                x: &x,
+                w: &params[0],
+                b: &params[1],
+                labels: &labels,
+                relu_input: true,
+                logits: &mut logits,
+                dlogits: &mut dlogits,
+                losses: &mut losses,
+                slot: 0,
+                dw,
+                db,
+                dx: Some(&mut dx),
+            };
+            b.linear_softmax_xent(head).unwrap()
         });
     }
     let logits = filled(b, &[n, 10], 1);
