@@ -1,6 +1,5 @@
 //! Each kernel family at the sample CNN's real layer shapes, on the CPU backend and every GPU adapter:
-//! conv1/conv2 forward, backward-input and backward-weight (also with dw and db views of one set, as a model's
-//! are: the GPU then folds db into the GEMM); fc1/fc2 forward and both backward matmuls; both max-pools
+//! conv1/conv2 forward, backward-input and backward-weight; fc1/fc2 forward and both backward matmuls; both max-pools
 //! forward/backward; what a sample-CNN step runs instead of conv2 + pools (`conv2d_relu_pool` and its backward)
 //! and of fc2 + loss (`linear_softmax_xent`); softmax-CE; the SGD update of fc1's weights. Every timed iteration records the
 //! op and then reads back a one-element tensor, which waits for all submitted GPU work.
@@ -77,15 +76,8 @@ fn conv_layer<B: Backend>(g: &mut Group, layer: &str, b: &mut B, sync: &B::Tenso
     time(g, &format!("{layer}.backward_input"), flop.clone(), b, sync, &mut |b| {
         b.conv2d_backward_input(&dy, &w, ConvGeom::UNIT, &mut dx).unwrap()
     });
-    time(g, &format!("{layer}.backward_weight"), flop.clone(), b, sync, &mut |b| {
+    time(g, &format!("{layer}.backward_weight"), flop, b, sync, &mut |b| {
         b.conv2d_backward_weight(&x, &dy, ConvGeom::UNIT, &mut dw, &mut db).unwrap()
-    });
-    // As a model's gradients are: dw and db views of one set, so the GPU folds db into the GEMM.
-    let names = [format!("{layer}.weight.grad"), format!("{layer}.bias.grad")];
-    let mut grads = b.zeros_packed(&[vec![k, c, 3, 3], vec![k]], &names).unwrap();
-    time(g, &format!("{layer}.backward_weight_packed"), flop, b, sync, &mut |b| {
-        let [dw, db] = grads.get_disjoint_mut([0, 1]).unwrap();
-        b.conv2d_backward_weight(&x, &dy, ConvGeom::UNIT, dw, db).unwrap()
     });
 }
 

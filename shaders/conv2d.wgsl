@@ -9,9 +9,9 @@
 // terms whose i is not whole: simple, and only the strided layers pay for it.
 //
 // Tiles sized per layer. A workgroup of 16×16 threads computes a BM × BN = 16·TM × 16·TN output tile, each
-// thread TM × TN outputs in registers (strided by 16, so neighbouring threads store neighbouring columns);
+// thread TM × TN outputs in registers (in groups of up to 4 consecutive rows and columns, see VA, VB);
 // TM, TN are override constants the launcher picks from the product's shape: 8×8 per thread (128×128) where
-// there are ≥ 128 rows, 4×8 (64×128) for a 64-row product such as the sample CNN's conv2 forward, 2×8
+// there are more than 64 rows, 4×8 (64×128) for a 64-row product such as the sample CNN's conv2 forward, 2×8
 // (32×128) for 32 rows, and a narrow 2×1 (32×16) for an output as small as conv1's weight gradient (32×9),
 // which a 64×64 tile would leave 93% empty.
 //
@@ -29,10 +29,6 @@
 //
 // MODE 2 has a tiny output (K × C·k²) and a long reduction (N·Ho·Wo), so it is split over workgroup z like
 // matmul.wgsl and summed by matmul.wgsl's reduce_splits; its output is plain row-major, i.e. dw's layout.
-// BIAS_GRAD (MODE 2) also writes the bias gradient db[k] = Σ_{n,i,j} dy[n,k,i,j], the row sums of A: the
-// first column of workgroups adds each A row of every slice it has in workgroup memory anyway (one thread per
-// row, k ascending), so the bias needs no pass of its own over dy. dw and db are one binding (`out`, a span
-// of the gradient set): dw at out_at, db at bias_at; split partials are [m·n dw | m db] slices of `part`.
 //
 // Member axis (populations): workgroup z = member·splits + split (splits = 1 outside MODE 2's split), and member
 // m's a, b, epilogue operand and output start at m·(their member stride), 0 for an input every member shares.
@@ -63,23 +59,22 @@ struct ConvParams {
     a_ms: u32, // member strides (elements) of a, b, the epilogue operand (bias or mask) and out
     b_ms: u32,
     e_ms: u32,
-    out_ms: u32, // for split partials splits·part ([member][split][part])
-    out_at: u32, // where the product starts in `out` (dw's place in a dw+db span; 0 otherwise)
-    bias_at: u32, // BIAS_GRAD: where db starts in `out` (split partials: m·n, after the slice's dw)
-    part: u32, // elements of one split's partial slice: m·n, plus m with BIAS_GRAD
+    out_ms: u32, // splits·m·n for MODE 2's partials ([member][split][m·n])
     inner: u32, // conv2d_pool: the two pools' kernels (edge E = inner·outer) and the pooled size
     outer: u32,
     hp: u32,
     wp: u32,
     arg_ms: u32, // member stride of argmax
     _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+    _pad3: u32,
 }
 
 override MODE: u32 = 0u;
 // Epilogues fusing the ReLU around a conv layer:
 override RELU: bool = false; // MODE 0: y = max(·, 0) after the bias (NaN propagates, as in PyTorch)
 override MASK: bool = false; // MODE 1: keep dx where binding 3 (the ReLU output that fed the conv) > 0
-override BIAS_GRAD: bool = false; // MODE 2: also db = the row sums of A (see above)
 override POOL: bool = false; // MODE 0, entry conv2d_pool: columns enumerate pooling windows (see there)
 override TM: u32 = 4u; // rows per thread: 2, 4 or 8
 override TN: u32 = 4u; // columns per thread: 1, 2, 4 or 8 (TM + TN ≤ 16)
@@ -294,7 +289,7 @@ fn stash(at: u32, t: u32) {
 }
 
 // The workgroup's output tile: every sum, in this thread's registers (output (i, j) of the thread is
-// acc[i·TN + j], at `out_row`, `out_col`); with BIAS_GRAD, db is written here too.
+// acc[i·TN + j], at `out_row`, `out_col`).
 fn tile_sums(lid: vec3<u32>, wid: vec3<u32>) -> array<f32, 64> {
     let row0 = wid.y * BM;
     let col0 = wid.x * BN;
@@ -303,7 +298,6 @@ fn tile_sums(lid: vec3<u32>, wid: vec3<u32>) -> array<f32, 64> {
     a0 = member * p.a_ms;
     b0 = member * p.b_ms;
     e0 = member * p.e_ms;
-    let o0 = member * p.out_ms + split * p.part;
     let k_begin = split * p.k_chunk;
     let k_end = min(p.k, k_begin + p.k_chunk);
     let t = lid.y * 16u + lid.x;
@@ -315,9 +309,6 @@ fn tile_sums(lid: vec3<u32>, wid: vec3<u32>) -> array<f32, 64> {
     kb = k_begin + t / BN;
     db = digits(kb);
     step_b = digits(SB);
-    // The first column of workgroups also sums A's rows (the bias gradient), one thread per row.
-    let sums_bias = BIAS_GRAD && wid.x == 0u && t < BM;
-    var bias_sum = 0.0;
     var acc: array<f32, 64>;
     fetch(row0, t, k_end);
     stash(0u, t);
@@ -345,18 +336,10 @@ fn tile_sums(lid: vec3<u32>, wid: vec3<u32>) -> array<f32, 64> {
                 }
             }
         }
-        if (sums_bias) {
-            for (var kk = 0u; kk < BK; kk++) {
-                bias_sum += tiles[a_at(at, kk, t / 4u)][t % 4u];
-            }
-        }
         // The other buffer was last read in the previous slice, before the barrier that ended it.
         if (more) { stash(HALF - at, t); }
         workgroupBarrier();
         at = HALF - at;
-    }
-    if (sums_bias && row0 + t < p.m) {
-        out[o0 + p.bias_at + row0 + t] = bias_sum;
     }
     return acc;
 }
@@ -373,7 +356,7 @@ fn out_col(lid: vec3<u32>, j: u32) -> u32 {
 @compute @workgroup_size(16, 16, 1)
 fn conv2d(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let acc = tile_sums(lid, wid);
-    let o0 = (wid.z / p.splits) * p.out_ms + (wid.z % p.splits) * p.part + p.out_at;
+    let o0 = (wid.z / p.splits) * p.out_ms + (wid.z % p.splits) * p.m * p.n;
     for (var i = 0u; i < TM; i++) {
         let row = wid.y * BM + out_row(lid, i);
         for (var j = 0u; j < TN; j++) {

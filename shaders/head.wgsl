@@ -5,16 +5,15 @@
 //                 cross-entropy (each row's loss term, and dz = (softmax − onehot)/N), and their dx = dz·w,
 //                 masked where x ≤ 0 when MASK (x is then the ReLU output that fed the layer). Everything a row
 //                 needs is the row's own, so the rows split over workgroups freely.
-//   head_weights  what sums over the whole batch: dw = dzᵀ·x (one output per thread), db = Σ_n dz (the first
-//                 workgroup), and the batch loss from the rows' terms (the first workgroup).
+//   head_weights  what sums over the whole batch: dw = dzᵀ·x (one output per thread), db = Σ_n dz (one
+//                 workgroup per class), and the batch loss from the rows' terms (the first workgroup).
 //
 // Same arithmetic as the ops it replaces, term for term and in the same order: each logit, dx and dw element
 // is one fma per term in ascending order from 0 (matmul.wgsl's inner loop), the bias added after (its
-// epilogue); the softmax and loss formulas are softmax_xent.wgsl's; db sums the rows in order (matmul.wgsl's
-// folded bias); the loss sums the row terms in softmax_xent.wgsl's order (thread t: rows t, t + 256, …, then
-// the same tree). So the fused head equals the unfused ops bit for bit wherever those do not split k
+// epilogue); the softmax and loss formulas are softmax_xent.wgsl's; db and the loss sum the rows as
+// elementwise.wgsl's bias_grad and softmax_xent.wgsl do (thread t: rows t, t + 256, …, then the same tree). So the fused head equals the unfused ops bit for bit wherever those do not split k
 // (tests/gpu_head.rs); the launcher falls back to them for more than LMAX classes or a bias outside the
-// gradient set.
+// weight's gradient set (dw and db are written through one binding spanning both).
 //
 // Member axis: workgroup z = member; every operand at its member stride (0 for the shared batch, labels shared).
 
@@ -129,6 +128,20 @@ fn head_weights(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup
     let d0 = member * p.dlogits_ms;
     let x0 = member * p.x_ms;
     let out0 = member * p.dwb_ms;
+    let dw_groups = (p.l * p.i + WG - 1u) / WG;
+    if (wid.x >= dw_groups) { // uniform: one workgroup per class, db as elementwise.wgsl's bias_grad sums it
+        let l = wid.x - dw_groups;
+        var s = 0.0;
+        for (var r = lid.x; r < p.n; r += WG) { s += dz[d0 + r * p.l + l]; }
+        part[lid.x] = s;
+        workgroupBarrier();
+        for (var half = WG / 2u; half > 0u; half /= 2u) {
+            if (lid.x < half) { part[lid.x] += part[lid.x + half]; }
+            workgroupBarrier();
+        }
+        if (lid.x == 0u) { dwb[out0 + p.b_at + l] = part[0]; }
+        return;
+    }
     // dw[l, k] = Σ_n dz[n, l]·x[n, k], one output per thread.
     let o = wid.x * WG + lid.x;
     if (o < p.l * p.i) {
@@ -141,11 +154,7 @@ fn head_weights(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup
         dwb[out0 + p.w_at + o] = acc;
     }
     if (wid.x != 0u) { return; } // uniform: the whole workgroup returns
-    if (lid.x < p.l) {
-        var s = 0.0;
-        for (var r = 0u; r < p.n; r++) { s += dz[d0 + r * p.l + lid.x]; }
-        dwb[out0 + p.b_at + lid.x] = s;
-    }
+    // The batch loss, as softmax_xent.wgsl sums it.
     var total = 0.0;
     for (var r = lid.x; r < p.n; r += WG) { total += row_terms[member * p.rows_ms + r]; }
     part[lid.x] = total;

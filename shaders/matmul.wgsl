@@ -30,9 +30,9 @@ struct GemmParams {
     b_ms: u32,
     e_ms: u32,
     c_ms: u32,
-    c_at: u32, // where the product starts in c (dw's place in a dw+db span; 0 otherwise)
-    bias_at: u32, // BIAS_GRAD: where db starts in c (split partials: m·n, after the slice's dw)
-    part: u32, // elements of one split's partial slice: m·n, plus m with BIAS_GRAD
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 struct ReduceParams {
@@ -42,12 +42,8 @@ struct ReduceParams {
     members: u32,
     e_ms: u32,
     out_ms: u32,
-    head_at: u32, // element i < tail goes to c[member·out_ms + head_at + i] …
-    tail: u32, // … and i ≥ tail (a dw+db partial's db part) to c[member·out_ms + tail_at + i − tail]
-    tail_at: u32,
     _pad0: u32,
     _pad1: u32,
-    _pad2: u32,
 }
 
 override TRANS_A: bool = false; // A stored [K, M] instead of [M, K]
@@ -56,11 +52,6 @@ override HAS_BIAS: bool = false; // add bias[col] (never in a split partial: the
 // Epilogues fusing a ReLU layer (never in a split partial either; reduce_splits applies them):
 override RELU: bool = false; // forward: max(·, 0) after the bias (NaN propagates, as in PyTorch)
 override MASK: bool = false; // backward: keep c[i] only where binding 3 (the ReLU's output, shaped like c) > 0
-// Backward-weight (TRANS_A): also the bias gradient db[row] = Σ_k dy[k, row], the row sums of A. The first
-// column of workgroups adds each A row of every slice it holds in workgroup memory anyway (one thread per row,
-// k ascending), so the bias needs no pass of its own over dy. dw and db are one binding (c, a span of the
-// gradient set): dw at c_at, db at bias_at; split partials are [m·n dw | m db] slices of `part` elements.
-override BIAS_GRAD: bool = false;
 override WG: u32 = 256u; // workgroup size of reduce_splits
 
 const BM: u32 = 64u;
@@ -113,8 +104,6 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
     let k_begin = split * p.k_chunk;
     let k_end = min(p.k, k_begin + p.k_chunk);
     let t = lid.y * 16u + lid.x;
-    let sums_bias = BIAS_GRAD && wid.x == 0u && t < BM;
-    var bias_sum = 0.0;
     var acc: array<f32, 16>;
     for (var k0 = k_begin; k0 < k_end; k0 += BK) {
         // 1024 elements per tile, 4 per thread; the thread→element map follows the contiguous global
@@ -144,18 +133,9 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
                 }
             }
         }
-        if (sums_bias) {
-            for (var kk = 0u; kk < BK; kk++) {
-                bias_sum += ta[kk * SA + t];
-            }
-        }
         workgroupBarrier();
     }
-    let slice = member * p.c_ms + split * p.part;
-    if (sums_bias && row0 + t < p.m) {
-        c[slice + p.bias_at + row0 + t] = bias_sum;
-    }
-    let base = slice + p.c_at;
+    let base = member * p.c_ms + split * p.m * p.n;
     for (var i = 0u; i < 4u; i++) {
         let row = row0 + lid.y + 16u * i;
         for (var j = 0u; j < 4u; j++) {
@@ -176,7 +156,7 @@ fn epilogue(acc: f32, i: u32, col: u32, e0: u32) -> f32 {
     return v;
 }
 
-// Over every member's outputs (index t = member·len + i): c[member·out_ms + head_at + i] = epilogue(Σ_z parts[(member·splits
+// Over every member's outputs (index t = member·len + i): c[member·out_ms + i] = epilogue(Σ_z parts[(member·splits
 // + z)·len + i]), slices summed in order z = 0, 1, …
 @compute @workgroup_size(WG)
 fn reduce_splits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -189,6 +169,5 @@ fn reduce_splits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     for (var z = 0u; z < rp.splits; z++) {
         s += parts[first + z * rp.len];
     }
-    let o = select(rp.head_at + i, rp.tail_at + i - rp.tail, i >= rp.tail);
-    c[member * rp.out_ms + o] = epilogue(s, i, i % rp.n, member * rp.e_ms);
+    c[member * rp.out_ms + i] = epilogue(s, i, i % rp.n, member * rp.e_ms);
 }

@@ -94,7 +94,7 @@ pub struct GpuBackend {
     placeholder: Option<(u64, wgpu::Buffer)>,
     /// Byte range (offset, size) of every packed view, by tensor id.
     views: HashMap<u64, (u64, u64)>,
-    /// Bindings that cover two views of one packed set (a layer's dw and db, written by one kernel): the
+    /// Bindings that cover two views of one packed set (the head's dw and db, written by one kernel): the
     /// span's id (its byte range is in `views`), by the two views' ids.
     spans: HashMap<(u64, u64), u64>,
     /// The conv tile every conv dispatch uses instead of the one picked from its shape (tests, benchmarks).

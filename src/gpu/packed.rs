@@ -70,8 +70,8 @@ impl GpuBackend {
         Ok(out)
     }
 
-    /// One binding that covers the views `a` and `b` of one packed set with every member's copies (a layer's
-    /// weight and bias gradients, which one backward-weight kernel writes), as (id, where `a` starts, where `b`
+    /// One binding that covers the views `a` and `b` of one packed set with every member's copies (the last
+    /// layer's weight and bias gradients, which the fused head writes together), as (id, where `a` starts, where `b`
     /// starts) in elements of that binding; `None` when they are not views of one set (a `bias: false` layer's
     /// scratch gradient). Made once per pair and kept, like the views themselves.
     pub(crate) fn pair_span(&mut self, a: &GpuTensor, b: &GpuTensor) -> Option<(u64, u32, u32)> {

@@ -105,5 +105,6 @@ pub fn linear_softmax_xent(g: &mut GpuBackend, h: Head<'_, GpuBackend>) -> Resul
     };
     let key = KernelKey::new(Family::Head, Mode::BackwardWeight);
     g.note_flops((p * l, i, n));
-    g.dispatch(key, weights, [u(op, (l * i).div_ceil(256))?, 1, u(op, p)?], &h.dw.label)
+    // dw's outputs, 256 per workgroup, then one workgroup per class for db.
+    g.dispatch(key, weights, [u(op, (l * i).div_ceil(256) + l)?, 1, u(op, p)?], &h.dw.label)
 }
