@@ -59,22 +59,23 @@ struct ConvParams {
     a_ms: u32, // member strides (elements) of a, b, the epilogue operand (bias or mask) and out
     b_ms: u32,
     e_ms: u32,
-    out_ms: u32, // splits·m·n for MODE 2's partials ([member][split][m·n])
+    out_ms: u32, // for split partials splits·part ([member][split][part])
+    out_at: u32, // where the product starts in `out` (dw's place in a dw+db span; 0 otherwise)
+    bias_at: u32, // BIAS_GRAD: where db starts in `out` (split partials: m·n, after the slice's dw)
+    part: u32, // elements of one split's partial slice: m·n, plus m with BIAS_GRAD
     inner: u32, // conv2d_pool: the two pools' kernels (edge E = inner·outer) and the pooled size
     outer: u32,
     hp: u32,
     wp: u32,
     arg_ms: u32, // member stride of argmax
     _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-    _pad3: u32,
 }
 
 override MODE: u32 = 0u;
 // Epilogues fusing the ReLU around a conv layer:
 override RELU: bool = false; // MODE 0: y = max(·, 0) after the bias (NaN propagates, as in PyTorch)
 override MASK: bool = false; // MODE 1: keep dx where binding 3 (the ReLU output that fed the conv) > 0
+override BIAS_GRAD: bool = false; // MODE 2: also db, in extra workgroups (see `bias_sums`)
 override POOL: bool = false; // MODE 0, entry conv2d_pool: columns enumerate pooling windows (see there)
 override TM: u32 = 4u; // rows per thread: 2, 4 or 8
 override TN: u32 = 4u; // columns per thread: 1, 2, 4 or 8 (TM + TN ≤ 16)
@@ -353,10 +354,47 @@ fn out_col(lid: vec3<u32>, j: u32) -> u32 {
     return lid.x * VB + 16u * VB * (j / VB) + j % VB;
 }
 
+// BIAS_GRAD (MODE 2): the bias gradient db[k] = Σ_{n,i,j} dy[n,k,i,j] in the same dispatch as dw, by K extra
+// workgroups past the output tiles in x (row y = 0): workgroup k sums channel k exactly as elementwise.wgsl's
+// bias_grad does — thread t over the elements t, t + 256, … of (n, i·Wo + j), then the same tree — so db is
+// bit for bit the separate reduction's. dw and db are one binding (`out`, a span of the gradient set): dw at
+// out_at, db at bias_at; split partials are [m·n dw | m db] slices of `part`, split 0 holding db and the
+// others 0, so that reduce_splits' sum over the slices leaves db as it is.
+fn bias_sums(lid: vec3<u32>, wid: vec3<u32>, n_tiles: u32) {
+    let k = wid.x - n_tiles;
+    let member = wid.z / p.splits;
+    let split = wid.z % p.splits;
+    if (wid.y != 0u || k >= p.m) { return; }
+    let at = member * p.out_ms + split * p.part + p.bias_at + k;
+    let t = lid.y * 16u + lid.x;
+    if (split != 0u) {
+        if (t == 0u) { out[at] = 0.0; }
+        return;
+    }
+    let s_len = p.ho * p.wo;
+    let a0 = member * p.a_ms;
+    var s = 0.0;
+    for (var e = t; e < p.batch * s_len; e += 256u) {
+        s += a[a0 + ((e / s_len) * p.cout + k) * s_len + e % s_len];
+    }
+    tiles[t / 4u][t % 4u] = s;
+    workgroupBarrier();
+    for (var half = 128u; half > 0u; half /= 2u) {
+        if (t < half) { tiles[t / 4u][t % 4u] += tiles[(t + half) / 4u][(t + half) % 4u]; }
+        workgroupBarrier();
+    }
+    if (t == 0u) { out[at] = tiles[0][0]; }
+}
+
 @compute @workgroup_size(16, 16, 1)
 fn conv2d(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let n_tiles = (p.n + BN - 1u) / BN;
+    if (BIAS_GRAD && wid.x >= n_tiles) { // uniform: the whole workgroup is a bias workgroup
+        bias_sums(lid, wid, n_tiles);
+        return;
+    }
     let acc = tile_sums(lid, wid);
-    let o0 = (wid.z / p.splits) * p.out_ms + (wid.z % p.splits) * p.m * p.n;
+    let o0 = (wid.z / p.splits) * p.out_ms + (wid.z % p.splits) * p.part + p.out_at;
     for (var i = 0u; i < TM; i++) {
         let row = wid.y * BM + out_row(lid, i);
         for (var j = 0u; j < TN; j++) {

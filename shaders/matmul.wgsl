@@ -30,9 +30,9 @@ struct GemmParams {
     b_ms: u32,
     e_ms: u32,
     c_ms: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    c_at: u32, // where the product starts in c (dw's place in a dw+db span; 0 otherwise)
+    bias_at: u32, // BIAS_GRAD: where db starts in c (split partials: m·n, after the slice's dw)
+    part: u32, // elements of one split's partial slice: m·n, plus m with BIAS_GRAD
 }
 
 struct ReduceParams {
@@ -42,8 +42,12 @@ struct ReduceParams {
     members: u32,
     e_ms: u32,
     out_ms: u32,
+    head_at: u32, // element i < tail goes to c[member·out_ms + head_at + i] …
+    tail: u32, // … and i ≥ tail (a dw+db partial's db part) to c[member·out_ms + tail_at + i − tail]
+    tail_at: u32,
     _pad0: u32,
     _pad1: u32,
+    _pad2: u32,
 }
 
 override TRANS_A: bool = false; // A stored [K, M] instead of [M, K]
@@ -52,6 +56,10 @@ override HAS_BIAS: bool = false; // add bias[col] (never in a split partial: the
 // Epilogues fusing a ReLU layer (never in a split partial either; reduce_splits applies them):
 override RELU: bool = false; // forward: max(·, 0) after the bias (NaN propagates, as in PyTorch)
 override MASK: bool = false; // backward: keep c[i] only where binding 3 (the ReLU's output, shaped like c) > 0
+// Backward-weight (TRANS_A): also the bias gradient db[row] = Σ_k dy[k, row], in the same dispatch, by M extra
+// workgroups past the output tiles in x (see `bias_sums`). dw and db are one binding (c, a span of the
+// gradient set): dw at c_at, db at bias_at; split partials are [m·n dw | m db] slices of `part` elements.
+override BIAS_GRAD: bool = false;
 override WG: u32 = 256u; // workgroup size of reduce_splits
 
 const BM: u32 = 64u;
@@ -92,8 +100,39 @@ fn load_b(kk: u32, col: u32, k_end: u32) -> f32 {
     return b[b0 + kk * p.n + col];
 }
 
+// BIAS_GRAD: workgroup `row` past the tiles sums db[row] = Σ_k a[k·M + row] exactly as elementwise.wgsl's
+// bias_grad does (thread t over k = t, t + 256, …, then the same tree), so db is bit for bit the separate
+// reduction's. Split partials: split 0's slice holds db, the others 0, and reduce_splits' sum leaves it as is.
+fn bias_sums(lid: vec3<u32>, wid: vec3<u32>, n_tiles: u32) {
+    let row = wid.x - n_tiles;
+    let member = wid.z / p.splits;
+    let split = wid.z % p.splits;
+    if (wid.y != 0u || row >= p.m) { return; }
+    let at = member * p.c_ms + split * p.part + p.bias_at + row;
+    let t = lid.y * 16u + lid.x;
+    if (split != 0u) {
+        if (t == 0u) { c[at] = 0.0; }
+        return;
+    }
+    let a0 = member * p.a_ms;
+    var s = 0.0;
+    for (var k = t; k < p.k; k += 256u) { s += a[a0 + k * p.m + row]; }
+    ta[t] = s;
+    workgroupBarrier();
+    for (var half = 128u; half > 0u; half /= 2u) {
+        if (t < half) { ta[t] += ta[t + half]; }
+        workgroupBarrier();
+    }
+    if (t == 0u) { c[at] = ta[0]; }
+}
+
 @compute @workgroup_size(16, 16, 1)
 fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let n_tiles = (p.n + BN - 1u) / BN;
+    if (BIAS_GRAD && wid.x >= n_tiles) { // uniform: the whole workgroup is a bias workgroup
+        bias_sums(lid, wid, n_tiles);
+        return;
+    }
     let row0 = wid.y * BM;
     let col0 = wid.x * BN;
     let member = wid.z / p.splits;
@@ -135,7 +174,7 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
         }
         workgroupBarrier();
     }
-    let base = member * p.c_ms + split * p.m * p.n;
+    let base = member * p.c_ms + split * p.part + p.c_at;
     for (var i = 0u; i < 4u; i++) {
         let row = row0 + lid.y + 16u * i;
         for (var j = 0u; j < 4u; j++) {
@@ -156,7 +195,7 @@ fn epilogue(acc: f32, i: u32, col: u32, e0: u32) -> f32 {
     return v;
 }
 
-// Over every member's outputs (index t = member·len + i): c[member·out_ms + i] = epilogue(Σ_z parts[(member·splits
+// Over every member's outputs (index t = member·len + i): c[member·out_ms + head_at + i] = epilogue(Σ_z parts[(member·splits
 // + z)·len + i]), slices summed in order z = 0, 1, …
 @compute @workgroup_size(WG)
 fn reduce_splits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -169,5 +208,6 @@ fn reduce_splits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     for (var z = 0u; z < rp.splits; z++) {
         s += parts[first + z * rp.len];
     }
-    c[member * rp.out_ms + i] = epilogue(s, i, i % rp.n, member * rp.e_ms);
+    let o = select(rp.head_at + i, rp.tail_at + i - rp.tail, i >= rp.tail);
+    c[member * rp.out_ms + o] = epilogue(s, i, i % rp.n, member * rp.e_ms);
 }

@@ -101,6 +101,9 @@ pub enum Epilogue {
     Relu,
     /// `· where mask > 0 else 0`: backward through the ReLU whose output (`mask`) fed the layer.
     Mask,
+    /// A backward-weight product that also writes the bias gradient beside dw (extra workgroups that sum dy's
+    /// channels in `bias_grad`'s order).
+    BiasGrad,
     /// A conv forward with bias, ReLU and a chain of max-pools, writing only the pooled output and its argmax;
     /// and that chain's backward (a gather through the argmax).
     ReluPool,
@@ -176,8 +179,15 @@ const MODES: [Mode; 9] = [
     Mode::Finish,
     Mode::Pixels,
 ];
-const EPILOGUES: [Epilogue; 6] =
-    [Epilogue::None, Epilogue::Bias, Epilogue::BiasRelu, Epilogue::Relu, Epilogue::Mask, Epilogue::ReluPool];
+const EPILOGUES: [Epilogue; 7] = [
+    Epilogue::None,
+    Epilogue::Bias,
+    Epilogue::BiasRelu,
+    Epilogue::Relu,
+    Epilogue::Mask,
+    Epilogue::BiasGrad,
+    Epilogue::ReluPool,
+];
 const TILES: [Tile; 5] = [Tile::Square64, Tile::M32, Tile::M64, Tile::Square128, Tile::Narrow];
 
 impl KernelKey {
@@ -208,7 +218,7 @@ impl KernelKey {
                 (F::ReduceSplits, M::Single) => matches!(e, E::None | E::Bias | E::BiasRelu | E::Mask),
                 (F::Matmul, M::Forward) => matches!(e, E::None | E::Bias | E::BiasRelu),
                 (F::Matmul | F::Conv2d, M::BackwardInput) => matches!(e, E::None | E::Mask),
-                (F::Matmul | F::Conv2d, M::BackwardWeight) => e == E::None,
+                (F::Matmul | F::Conv2d, M::BackwardWeight) => matches!(e, E::None | E::BiasGrad),
                 // The pooled conv needs tiles of whole windows (BN a multiple of 64): not the narrow one.
                 (F::Conv2d, M::Forward) => {
                     matches!(e, E::None | E::Relu) || (e == E::ReluPool && self.tile != Tile::Narrow)
@@ -305,6 +315,7 @@ impl KernelKey {
             Epilogue::BiasRelu => c.extend([("HAS_BIAS", 1.0), ("RELU", 1.0)]),
             Epilogue::Relu => c.push(("RELU", 1.0)),
             Epilogue::Mask => c.push(("MASK", 1.0)),
+            Epilogue::BiasGrad => c.push(("BIAS_GRAD", 1.0)),
             Epilogue::ReluPool if self.family == Family::Conv2d => c.push(("POOL", 1.0)),
             Epilogue::ReluPool => {}
         }

@@ -26,13 +26,17 @@ pub struct GemmParams {
     pub b_ms: u32,
     pub e_ms: u32,
     pub c_ms: u32,
-    pub _pad0: u32,
-    pub _pad1: u32,
-    pub _pad2: u32,
+    /// Where the product starts in `c` (dw's place in a dw+db span; 0 otherwise).
+    pub c_at: u32,
+    /// `BIAS_GRAD`: where db starts in `c` (split partials: m·n, after the slice's dw).
+    pub bias_at: u32,
+    /// Elements of one split's partial slice: m·n, plus m with `BIAS_GRAD`.
+    pub part: u32,
 }
 
 /// matmul.wgsl `reduce_splits`: for member m and i < len,
-/// c[m·out_ms + i] = bias[m·e_ms + i mod n] + Σ_z parts[(m·splits + z)·len + i], m < members.
+/// c[m·out_ms + head_at + i] = epilogue(Σ_z parts[(m·splits + z)·len + i]), m < members (the elements from
+/// `tail` on go to `tail_at` instead: the bias part of a dw+db partial).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
 pub struct ReduceParams {
@@ -42,8 +46,15 @@ pub struct ReduceParams {
     pub members: u32,
     pub e_ms: u32,
     pub out_ms: u32,
+    /// Where element i < `tail` goes: out[m·out_ms + head_at + i] …
+    pub head_at: u32,
+    /// … and element i ≥ `tail` (the bias part of a dw+db partial): out[m·out_ms + tail_at + i − tail].
+    /// `tail` = `len` when there is no such part.
+    pub tail: u32,
+    pub tail_at: u32,
     pub _pad0: u32,
     pub _pad1: u32,
+    pub _pad2: u32,
 }
 
 /// conv2d.wgsl: the conv's shape and geometry (kernel edge `ks`, stride, zero padding) plus the implicit
@@ -71,6 +82,12 @@ pub struct ConvParams {
     pub b_ms: u32,
     pub e_ms: u32,
     pub out_ms: u32,
+    /// Where the product starts in `out` (dw's place in a dw+db span; 0 otherwise).
+    pub out_at: u32,
+    /// `BIAS_GRAD`: where db starts in `out` (split partials: m·n).
+    pub bias_at: u32,
+    /// Elements of one split's partial slice: m·n, plus m with `BIAS_GRAD`.
+    pub part: u32,
     /// `conv2d_pool`: the pools' kernels, the pooled size, and argmax's member stride.
     pub inner: u32,
     pub outer: u32,
@@ -78,9 +95,6 @@ pub struct ConvParams {
     pub wp: u32,
     pub arg_ms: u32,
     pub _pad0: u32,
-    pub _pad1: u32,
-    pub _pad2: u32,
-    pub _pad3: u32,
 }
 
 /// pool.wgsl: planes = N·C, window `kernel`×`kernel` every `stride`.
@@ -245,8 +259,8 @@ pub fn layouts() -> Vec<Layout> {
         layout!(SgdHyper { clip, frozen, _pad0, _pad1, _pad2, group }),
         layout!(AdamGroup { lr, beta1, beta2, eps, weight_decay, step_size, bias_correction2_sqrt, decay_factor }),
         layout!(AdamHyper { clip, amsgrad, decoupled, frozen, _pad0, group }),
-        layout!(GemmParams { m, n, k, k_chunk, splits, a_ms, b_ms, e_ms, c_ms, _pad0, _pad1, _pad2 }),
-        layout!(ReduceParams { len, n, splits, members, e_ms, out_ms, _pad0, _pad1 }),
+        layout!(GemmParams { m, n, k, k_chunk, splits, a_ms, b_ms, e_ms, c_ms, c_at, bias_at, part }),
+        layout!(ReduceParams { len, n, splits, members, e_ms, out_ms, head_at, tail, tail_at, _pad0, _pad1, _pad2 }),
         layout!(ConvParams {
             batch,
             cin,
@@ -267,15 +281,15 @@ pub fn layouts() -> Vec<Layout> {
             b_ms,
             e_ms,
             out_ms,
+            out_at,
+            bias_at,
+            part,
             inner,
             outer,
             hp,
             wp,
             arg_ms,
-            _pad0,
-            _pad1,
-            _pad2,
-            _pad3
+            _pad0
         }),
         layout!(PoolParams { planes, h, w, ho, wo, kernel, stride, _pad0 }),
         layout!(ElemParams { len, _pad0, _pad1, _pad2 }),

@@ -70,13 +70,16 @@ impl Dims {
             b_ms: ms.b,
             e_ms: ms.e,
             out_ms: ms.out,
+            out_at: ms.out_at,
+            bias_at: ms.bias_at,
+            part: u(op, ms.part)?,
             ..Default::default()
         })
     }
 }
 
 /// The split count and the member strides (elements) of the GEMM's operands; for split partials `out` is
-/// splits·m·n (parts laid out [member][split][m·n]).
+/// splits·part (parts laid out [member][split][part]). `out_at`, `bias_at`, `part`: see `ConvParams`.
 #[derive(Clone, Copy)]
 struct Strides {
     splits: usize,
@@ -84,12 +87,15 @@ struct Strides {
     b: u32,
     e: u32,
     out: u32,
+    out_at: u32,
+    bias_at: u32,
+    part: usize,
 }
 
 impl Strides {
-    /// One split.
+    /// One split, the output at the start of its binding.
     fn single(a: u32, b: u32, e: u32, out: u32) -> Strides {
-        Strides { splits: 1, a, b, e, out }
+        Strides { splits: 1, a, b, e, out, out_at: 0, bias_at: 0, part: 0 }
     }
 }
 
@@ -264,8 +270,10 @@ pub fn backward_input(
     g.dispatch(key, Gemm { params, a: w.res(), b: dy.res(), epilogue, out: dx.res() }, groups, &dx.label)
 }
 
-/// `dw = ∂/∂w` through the GEMM (split-K when the reduction is long), `db = ∂/∂b` by its own reduction over
-/// dy (`bias_grad`).
+/// `dw = ∂/∂w`, `db = ∂/∂b`. When dw and db are views of one gradient set (every layer with a trained bias)
+/// one dispatch writes both through a binding that spans them (`Epilogue::BiasGrad`: K extra workgroups sum
+/// db in `bias_grad`'s order, so it is bit for bit the separate reduction's); a `bias: false` layer's scratch db
+/// takes `bias_grad` itself.
 pub fn backward_weight(
     g: &mut GpuBackend,
     x: &GpuTensor,
@@ -284,27 +292,50 @@ pub fn backward_weight(
     let members = dw.members;
     let dw_ms = mstride(op, "dw", dw, members, Role::Own)?;
     mstride(op, "db", db, members, Role::Own)?;
+    let span = g.pair_span(dw, db);
+    // A split's partial: [m·n dw | m db] when the bias is folded in.
+    let part = gm * gn + if span.is_some() { gm } else { 0 };
+    let (out_at, bias_at) = match span {
+        Some((_, w_at, b_at)) if s == 1 => (w_at, b_at),
+        _ => (0, u(op, gm * gn)?),
+    };
     let ms = Strides {
         splits: s,
         a: mstride(op, "dy", dy, members, Role::Input)?,
         b: mstride(op, "x", x, members, Role::Input)?,
         e: 0,
-        out: if s == 1 { dw_ms } else { u(op, s * gm * gn)? },
+        out: if s == 1 { dw_ms } else { u(op, s * part)? },
+        out_at,
+        bias_at,
+        part,
     };
     let (pid, pbuf) = g.uniform(&d.params(op, geom, (gm, gn, gk), if s == 1 { gk } else { chunk }, ms)?);
     let p = Res { id: pid, buffer: &pbuf };
-    let (key, bm, bn) = kernel(g, Mode::BackwardWeight, Epilogue::None, (gm, gn, members * s));
-    // No epilogue: its operand is unread.
+    let epilogue = if span.is_some() { Epilogue::BiasGrad } else { Epilogue::None };
+    let (key, bm, bn) = kernel(g, Mode::BackwardWeight, epilogue, (gm, gn, members * s));
+    // No epilogue operand: unread.
     let binds = |out| Gemm { params: p, a: dy.res(), b: x.res(), epilogue: x.res(), out };
+    // The bias workgroups: gm more in x (conv2d.wgsl `bias_sums`).
+    let with_bias =
+        |[x, y, z]: [u32; 3]| -> Result<[u32; 3]> { Ok([x + if span.is_some() { u(op, gm)? } else { 0 }, y, z]) };
+    // Where the sums go: the span of dw and db, or dw alone.
+    let out = span.map_or(dw.res(), |(id, ..)| Res { id, buffer: &dw.buffer });
     g.note_flops((gm * members, gn, gk));
     if s == 1 {
-        g.dispatch(key, binds(dw.res()), grid(op, (bm, bn), gm, gn, members)?, &dw.label)?;
+        g.dispatch(key, binds(out), with_bias(grid(op, (bm, bn), gm, gn, members)?)?, &dw.label)?;
     } else {
-        let (sid, sbuf) = g.scratch((members * s * gm * gn * 4) as u64)?;
+        let (sid, sbuf) = g.scratch((members * s * part * 4) as u64)?;
         let parts = Res { id: sid, buffer: &sbuf };
-        g.dispatch(key, binds(parts), grid(op, (bm, bn), gm, gn, members * s)?, &dw.label)?;
-        let rs = ReduceStrides { members, epilogue: 0, out: dw_ms };
-        reduce_splits(g, parts, super::Fused::None, dw.res(), gm * gn, gn, s, rs, &dw.label)?;
+        g.dispatch(key, binds(parts), with_bias(grid(op, (bm, bn), gm, gn, members * s)?)?, &dw.label)?;
+        let (head_at, tail) = match span {
+            Some((_, w_at, b_at)) => (w_at, Some((u(op, gm * gn)?, b_at))),
+            None => (0, None),
+        };
+        let rs = ReduceStrides { members, epilogue: 0, out: dw_ms, head_at, tail };
+        reduce_splits(g, parts, super::Fused::None, out, part, gn, s, rs, &dw.label)?;
     }
-    super::elementwise::bias_grad(g, op, dy, (d.n, d.k, d.ho * d.wo), db)
+    if span.is_none() {
+        super::elementwise::bias_grad(g, op, dy, (d.n, d.k, d.ho * d.wo), db)?;
+    }
+    Ok(())
 }

@@ -4,7 +4,7 @@
 use super::{Fused, ReduceStrides, Role, TILE, check, mstride, reduce_splits, splits, u};
 use crate::gpu::bindings::Gemm;
 use crate::gpu::buffer::Res;
-use crate::gpu::kernels::{Family, KernelKey, Mode};
+use crate::gpu::kernels::{Epilogue, Family, KernelKey, Mode};
 use crate::gpu::params::GemmParams;
 use crate::gpu::{GpuBackend, GpuTensor};
 use crate::{Error, Result};
@@ -17,6 +17,14 @@ struct Strides {
     b: u32,
     e: u32,
     c: u32,
+}
+
+/// With `bias_grad` (backward-weight only) `out` spans dw and db, at these element offsets, and the dispatch
+/// also writes db = the row sums of A, summed as `bias_grad` sums them.
+#[derive(Clone, Copy)]
+struct BiasOut {
+    w_at: u32,
+    b_at: u32,
 }
 
 /// C[m,n] = epilogue(op(A)·op(B)) for each of `ms.p` members; `mode` picks op (Forward: A·Bᵀ, BackwardInput:
@@ -32,16 +40,25 @@ fn gemm(
     fused: Fused<'_>,
     out: Res<'_>,
     ms: Strides,
+    bias_grad: Option<BiasOut>,
     label: &str,
 ) -> Result<()> {
-    let plain = KernelKey::new(Family::Matmul, mode);
+    let plain = KernelKey::new(Family::Matmul, mode).with(if bias_grad.is_some() {
+        Epilogue::BiasGrad
+    } else {
+        Epilogue::None
+    });
     let (s, chunk) = splits(m, n, k);
+    // A split's partial: [m·n | m bias sums] with the bias gradient folded in.
+    let part = m * n + if bias_grad.is_some() { m } else { 0 };
+    // With the bias gradient, m more workgroups in x: one per row of the output (see matmul.wgsl `bias_sums`).
+    let extra = if bias_grad.is_some() { m } else { 0 };
     let grid = |z: usize| -> Result<[u32; 3]> {
-        Ok([u(label, n.div_ceil(TILE))?, u(label, m.div_ceil(TILE))?, u(label, z * ms.p)?])
+        Ok([u(label, n.div_ceil(TILE) + extra)?, u(label, m.div_ceil(TILE))?, u(label, z * ms.p)?])
     };
     let (mu, nu, ku) = (u(label, m)?, u(label, n)?, u(label, k)?);
-    let params = |k_chunk: u32, splits: usize, e_ms: u32, c_ms: u32| -> Result<GemmParams> {
-        Ok(GemmParams {
+    let params = |k_chunk: u32, splits: usize, e_ms: u32, c_ms: u32, (c_at, bias_at): (u32, u32)| {
+        Ok::<_, crate::Error>(GemmParams {
             m: mu,
             n: nu,
             k: ku,
@@ -51,27 +68,34 @@ fn gemm(
             b_ms: ms.b,
             e_ms,
             c_ms,
-            ..Default::default()
+            c_at,
+            bias_at,
+            part: u(label, part)?,
         })
     };
     g.note_flops((m * ms.p, n, k));
     if s == 1 {
-        let (pid, pbuf) = g.uniform(&params(ku.max(1), 1, ms.e, ms.c)?);
-        let key = plain.with(fused.epilogue());
+        let at = bias_grad.map_or((0, 0), |o| (o.w_at, o.b_at));
+        let (pid, pbuf) = g.uniform(&params(ku.max(1), 1, ms.e, ms.c, at)?);
+        let key = if bias_grad.is_some() { plain } else { plain.with(fused.epilogue()) };
         debug_assert!(key.exists(), "no fused epilogue variant {key}");
         // Without an epilogue the operand is unread; any buffer will do.
         let epilogue = fused.operand().unwrap_or(a);
         let params = Res { id: pid, buffer: &pbuf };
         return g.dispatch(key, Gemm { params, a, b, epilogue, out }, grid(1)?, label);
     }
-    // Partials [member][split][m·n]: member m's slices start at m·(s·m·n).
-    let (pid, pbuf) = g.uniform(&params(u(label, chunk)?, s, 0, u(label, s * m * n)?)?);
-    let (sid, sbuf) = g.scratch((ms.p * s * m * n * 4) as u64)?;
+    // Partials [member][split][part]: member m's slices start at m·(s·part).
+    let (pid, pbuf) = g.uniform(&params(u(label, chunk)?, s, 0, u(label, s * part)?, (0, mu * nu))?);
+    let (sid, sbuf) = g.scratch((ms.p * s * part * 4) as u64)?;
     let parts = Res { id: sid, buffer: &sbuf };
     let params = Res { id: pid, buffer: &pbuf };
     g.dispatch(plain, Gemm { params, a, b, epilogue: a, out: parts }, grid(s)?, label)?;
-    let rs = ReduceStrides { members: ms.p, epilogue: ms.e, out: ms.c };
-    reduce_splits(g, parts, fused, out, m * n, n, s, rs, label)
+    let mut rs = ReduceStrides::plain(ms.p, ms.e, ms.c);
+    if let Some(o) = bias_grad {
+        rs.head_at = o.w_at;
+        rs.tail = Some((mu * nu, o.b_at));
+    }
+    reduce_splits(g, parts, fused, out, part, n, s, rs, label)
 }
 
 /// `y[n,o] = b[o] + Σ_i x[n,i]·w[o,i]`, and `max(y, 0)` when `relu`; x is read as [N, rest].
@@ -99,7 +123,7 @@ pub fn forward(
         c: mstride(op, "y", y, p, Role::Own)?,
     };
     let fused = if relu { Fused::BiasRelu(b.res()) } else { Fused::Bias(b.res()) };
-    gemm(g, Mode::Forward, (n, o, i), x.res(), w.res(), fused, y.res(), ms, &y.label)
+    gemm(g, Mode::Forward, (n, o, i), x.res(), w.res(), fused, y.res(), ms, None, &y.label)
 }
 
 /// `dx = dy·w`, and 0 wherever `mask` (the ReLU output that fed this layer, shaped like dx) is not > 0;
@@ -134,10 +158,12 @@ pub fn backward_input(
         c: mstride(op, "dx", dx, p, Role::Own)?,
     };
     let fused = mask.map_or(Fused::None, |m| Fused::Mask(m.res()));
-    gemm(g, Mode::BackwardInput, (n, i, o), dy.res(), w.res(), fused, dx.res(), ms, &dx.label)
+    gemm(g, Mode::BackwardInput, (n, i, o), dy.res(), w.res(), fused, dx.res(), ms, None, &dx.label)
 }
 
-/// `dw = dyᵀ·x`, `db[o] = Σ_n dy[n,o]`.
+/// `dw = dyᵀ·x`, `db[o] = Σ_n dy[n,o]`: one dispatch when dw and db are views of one gradient set (a span
+/// binding covers both; db bit for bit `bias_grad`'s), else the product and `bias_grad` (a `bias: false`
+/// layer's scratch db).
 pub fn backward_weight(
     g: &mut GpuBackend,
     x: &GpuTensor,
@@ -163,6 +189,12 @@ pub fn backward_weight(
         c: mstride(op, "dw", dw, p, Role::Own)?,
     };
     mstride(op, "db", db, p, Role::Own)?;
-    gemm(g, Mode::BackwardWeight, (o, i, n), dy.res(), x.res(), Fused::None, dw.res(), ms, &dw.label)?;
+    let dims = (o, i, n);
+    if let Some((id, w_at, b_at)) = g.pair_span(dw, db) {
+        let out = Res { id, buffer: &dw.buffer };
+        let folded = Some(BiasOut { w_at, b_at });
+        return gemm(g, Mode::BackwardWeight, dims, dy.res(), x.res(), Fused::None, out, ms, folded, &dw.label);
+    }
+    gemm(g, Mode::BackwardWeight, dims, dy.res(), x.res(), Fused::None, dw.res(), ms, None, &dw.label)?;
     super::elementwise::bias_grad(g, op, dy, (n, o, 1), db)
 }

@@ -132,16 +132,28 @@ impl<'a> Fused<'a> {
     }
 }
 
-/// Member strides of a split-K reduction's epilogue operand and output.
+/// Member strides of a split-K reduction's epilogue operand and output, and where its sums go in the output.
 #[derive(Clone, Copy)]
 pub(crate) struct ReduceStrides {
     pub members: usize,
     pub epilogue: u32,
     pub out: u32,
+    /// Where the product starts in `out` (dw's place when `out` spans dw and db).
+    pub head_at: u32,
+    /// For partials that end in a bias gradient ([m·n dw | m db]): the index of db's first element in a
+    /// partial, and where db starts in `out`.
+    pub tail: Option<(u32, u32)>,
+}
+
+impl ReduceStrides {
+    /// The sums go to `out` as they are laid out in the partials.
+    pub(crate) fn plain(members: usize, epilogue: u32, out: u32) -> ReduceStrides {
+        ReduceStrides { members, epilogue, out, head_at: 0, tail: None }
+    }
 }
 
 /// `out = epilogue(Σ_z parts[z])`, the second half of a split-K product, for every member: parts are laid out
-/// [member][split][len], member m's sum goes to `out[m·out_stride ..]`.
+/// [member][split][len], member m's sum goes to `out[m·out_stride + head_at ..]` (a bias tail to its own place).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn reduce_splits(
     g: &mut GpuBackend,
@@ -161,8 +173,10 @@ pub(crate) fn reduce_splits(
         members: u(label, ms.members)?,
         e_ms: ms.epilogue,
         out_ms: ms.out,
-        _pad0: 0,
-        _pad1: 0,
+        head_at: ms.head_at,
+        tail: ms.tail.map_or(u(label, len), |(t, _)| Ok(t))?,
+        tail_at: ms.tail.map_or(0, |(_, at)| at),
+        ..Default::default()
     });
     let key = KernelKey::new(Family::ReduceSplits, Mode::Single).with(fused.epilogue());
     let groups = g.groups_1d(len * ms.members);
