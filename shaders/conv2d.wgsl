@@ -354,23 +354,27 @@ fn out_col(lid: vec3<u32>, j: u32) -> u32 {
     return lid.x * VB + 16u * VB * (j / VB) + j % VB;
 }
 
-// BIAS_GRAD (MODE 2): the bias gradient db[k] = Σ_{n,i,j} dy[n,k,i,j] in the same dispatch as dw, by K extra
-// workgroups past the output tiles in x (row y = 0): workgroup k sums channel k exactly as elementwise.wgsl's
+// BIAS_GRAD (MODE 2): the bias gradient db[k] = Σ_{n,i,j} dy[n,k,i,j] in the same dispatch as dw, by extra
+// workgroups past the output tiles in x (row y = 0), each summing one channel exactly as elementwise.wgsl's
 // bias_grad does — thread t over the elements t, t + 256, … of (n, i·Wo + j), then the same tree — so db is
 // bit for bit the separate reduction's. dw and db are one binding (`out`, a span of the gradient set): dw at
-// out_at, db at bias_at; split partials are [m·n dw | m db] slices of `part`, split 0 holding db and the
-// others 0, so that reduce_splits' sum over the slices leaves db as it is.
+// out_at, db at bias_at. Split, the partials are [m·n dw | m db] slices of `part`, and the channels are spread
+// over the splits (extra column j of split s sums channel j·splits + s and writes 0 for the column's other
+// channels in its slice), so that there are ⌈K/splits⌉ extra columns, not K, and reduce_splits' sum over the
+// slices leaves each db as it is.
 fn bias_sums(lid: vec3<u32>, wid: vec3<u32>, n_tiles: u32) {
-    let k = wid.x - n_tiles;
     let member = wid.z / p.splits;
     let split = wid.z % p.splits;
-    if (wid.y != 0u || k >= p.m) { return; }
-    let at = member * p.out_ms + split * p.part + p.bias_at + k;
+    let j = wid.x - n_tiles;
+    let k = j * p.splits + split;
+    if (wid.y != 0u) { return; }
+    let tail = member * p.out_ms + split * p.part + p.bias_at;
     let t = lid.y * 16u + lid.x;
-    if (split != 0u) {
-        if (t == 0u) { out[at] = 0.0; }
-        return;
+    for (var other = t; other < p.splits; other += 256u) {
+        let c = j * p.splits + other;
+        if (other != split && c < p.m) { out[tail + c] = 0.0; }
     }
+    if (k >= p.m) { return; }
     let s_len = p.ho * p.wo;
     let a0 = member * p.a_ms;
     var s = 0.0;
@@ -383,7 +387,7 @@ fn bias_sums(lid: vec3<u32>, wid: vec3<u32>, n_tiles: u32) {
         if (t < half) { tiles[t / 4u][t % 4u] += tiles[(t + half) / 4u][(t + half) % 4u]; }
         workgroupBarrier();
     }
-    if (t == 0u) { out[at] = tiles[0][0]; }
+    if (t == 0u) { out[tail + k] = tiles[0][0]; }
 }
 
 @compute @workgroup_size(16, 16, 1)

@@ -56,7 +56,7 @@ override HAS_BIAS: bool = false; // add bias[col] (never in a split partial: the
 // Epilogues fusing a ReLU layer (never in a split partial either; reduce_splits applies them):
 override RELU: bool = false; // forward: max(·, 0) after the bias (NaN propagates, as in PyTorch)
 override MASK: bool = false; // backward: keep c[i] only where binding 3 (the ReLU's output, shaped like c) > 0
-// Backward-weight (TRANS_A): also the bias gradient db[row] = Σ_k dy[k, row], in the same dispatch, by M extra
+// Backward-weight (TRANS_A): also the bias gradient db[row] = Σ_k dy[k, row], in the same dispatch, by extra
 // workgroups past the output tiles in x (see `bias_sums`). dw and db are one binding (c, a span of the
 // gradient set): dw at c_at, db at bias_at; split partials are [m·n dw | m db] slices of `part` elements.
 override BIAS_GRAD: bool = false;
@@ -100,20 +100,23 @@ fn load_b(kk: u32, col: u32, k_end: u32) -> f32 {
     return b[b0 + kk * p.n + col];
 }
 
-// BIAS_GRAD: workgroup `row` past the tiles sums db[row] = Σ_k a[k·M + row] exactly as elementwise.wgsl's
+// BIAS_GRAD: the extra workgroups past the tiles sum db[row] = Σ_k a[k·M + row] exactly as elementwise.wgsl's
 // bias_grad does (thread t over k = t, t + 256, …, then the same tree), so db is bit for bit the separate
-// reduction's. Split partials: split 0's slice holds db, the others 0, and reduce_splits' sum leaves it as is.
+// reduction's. Split, the rows are spread over the splits as in conv2d.wgsl's `bias_sums` (extra column j of
+// split s sums row j·splits + s and writes 0 for the column's other rows in its slice).
 fn bias_sums(lid: vec3<u32>, wid: vec3<u32>, n_tiles: u32) {
-    let row = wid.x - n_tiles;
     let member = wid.z / p.splits;
     let split = wid.z % p.splits;
-    if (wid.y != 0u || row >= p.m) { return; }
-    let at = member * p.c_ms + split * p.part + p.bias_at + row;
+    let j = wid.x - n_tiles;
+    let row = j * p.splits + split;
+    if (wid.y != 0u) { return; }
+    let tail = member * p.c_ms + split * p.part + p.bias_at;
     let t = lid.y * 16u + lid.x;
-    if (split != 0u) {
-        if (t == 0u) { c[at] = 0.0; }
-        return;
+    for (var other = t; other < p.splits; other += 256u) {
+        let r = j * p.splits + other;
+        if (other != split && r < p.m) { c[tail + r] = 0.0; }
     }
+    if (row >= p.m) { return; }
     let a0 = member * p.a_ms;
     var s = 0.0;
     for (var k = t; k < p.k; k += 256u) { s += a[a0 + k * p.m + row]; }
@@ -123,7 +126,7 @@ fn bias_sums(lid: vec3<u32>, wid: vec3<u32>, n_tiles: u32) {
         if (t < half) { ta[t] += ta[t + half]; }
         workgroupBarrier();
     }
-    if (t == 0u) { c[at] = ta[0]; }
+    if (t == 0u) { c[tail + row] = ta[0]; }
 }
 
 @compute @workgroup_size(16, 16, 1)

@@ -315,9 +315,9 @@ pub fn backward_weight(
     let (key, bm, bn) = kernel(g, Mode::BackwardWeight, epilogue, (gm, gn, members * s));
     // No epilogue operand: unread.
     let binds = |out| Gemm { params: p, a: dy.res(), b: x.res(), epilogue: x.res(), out };
-    // The bias workgroups: gm more in x (conv2d.wgsl `bias_sums`).
-    let with_bias =
-        |[x, y, z]: [u32; 3]| -> Result<[u32; 3]> { Ok([x + if span.is_some() { u(op, gm)? } else { 0 }, y, z]) };
+    // The bias workgroups: ⌈gm / splits⌉ more in x (conv2d.wgsl `bias_sums`).
+    let extra = if span.is_some() { u(op, gm.div_ceil(s))? } else { 0 };
+    let with_bias = |[x, y, z]: [u32; 3]| -> Result<[u32; 3]> { Ok([x + extra, y, z]) };
     // Where the sums go: the span of dw and db, or dw alone.
     let out = span.map_or(dw.res(), |(id, ..)| Res { id, buffer: &dw.buffer });
     g.note_flops((gm * members, gn, gk));

@@ -51,8 +51,8 @@ fn gemm(
     let (s, chunk) = splits(m, n, k);
     // A split's partial: [m·n | m bias sums] with the bias gradient folded in.
     let part = m * n + if bias_grad.is_some() { m } else { 0 };
-    // With the bias gradient, m more workgroups in x: one per row of the output (see matmul.wgsl `bias_sums`).
-    let extra = if bias_grad.is_some() { m } else { 0 };
+    // With the bias gradient, ⌈m / splits⌉ more workgroups in x (see matmul.wgsl `bias_sums`).
+    let extra = if bias_grad.is_some() { m.div_ceil(s) } else { 0 };
     let grid = |z: usize| -> Result<[u32; 3]> {
         Ok([u(label, n.div_ceil(TILE) + extra)?, u(label, m.div_ceil(TILE))?, u(label, z * ms.p)?])
     };
