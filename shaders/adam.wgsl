@@ -9,6 +9,9 @@
 // step_size, bias_correction2_sqrt and decay_factor are computed per step by the host in f64, as PyTorch does in
 // Python floats. One dispatch for all tensors, laid out as in sgd.wgsl (segment table, consecutive workgroups),
 // and for every member as in sgd.wgsl (workgroup z = member, block `hyper[member]`, frozen members write nothing).
+//
+// Bounds (no runtime checks, see ShaderChecks in src/gpu/kernels.rs): as sgd.wgsl — a terminating search
+// inside arrayLength(segs), k < len of the segment, host-checked member block, group and norm slot.
 
 struct ClipParams {
     max_norm: f32,

@@ -39,6 +39,14 @@
 // per thread. The reduction index kk of its B loads advances by a fixed step per load (and that of its A loads
 // by BK per slice), so kk is kept as mixed-radix digits (MODE 0, 1: (c or k, u, v), radices k, k; MODE 2:
 // (n, i, j), radices Ho, Wo) and advanced by adding the step's digits with carries.
+//
+// Bounds (the module is built without naga's runtime checks, see ShaderChecks in src/gpu/kernels.rs): every
+// global load is guarded (load_a: row < m and kk < k_end; load_b/load_x: the column < n, kk < k_end, and the
+// image row and column inside H×W, negative values wrapping to huge u32s), stores only for row < m and
+// col < n (store, the pooled store for row < m and whole windows < n), bias_sums for k < m; workgroup indices
+// stay below 1024 vec4s by the tile arithmetic above (HALF ≤ 512), private arrays are indexed by loop counters
+// under override bounds (TM·TN ≤ 64, LA, LB ≤ 4). Divisors are sizes the launcher checks to be non-zero
+// (ho, wo, h·w, ks, hp·wp, splits) or override constants. tests/gpu_guards.rs checks all of it.
 
 struct ConvParams {
     batch: u32,
@@ -321,15 +329,33 @@ fn tile_sums(lid: vec3<u32>, wid: vec3<u32>) -> array<f32, 64> {
         for (var kk = 0u; kk < BK; kk++) {
             var ar: array<f32, 8>;
             var br: array<f32, 8>;
+            // Whole-vector reads: a thread's group of rows (columns) is a whole vec4, or the half (for VB = 1 the
+            // component) of one that a select picks — never a component index that varies by thread, which a
+            // driver may lower through local memory (measured on an H200: backward-input 8.9 → 13.0 TFLOP/s).
             for (var ii = 0u; ii < TM / VA; ii++) {
-                let r = lid.y * VA + 16u * VA * ii;
+                let r = lid.y * VA + 16u * VA * ii; // r mod 4 = 0 (VA = 4) or 2·(lid.y mod 2) (VA = 2)
                 let v = tiles[a_at(at, kk, r / 4u)];
-                for (var q = 0u; q < VA; q++) { ar[ii * VA + q] = v[r % 4u + q]; }
+                if (VA == 4u) {
+                    for (var q = 0u; q < 4u; q++) { ar[ii * 4u + q] = v[q]; }
+                } else {
+                    let h = select(v.xy, v.zw, (lid.y & 1u) == 1u);
+                    ar[ii * 2u] = h.x;
+                    ar[ii * 2u + 1u] = h.y;
+                }
             }
             for (var jj = 0u; jj < TN / VB; jj++) {
-                let c = lid.x * VB + 16u * VB * jj;
+                let c = lid.x * VB + 16u * VB * jj; // c mod 4 = 0 (VB = 4), 2·(lid.x mod 2) (2), lid.x mod 4 (1)
                 let v = tiles[at + B_AT + kk * (BN / 4u) + c / 4u];
-                for (var q = 0u; q < VB; q++) { br[jj * VB + q] = v[c % 4u + q]; }
+                if (VB == 4u) {
+                    for (var q = 0u; q < 4u; q++) { br[jj * 4u + q] = v[q]; }
+                } else if (VB == 2u) {
+                    let h = select(v.xy, v.zw, (lid.x & 1u) == 1u);
+                    br[jj * 2u] = h.x;
+                    br[jj * 2u + 1u] = h.y;
+                } else {
+                    let s = lid.x & 3u;
+                    br[jj] = select(select(v.x, v.y, s == 1u), select(v.z, v.w, s == 3u), s >= 2u);
+                }
             }
             for (var i = 0u; i < TM; i++) {
                 for (var j = 0u; j < TN; j++) {

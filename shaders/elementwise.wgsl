@@ -3,6 +3,10 @@
 // The sample CNN's ReLUs run fused into the GEMM epilogues (RELU/MASK in matmul.wgsl, conv2d.wgsl and
 // pool.wgsl); these standalone kernels serve the unfused `relu`/`relu_backward` ops. With a member axis they
 // run unchanged over every member's stacked, contiguous elements; bias_grad takes the member from workgroup z.
+//
+// Bounds (no runtime checks, see ShaderChecks in src/gpu/kernels.rs): relu and relu_backward touch element i
+// only for i < len; bias_grad reads e < N·S of channel k < K (one workgroup per channel) and writes dst[k];
+// `inner` is ≥ 1 (the launcher's shape check).
 
 struct ElemParams {
     len: u32,

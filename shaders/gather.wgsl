@@ -6,6 +6,10 @@
 // batch_offset comes from the backend's cursor uniform, so the dataset is uploaded once and a step never copies
 // from the host. Indices are clamped (the host validates batch_offset; a bad order value cannot read
 // outside the dataset).
+//
+// Bounds (no runtime checks, see ShaderChecks in src/gpu/kernels.rs): i < batch·dim; source_row clamps into
+// the order and the dataset (rows, order_len ≥ 1: the launcher refuses empty ones); the byte's table index is
+// masked to 0..255; dim ≥ 1.
 
 struct GatherParams {
     batch: u32,

@@ -9,6 +9,10 @@
 // Member axis: workgroup z = member in both passes. Member m's set is elements [m·grads_ms, m·grads_ms + len)
 // (0: one set shared), its partials are partials[m·partials ..], its norm goes to
 // norms[m·norms_ms + cursor.norm_slot]; the same ranges and order as a solo run, so the same bits.
+//
+// Bounds (no runtime checks, see ShaderChecks in src/gpu/kernels.rs): partials read element i < len of the
+// member's set and write wid < partials; the finish pass reads j < partials; the slot is < the norms' length
+// (the host checks every slot it writes into the cursor).
 
 struct NormParams {
     len: u32,       // f32 values in one member's packed set

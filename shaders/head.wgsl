@@ -16,6 +16,11 @@
 // weight's gradient set (dw and db are written through one binding spanning both).
 //
 // Member axis: workgroup z = member; every operand at its member stride (0 for the shared batch, labels shared).
+//
+// Bounds (no runtime checks, see ShaderChecks in src/gpu/kernels.rs): head_forward handles rows < min(R, n −
+// r0) and outputs o < rows·l or rows·i; zs holds R·LMAX ≤ 1024 values (the launcher takes the fused path only
+// for l ≤ LMAX); head_weights computes one dw element per thread below l·i, db for class < l, the loss in the
+// first workgroup; labels are clamped below l as in softmax_xent.wgsl.
 
 struct HeadParams {
     n: u32, // rows (batch)
@@ -93,7 +98,7 @@ fn head_forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup
     if (lid.x < rows) {
         let r = lid.x;
         let base = r * LMAX;
-        let y = labels[r0 + r];
+        let y = min(labels[r0 + r], p.l - 1u);
         var m = zs[base];
         for (var l = 1u; l < p.l; l++) { m = max(m, zs[base + l]); }
         var s = 0.0;

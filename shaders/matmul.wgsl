@@ -19,6 +19,10 @@
 // member and the split count depends on one member's sizes only, so member m's result is bit for bit the solo
 // product of its operands. Split partials are laid out [member][split][M·N] (c_ms = splits·M·N), which is just
 // slice z, and reduce_splits sums each member's slices into its own output.
+//
+// Bounds (no runtime checks, see ShaderChecks in src/gpu/kernels.rs): loads are guarded (row < m, col < n,
+// kk < k_end), stores only for row < m and col < n, bias_sums for row < m, reduce_splits for t < len·members;
+// workgroup arrays are indexed below BK·SA = 1056; divisors are non-zero sizes (len ≥ 1 by max) or constants.
 
 struct GemmParams {
     m: u32,

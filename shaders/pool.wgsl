@@ -6,6 +6,11 @@
 // winner from x instead of storing indices, and is a gather: one thread per dx element sums dy over the
 // windows that contain it and that it wins, in row-major window order (PyTorch's CPU backward adds in that
 // order too). Overlapping windows (stride < kernel) therefore need no scatter and no atomics.
+//
+// Bounds (no runtime checks, see ShaderChecks in src/gpu/kernels.rs): one thread per output (i < planes·ho·wo)
+// or per dx element (i < planes·h·w); window reads stay inside the plane since floor mode only makes windows
+// that fit (oi·stride + u < h); the backward's window ranges are clamped to [0, ho) × [0, wo); kernel, stride
+// and sizes are ≥ 1 (the launcher's geometry check).
 
 struct PoolParams {
     planes: u32, // N·C

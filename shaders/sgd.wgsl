@@ -13,6 +13,10 @@
 // MAX_MEMBERS = 64 blocks; the host writes as many as there are members) and updates element m·set_ms + offset
 // + k with the solo arithmetic; a block with frozen ≠ 0 returns before writing anything, so a member that has
 // stopped keeps its parameters and momentum bit for bit. The segment table is member 0's, shared by all.
+//
+// Bounds (no runtime checks, see ShaderChecks in src/gpu/kernels.rs): the segment search stays within
+// arrayLength(segs) and ends (the interval halves each pass); element k < len of its segment; the member's
+// block is < MAX_MEMBERS and its group < MAX_GROUPS (host-checked); the norm slot is host-checked.
 
 struct ClipParams {
     max_norm: f32,

@@ -8,6 +8,11 @@
 // Member axis: workgroup z = member; member m reads its logits at m·logits_ms (0: shared), writes its dlogits
 // at m·dlogits_ms and its loss to losses[m·out_ms + cursor.loss_slot] (eval: acc[m·out_ms + 0, 1]). Labels are
 // shared: row n of every member reads labels[n].
+//
+// Bounds (no runtime checks, see ShaderChecks in src/gpu/kernels.rs): rows r < n, classes l < L; a label is
+// clamped below L (the model's last width is the data's class count, so this never changes a valid label; it
+// keeps a bad one inside its row); the tree works on WG ≤ 256 partials; the slot is < the losses' length
+// (host-checked).
 
 struct XentParams {
     n: u32,
@@ -75,7 +80,7 @@ fn softmax_xent(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup
     var total = 0.0;
     for (var r = lid.x; r < p.n; r += WG) {
         let base = r * p.l;
-        let y = labels[r];
+        let y = min(labels[r], p.l - 1u);
         let m = row_max(base);
         let s = row_sum_exp(base, m);
         total += (m + log(s)) - logits[z0 + base + y];
@@ -98,7 +103,7 @@ fn eval_accumulate(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgr
     var count = 0u;
     for (var r = lid.x; r < p.n; r += WG) {
         let base = r * p.l;
-        let y = labels[r];
+        let y = min(labels[r], p.l - 1u);
         let m = row_max(base);
         total += (m + log(row_sum_exp(base, m))) - logits[z0 + base + y];
         var best = 0u;

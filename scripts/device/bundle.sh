@@ -18,7 +18,7 @@ strip -o .bundle/bin/profile_step target/release/examples/profile_step
 strip -o .bundle/bin/population_bench target/release/examples/population_bench
 strip -o .bundle/bin/first_step_ready target/release/examples/first_step_ready
 strip -o .bundle/bin/conv_tiles target/release/examples/conv_tiles
-for t in gpu_kernels gpu_tiles gpu_parity gpu_trajectory gpu_errors gpu_recipe compare_backends train_loop train_step kernels; do
+for t in gpu_kernels gpu_tiles gpu_guards gpu_parity gpu_trajectory gpu_errors gpu_recipe compare_backends train_loop train_step kernels; do
     f=$(ls -t target/release/deps/$t-* | grep -v '\.d$' | head -1)
     strip -o .bundle/bin/$t "$f"
 done

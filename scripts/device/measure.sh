@@ -23,7 +23,7 @@ time $B/wgtrain train --data .mnist --backend gpu --epochs 3 --batch-size 128 --
 python3 scripts/pytorch_epoch.py .mnist --device cuda --epochs 3 --batch-size 128 --lr 0.05 --momentum 0.9
 python3 scripts/pytorch_epoch.py .mnist --device cuda --epochs 3 --batch-size 128 --lr 0.05 --momentum 0.9 --no-tf32
 python3 scripts/pytorch_epoch.py .mnist --device cuda --epochs 1 --batch-size 64 --lr 0.05 --momentum 0.9
-for t in gpu_kernels gpu_tiles gpu_parity gpu_trajectory gpu_errors gpu_recipe compare_backends train_loop; do
+for t in gpu_kernels gpu_tiles gpu_guards gpu_parity gpu_trajectory gpu_errors gpu_recipe compare_backends train_loop; do
     $B/$t 2>&1 | grep -E "test result|FAILED|panicked|failed"
 done
 $B/train_step --bench 2>&1 | grep -vE "^\s*$|Warming|Collecting|Analyzing|outlier|^  [0-9]+ \("

@@ -68,15 +68,18 @@ impl GpuBackend {
         // Checked in u64: a stacked tensor may not even fit usize arithmetic on a 32-bit host.
         let bytes = (n.max(1) as u64).saturating_mul(members as u64).saturating_mul(4);
         let what = if members == 1 { "tensor".to_string() } else { format!("tensor of {members} members") };
-        let buffer = self.storage(bytes, label, &what)?;
+        let (buffer, offset) = self.guarded_storage(bytes, label, &what, vec![(0, bytes)])?;
         if let Some(d) = data.filter(|d| !d.is_empty()) {
-            self.ctx.queue.write_buffer(&buffer, 0, bytemuck::cast_slice(d));
+            self.ctx.queue.write_buffer(&buffer, offset, bytemuck::cast_slice(d));
         }
         // New buffers are zeroed by wgpu, so `zeros` needs no write.
         let id = self.new_id();
+        if offset > 0 {
+            self.views.insert(id, (offset, bytes + self.guard_overrun()));
+        }
         Ok(GpuTensor {
             buffer,
-            offset: 0,
+            offset,
             pack: None,
             shape: shape.to_vec(),
             members,
@@ -109,8 +112,11 @@ impl GpuBackend {
         if let Some((id, b)) = self.scratch.get(&bytes) {
             return Ok((*id, b.clone()));
         }
-        let buffer = self.storage(bytes, "split_k_partials", "scratch buffer")?;
+        let (buffer, offset) = self.guarded_storage(bytes, "split_k_partials", "scratch buffer", vec![(0, bytes)])?;
         let id = self.new_id();
+        if offset > 0 {
+            self.views.insert(id, (offset, bytes + self.guard_overrun()));
+        }
         self.scratch.insert(bytes, (id, buffer.clone()));
         Ok((id, buffer))
     }

@@ -49,12 +49,16 @@ impl Backend for GpuBackend {
     }
 
     fn indices(&mut self, data: &[u32], label: &str) -> Result<GpuIndices> {
-        let buffer = self.storage(byte_size(data.len()), label, "index tensor")?;
+        let bytes = byte_size(data.len());
+        let (buffer, offset) = self.guarded_storage(bytes, label, "index tensor", vec![(0, bytes)])?;
         if !data.is_empty() {
-            self.ctx.queue.write_buffer(&buffer, 0, bytemuck::cast_slice(data));
+            self.ctx.queue.write_buffer(&buffer, offset, bytemuck::cast_slice(data));
         }
         let id = self.new_id();
-        Ok(GpuIndices { buffer, len: data.len(), id, label: label.to_string() })
+        if offset > 0 {
+            self.views.insert(id, (offset, bytes + self.guard_overrun()));
+        }
+        Ok(GpuIndices { buffer, offset, len: data.len(), id, label: label.to_string() })
     }
 
     fn write(&mut self, dst: &mut GpuTensor, data: &[f32]) -> Result<()> {
@@ -97,7 +101,7 @@ impl Backend for GpuBackend {
         }
         self.submit()?;
         if !data.is_empty() {
-            self.ctx.queue.write_buffer(&dst.buffer, 0, bytemuck::cast_slice(data));
+            self.ctx.queue.write_buffer(&dst.buffer, dst.offset, bytemuck::cast_slice(data));
         }
         Ok(())
     }

@@ -2,7 +2,8 @@
 //!
 //! A tensor is a storage buffer (STORAGE | COPY_SRC | COPY_DST) that lives as long as the tensor, or a view into
 //! one shared buffer when made by `zeros_packed`: then `offset` is the view's byte offset (a multiple of the
-//! device's storage-offset alignment, 256) and `pack` says which packed set it belongs to. `id` is unique for the
+//! device's storage-offset alignment, 256) and `pack` says which packed set it belongs to. (With guard regions
+//! on, a test hook, every tensor is such a view, between poisoned guards: see `guards.rs`.) `id` is unique for the
 //! backend's lifetime (never reused, views included), so bind groups can be cached by tensor id.
 //!
 //! Member axis: a tensor holds `members` copies of its shape, `mstride` elements apart (member m's copy starts at
@@ -34,6 +35,9 @@ pub struct GpuTensor {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct PackRef {
     pub id: u64,
+    /// Byte offset of the set in its buffer: 0, or a guard's length with guard regions (`guards.rs`). View
+    /// offsets include it; the set's own binding starts there.
+    pub base: u64,
     pub index: usize,
     pub count: usize,
     /// Size of the whole buffer: (members − 1)·`set_bytes` + `end`.
@@ -51,6 +55,8 @@ pub(crate) struct PackRef {
 #[derive(Debug)]
 pub struct GpuIndices {
     pub(crate) buffer: wgpu::Buffer,
+    /// Byte offset of the values in `buffer` (0 unless made between guard regions, see `guards.rs`).
+    pub(crate) offset: u64,
     pub(crate) len: usize,
     pub(crate) id: u64,
     pub(crate) label: String,

@@ -51,6 +51,7 @@ mod buffer;
 mod context;
 mod cursor;
 mod dispatch;
+mod guards;
 pub mod kernels;
 mod ops;
 mod packed;
@@ -63,6 +64,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 pub use buffer::{GpuIndices, GpuTensor, GpuUniform};
+pub use guards::POISON;
+pub use kernels::ShaderChecks;
 pub use context::{INSTALL_HINT, best_adapter, best_adapter_in, describe, is_software, list_adapters};
 pub use profiler::DispatchTime;
 
@@ -97,6 +100,8 @@ pub struct GpuBackend {
     /// Bindings that cover two views of one packed set (the head's dw and db, written by one kernel): the
     /// span's id (its byte range is in `views`), by the two views' ids.
     spans: HashMap<(u64, u64), u64>,
+    /// Guard regions around every buffer made while on (a test hook, see `guards.rs`).
+    guards: Option<guards::GuardRegions>,
     /// The conv tile every conv dispatch uses instead of the one picked from its shape (tests, benchmarks).
     conv_tile: Option<Tile>,
     cursor: CursorState,
@@ -132,7 +137,7 @@ impl GpuBackend {
 
     fn with_context(ctx: Context) -> Result<GpuBackend> {
         let cursor = CursorState::new(&ctx.device);
-        let kernels = Kernels::new(pipeline_cache::open(&ctx.device, &ctx.info));
+        let kernels = Kernels::new(pipeline_cache::open(&ctx.device, &ctx.info), ShaderChecks::from_env());
         Ok(GpuBackend {
             ctx,
             kernels,
@@ -144,6 +149,7 @@ impl GpuBackend {
             placeholder: None,
             views: HashMap::new(),
             spans: HashMap::new(),
+            guards: None,
             conv_tile: None,
             cursor,
             bound_uniforms: Vec::new(),
@@ -191,6 +197,30 @@ impl GpuBackend {
     /// recorded (the default), or each one where it is first dispatched (`false`: for comparing the two).
     pub fn set_defer_builds(&mut self, defer: bool) {
         self.defer_builds = defer;
+    }
+
+    /// Build shader modules with naga's runtime checks (`ShaderChecks::Checked`) or without them (`Trusted`, the
+    /// default unless `WGTRAIN_SHADER_CHECKS` is set): see [`ShaderChecks`]. Pipelines built so far (and the
+    /// bind groups made against their layouts) are dropped when this changes, so every later dispatch runs
+    /// modules built the new way.
+    pub fn set_shader_checks(&mut self, checks: ShaderChecks) -> Result<()> {
+        if checks != self.kernels.checks() {
+            self.submit()?;
+            let cache = self.kernels.take_cache();
+            self.kernels = Kernels::new(cache, checks);
+            self.bind_groups.clear();
+        }
+        Ok(())
+    }
+
+    /// How this backend builds its shader modules.
+    pub fn shader_checks(&self) -> ShaderChecks {
+        self.kernels.checks()
+    }
+
+    /// Every kernel whose pipeline is built so far.
+    pub fn built_kernels(&self) -> Vec<KernelKey> {
+        self.kernels.built_keys()
     }
 
     /// Run every conv dispatch with `tile` instead of the tile picked from its shape (`None`: pick again). Every

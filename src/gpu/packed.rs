@@ -47,18 +47,25 @@ impl GpuBackend {
         let bytes = (members as u64 - 1).saturating_mul(set_bytes).saturating_add(end);
         let what =
             if members == 1 { "packed tensors".to_string() } else { format!("packed tensors of {members} members") };
-        let buffer = self.storage(bytes, &label, &what)?;
+        let owned: Vec<(u64, u64)> = (0..members as u64)
+            .flat_map(|m| ranges.iter().map(move |&(o, s)| (m * set_bytes + o, m * set_bytes + o + s)))
+            .collect();
+        let (buffer, base) = self.guarded_storage(bytes, &label, &what, owned)?;
+        let overrun = self.guard_overrun();
         let pack = self.new_id();
+        if base > 0 {
+            self.views.insert(pack, (base, bytes + overrun));
+        }
         let count = shapes.len();
         let mstride = (set_bytes / 4) as usize;
         let mut out = Vec::with_capacity(count);
         for (index, ((shape, label), &(offset, size))) in shapes.iter().zip(labels).zip(&ranges).enumerate() {
             let id = self.new_id();
-            self.views.insert(id, (offset, (members as u64 - 1) * set_bytes + size));
-            let pack = Some(PackRef { id: pack, index, count, bytes, end, set_bytes, members });
+            self.views.insert(id, (base + offset, (members as u64 - 1) * set_bytes + size + overrun));
+            let pack = Some(PackRef { id: pack, base, index, count, bytes, end, set_bytes, members });
             out.push(GpuTensor {
                 buffer: buffer.clone(),
-                offset,
+                offset: base + offset,
                 pack,
                 shape: shape.clone(),
                 members,
@@ -86,7 +93,7 @@ impl GpuBackend {
             return Some((id, a_at, b_at));
         }
         let end = |t: &GpuTensor| t.offset + (t.span() * 4) as u64;
-        let size = end(a).max(end(b)) - start;
+        let size = end(a).max(end(b)) - start + self.guard_overrun();
         let id = self.new_id();
         self.views.insert(id, (start, size));
         self.spans.insert((a.id, b.id), id);
@@ -114,9 +121,9 @@ impl GpuBackend {
         if !whole {
             return set.iter().map(|t| self.read_tensor(t)).collect();
         }
-        let bytes = set[0].pack.map_or(0, |p| p.bytes);
-        let all: Vec<f32> = bytemuck::pod_collect_to_vec(&self.read_bytes(&set[0].buffer.clone(), 0, bytes)?);
-        Ok(set.iter().map(|t| members_of(t, &all, (t.offset / 4) as usize)).collect())
+        let (base, bytes) = set[0].pack.map_or((0, 0), |p| (p.base, p.bytes));
+        let all: Vec<f32> = bytemuck::pod_collect_to_vec(&self.read_bytes(&set[0].buffer.clone(), base, bytes)?);
+        Ok(set.iter().map(|t| members_of(t, &all, ((t.offset - base) / 4) as usize)).collect())
     }
 
     /// A constant storage buffer holding `bytes`, created once per distinct content (segment tables).
@@ -143,8 +150,9 @@ impl GpuBackend {
         bytes.clear();
         let mut wgs = 0usize;
         for (t, &group) in set.iter().zip(groups) {
+            let base = t.pack.map_or(0, |p| p.base);
             let seg = Segment {
-                offset: u(op, (t.offset / 4) as usize)?,
+                offset: u(op, ((t.offset - base) / 4) as usize)?,
                 len: u(op, t.numel())?,
                 group,
                 first_wg: u(op, wgs)?,
