@@ -5,7 +5,7 @@
 //! mission and no machine here has them: a kernel that uses something one of those languages cannot express
 //! fails here rather than on a user's Mac or Windows machine. Needs no GPU.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use naga::back::pipeline_constants::process_overrides;
 use naga::proc::{BoundsCheckPolicies, BoundsCheckPolicy};
@@ -23,7 +23,7 @@ fn policies(checked: bool) -> BoundsCheckPolicies {
 
 /// `k`'s entry point, specialised, in the three languages; `Err` names the language and naga's message.
 fn translate(k: KernelKey, module: &naga::Module, info: &ModuleInfo, checked: bool) -> Result<[usize; 3], String> {
-    let constants: HashMap<String, f64> = k.constants().iter().map(|&(n, v)| (n.to_string(), v)).collect();
+    let constants: naga::back::PipelineConstants = k.constants().iter().map(|&(n, v)| (n.to_string(), v)).collect();
     let stage = naga::ShaderStage::Compute;
     let (module, info) = process_overrides(module, info, Some((stage, k.entry())), &constants)
         .map_err(|e| format!("overrides: {e:?}"))?;
@@ -47,10 +47,8 @@ fn translate(k: KernelKey, module: &naga::Module, info: &ModuleInfo, checked: bo
         zero_initialize_workgroup_memory: false,
         ..Default::default()
     };
-    let msl_pipeline = naga::back::msl::PipelineOptions {
-        entry_point: Some((stage, k.entry().to_string())),
-        ..Default::default()
-    };
+    let msl_pipeline =
+        naga::back::msl::PipelineOptions { entry_point: Some((stage, k.entry().to_string())), ..Default::default() };
     let (msl, _) =
         naga::back::msl::write_string(&module, &info, &msl_options, &msl_pipeline).map_err(|e| format!("MSL: {e}"))?;
 
@@ -79,7 +77,8 @@ fn every_kernel_translates_to_spirv_msl_and_hlsl() {
     for k in &keys {
         let (module, info) = modules.entry(k.file()).or_insert_with(|| {
             let src = source(k.file()).unwrap();
-            let m = naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{}: {}", k.file(), e.emit_to_string(src)));
+            let m =
+                naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{}: {}", k.file(), e.emit_to_string(src)));
             let info = validate(&m).unwrap_or_else(|e| panic!("{}: {e}", k.file()));
             (m, info)
         });
@@ -91,5 +90,11 @@ fn every_kernel_translates_to_spirv_msl_and_hlsl() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {} translations failed:\n{}", failures.len(), 2 * keys.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} translations failed:\n{}",
+        failures.len(),
+        2 * keys.len(),
+        failures.join("\n")
+    );
 }

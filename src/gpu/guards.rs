@@ -70,17 +70,32 @@ impl GpuBackend {
             let (lo, hi) = ((g.guard / 4) as usize, ((g.guard + g.inner) / 4) as usize);
             let first_bad = |range: std::ops::Range<usize>, want: u32| range.into_iter().find(|&i| words[i] != want);
             if let Some(i) = first_bad(0..lo, POISON) {
-                problems.push(format!("`{}`: guard before it written ({} words before its start: {:#010x})", g.label, lo - i, words[i]));
+                problems.push(format!(
+                    "`{}`: guard before it written ({} words before its start: {:#010x})",
+                    g.label,
+                    lo - i,
+                    words[i]
+                ));
             }
             if let Some(i) = first_bad(hi..words.len(), POISON) {
-                problems.push(format!("`{}`: guard after it written ({} words past its end: {:#010x})", g.label, i - hi, words[i]));
+                problems.push(format!(
+                    "`{}`: guard after it written ({} words past its end: {:#010x})",
+                    g.label,
+                    i - hi,
+                    words[i]
+                ));
             }
             let owned = |i: usize| {
                 let at = (i * 4) as u64 - g.guard;
                 g.owned.iter().any(|&(s, e)| at >= s && at < e)
             };
             if let Some(i) = (lo..hi).find(|&i| !owned(i) && words[i] != 0) {
-                problems.push(format!("`{}`: gap between views written (word {}: {:#010x})", g.label, i - lo, words[i]));
+                problems.push(format!(
+                    "`{}`: gap between views written (word {}: {:#010x})",
+                    g.label,
+                    i - lo,
+                    words[i]
+                ));
             }
         }
         self.guards = Some(guards);

@@ -644,11 +644,13 @@ mod tests {
         assert!(matches!(&e, Error::Shader { file, entry, .. } if file == "broken.wgsl" && entry == "main"), "{e:?}");
         let k = KernelKey::new(Family::Matmul, Mode::Forward);
         let module =
-            create_module(device, "sgd.wgsl", "sgd_update", source("sgd.wgsl").unwrap(), ShaderChecks::Trusted).unwrap();
+            create_module(device, "sgd.wgsl", "sgd_update", source("sgd.wgsl").unwrap(), ShaderChecks::Trusted)
+                .unwrap();
         let e = std::thread::scope(|s| s.spawn(|| build(device, &module, k, None).err()).join().unwrap()).unwrap();
         assert!(matches!(&e, Error::Shader { file, entry, .. } if file == "matmul.wgsl" && entry == "matmul"), "{e:?}");
         let good =
-            create_module(device, "matmul.wgsl", "matmul", source("matmul.wgsl").unwrap(), ShaderChecks::Checked).unwrap();
+            create_module(device, "matmul.wgsl", "matmul", source("matmul.wgsl").unwrap(), ShaderChecks::Checked)
+                .unwrap();
         build(device, &good, k, None).unwrap();
         ctx.take_error().unwrap();
     }

@@ -64,9 +64,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 pub use buffer::{GpuIndices, GpuTensor, GpuUniform};
+pub use context::{INSTALL_HINT, best_adapter, best_adapter_in, describe, is_software, list_adapters};
 pub use guards::POISON;
 pub use kernels::ShaderChecks;
-pub use context::{INSTALL_HINT, best_adapter, best_adapter_in, describe, is_software, list_adapters};
 pub use profiler::DispatchTime;
 
 #[cfg(doc)]
