@@ -404,8 +404,13 @@ pub enum ShaderChecks {
 impl ShaderChecks {
     /// `Checked` when `WGTRAIN_SHADER_CHECKS` is set to anything but `0` or the empty string.
     pub fn from_env() -> ShaderChecks {
-        match std::env::var("WGTRAIN_SHADER_CHECKS") {
-            Ok(v) if !v.is_empty() && v != "0" => ShaderChecks::Checked,
+        Self::from_setting(std::env::var("WGTRAIN_SHADER_CHECKS").ok().as_deref())
+    }
+
+    /// What a value of `WGTRAIN_SHADER_CHECKS` (`None`: unset) asks for.
+    pub fn from_setting(value: Option<&str>) -> ShaderChecks {
+        match value.map(str::trim) {
+            Some(v) if !v.is_empty() && v != "0" => ShaderChecks::Checked,
             _ => ShaderChecks::Trusted,
         }
     }
@@ -628,6 +633,17 @@ fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shader_checks_are_off_unless_the_variable_asks_for_them() {
+        assert_eq!(ShaderChecks::default(), ShaderChecks::Trusted);
+        for unset in [None, Some(""), Some("0"), Some(" 0 ")] {
+            assert_eq!(ShaderChecks::from_setting(unset), ShaderChecks::Trusted, "{unset:?}");
+        }
+        for set in ["1", "yes", "true"] {
+            assert_eq!(ShaderChecks::from_setting(Some(set)), ShaderChecks::Checked, "{set}");
+        }
+    }
 
     /// A WGSL error and a pipeline error (here: an entry point the module lacks) are both `Error::Shader`
     /// naming file and entry point, also when the pipeline is built on another thread (error scopes are per
