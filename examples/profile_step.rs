@@ -4,7 +4,11 @@
 //! achieved FLOP/s of each GEMM-shaped dispatch, and how long it takes from opening the device to the first
 //! step's loss being back on the host ("first step ready").
 //!
-//!     cargo run --release --example profile_step -- [--batch 128] [--steps 400] [--adapter TEXT]
+//!     cargo run --release --example profile_step -- [--batch 128] [--steps 400] [--adapter TEXT] [--noop]
+//!
+//! `--noop` runs on wgpu's no-op adapter, where nothing executes: what is left is the host's share of a step
+//! (recording, wgpu's validation and tracking, the submit), measurable on any machine — a CPU rasterizer would
+//! otherwise compete for the cores. Kernel times and results are meaningless there and are not printed.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -21,22 +25,27 @@ struct Args {
     batch: usize,
     steps: usize,
     adapter: Option<String>,
+    noop: bool,
 }
 
 fn args() -> Result<Args> {
-    let mut a = Args { batch: 128, steps: 400, adapter: None };
+    let mut a = Args { batch: 128, steps: 400, adapter: None, noop: false };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--help" || flag == "-h" {
-            println!("usage: profile_step [--batch N] [--steps N] [--adapter TEXT]");
+            println!("usage: profile_step [--batch N] [--steps N] [--adapter TEXT] [--noop]");
             std::process::exit(0);
+        }
+        if flag == "--noop" {
+            a.noop = true;
+            continue;
         }
         let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--batch" => a.batch = value()?.parse().context("--batch")?,
             "--steps" => a.steps = value()?.parse().context("--steps")?,
             "--adapter" => a.adapter = Some(value()?),
-            other => bail!("unknown option {other}; expected --batch N, --steps N, --adapter TEXT"),
+            other => bail!("unknown option {other}; expected --batch N, --steps N, --adapter TEXT, --noop"),
         }
     }
     if a.batch == 0 || a.steps == 0 {
@@ -48,7 +57,7 @@ fn args() -> Result<Args> {
 fn main() -> Result<()> {
     let a = args()?;
     let setup = Instant::now();
-    let mut g = GpuBackend::new(a.adapter.as_deref(), true)?;
+    let mut g = if a.noop { GpuBackend::noop()? } else { GpuBackend::new(a.adapter.as_deref(), true)? };
     println!("adapter: {}", wgtrain::gpu::describe(g.adapter_info()));
     let batches = 8;
     let images: Vec<f32> = (0..batches * a.batch * 784).map(|i| ((i * 7919 % 1000) as f32 / 1000.0) - 0.5).collect();
@@ -100,6 +109,12 @@ fn main() -> Result<()> {
         g.read(&sync)?;
     }
     let synced = t.elapsed().as_secs_f64() / n_sync as f64;
+    let ms = |s: f64| s * 1e3;
+    if a.noop {
+        println!("no-op adapter, batch {}: host recording + submit {:.1} µs/step", a.batch, 1e3 * ms(host / a.steps as f64));
+        println!("  with a wait after every step: {:.1} µs/step", 1e3 * ms(synced));
+        return Ok(());
+    }
 
     // Kernel by kernel, from timestamps written around every dispatch of 20 real steps.
     let profiled = 20;
@@ -123,7 +138,6 @@ fn main() -> Result<()> {
     let mut rows: Vec<_> = by_label.into_iter().collect();
     rows.sort_by(|x, y| y.1.0.total_cmp(&x.1.0));
 
-    let ms = |s: f64| s * 1e3;
     let per_epoch = 60_000 / a.batch;
     println!("batch {}: {} dispatches per step", a.batch, times.len() / profiled);
     println!(

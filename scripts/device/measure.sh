@@ -13,6 +13,7 @@ mkdir -p target/release && cp $B/wgtrain target/release/wgtrain
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader
 $B/wgtrain devices
 $B/profile_step --batch 128 --steps 400
+$B/profile_step --noop --steps 2000   # the host share of wgtrain + wgpu-core alone (nothing runs)
 $B/profile_step --batch 64 --steps 400
 $B/conv_tiles --batch 128 --reps 20
 WGTRAIN_PIPELINE_CACHE=off $B/first_step_ready --lazy; WGTRAIN_PIPELINE_CACHE=off $B/first_step_ready --up-front

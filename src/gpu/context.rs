@@ -125,6 +125,21 @@ impl Context {
         Self::open(&adapters[i], infos[i].clone())
     }
 
+    /// wgpu's no-op adapter (wgpu built with its `noop` feature, as the examples are): every call is accepted
+    /// and nothing runs, so what a step costs the host — recording, validation, submit — can be measured with no
+    /// GPU and no software rasterizer competing for the cores.
+    pub fn noop() -> Result<Context> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+        desc.backends = wgpu::Backends::NOOP;
+        desc.backend_options.noop = wgpu::NoopBackendOptions::enabled();
+        let instance = wgpu::Instance::new(desc);
+        let adapters = enumerate(&instance, wgpu::Backends::NOOP);
+        let Some(adapter) = adapters.first() else {
+            return Err(Error::NoAdapter("no no-op adapter: build with wgpu's `noop` feature".into()));
+        };
+        Self::open(adapter, adapter.get_info())
+    }
+
     pub fn new(filter: Option<&str>, allow_software: bool) -> Result<Context> {
         // The native compute APIs first; GL only when they offer nothing suitable (initialising GL/EGL is
         // slow and noisy on headless machines, and GL ranks last anyway).

@@ -129,6 +129,13 @@ impl GpuBackend {
         Self::with_context(Context::new(filter, allow_software)?)
     }
 
+    /// wgpu's no-op adapter, where nothing runs: for measuring the host's share of a step (`examples/profile_step.rs
+    /// --noop`). Needs wgpu's `noop` feature (the examples have it); values read back are not results.
+    #[doc(hidden)]
+    pub fn noop() -> Result<GpuBackend> {
+        Self::with_context(Context::noop()?)
+    }
+
     /// Open exactly the adapter `info` describes (an entry of [`list_adapters`]): for benchmarks and
     /// `compare --backends all`, which run on every adapter including two with the same name.
     pub fn with_adapter(info: &wgpu::AdapterInfo) -> Result<GpuBackend> {
