@@ -4,6 +4,8 @@
 //   if weight_decay ≠ 0: param = param·decay_factor (AdamW)  or  g = g + weight_decay·param (Adam)
 //   exp_avg    = lerp(exp_avg, g, 1 − beta1)        (torch.lerp's two-sided formula)
 //   exp_avg_sq = beta2·exp_avg_sq + ((1 − beta2)·g)·g
+// where 1 − beta1 and 1 − beta2 are the host's f64 values (one_minus_beta1/2), as PyTorch's Python floats: f32
+// 1.0 − beta2 would be 1.3e-5 off for beta2 = 0.999 and bias every step (AdamGroup in src/optim/hyper.rs).
 //   v = amsgrad ? (max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq)) : exp_avg_sq
 //   param = param − (step_size·exp_avg) / (sqrt(v) / bias_correction2_sqrt + eps)
 // step_size, bias_correction2_sqrt and decay_factor are computed per step by the host in f64, as PyTorch does in
@@ -30,6 +32,10 @@ struct AdamGroup {
     step_size: f32,
     bias_correction2_sqrt: f32,
     decay_factor: f32,
+    one_minus_beta1: f32,
+    one_minus_beta2: f32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 struct AdamHyper {
@@ -117,9 +123,9 @@ fn adam_update(
     if (h.weight_decay != 0.0) {
         if (hyper[member].decoupled != 0u) { p = p * h.decay_factor; } else { g = g + h.weight_decay * p; }
     }
-    let m = torch_lerp(exp_avg[i], g, 1.0 - h.beta1);
+    let m = torch_lerp(exp_avg[i], g, h.one_minus_beta1);
     exp_avg[i] = m;
-    var v = h.beta2 * exp_avg_sq[i] + ((1.0 - h.beta2) * g) * g;
+    var v = h.beta2 * exp_avg_sq[i] + (h.one_minus_beta2 * g) * g;
     exp_avg_sq[i] = v;
     if (hyper[member].amsgrad != 0u) {
         // torch.maximum keeps a NaN from either side.

@@ -317,17 +317,8 @@ fn sgd_update_matches_cpu_with_groups_and_clipping() {
 type AdamSpec = (f64, (f64, f64), f64, f64);
 
 /// The group at step t as the host fills it (f64 arithmetic rounded once to f32).
-fn adam_group(&(lr, (b1, b2), eps, wd): &AdamSpec, t: i32) -> AdamGroup {
-    AdamGroup {
-        lr: lr as f32,
-        beta1: b1 as f32,
-        beta2: b2 as f32,
-        eps: eps as f32,
-        weight_decay: wd as f32,
-        step_size: (lr / (1.0 - b1.powi(t))) as f32,
-        bias_correction2_sqrt: (1.0 - b2.powi(t)).sqrt() as f32,
-        decay_factor: (1.0 - lr * wd) as f32,
-    }
+fn adam_group(&(lr, betas, eps, wd): &AdamSpec, t: i32) -> AdamGroup {
+    AdamGroup::at_step(lr, betas, eps, wd, f64::from(t))
 }
 
 /// STEPS Adam steps (grad_norm then the update, one step each). Returns params, exp_avg, exp_avg_sq,
