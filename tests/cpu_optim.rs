@@ -314,7 +314,7 @@ fn bad_update_arguments_are_errors() {
 /// ~6e-6 in every step) that long runs amplify far beyond float32 noise. Through the optimizer's own host path.
 #[test]
 fn adam_moments_weigh_the_gradient_by_pytorchs_one_minus_beta() {
-    use wgtrain::optim::{OptimConfig, OptimizerKind, Optimizer};
+    use wgtrain::optim::{OptimConfig, Optimizer, OptimizerKind};
     let mut be = CpuBackend::new();
     let mut config = OptimConfig::sgd(1e-3, 0.0);
     config.kind = OptimizerKind::Adam;

@@ -5,8 +5,8 @@ mod common;
 mod reference;
 
 use reference::{Adam, AdamCfg, Float, StepLog};
-use wgtrain::tolerance::Tolerance;
 use wgtrain::nn::spec::{Architecture, ModelSpec};
+use wgtrain::tolerance::Tolerance;
 
 struct Case {
     json: serde_json::Value,
@@ -21,7 +21,8 @@ fn load(case: &str) -> Case {
     let json: serde_json::Value = serde_json::from_str(&read(format!("trajectory3/{case}.json"))).unwrap();
     let spec = ModelSpec::from_json(&json["case"]["model"].to_string()).unwrap();
     let arch = Architecture::new(&spec, [1, 28, 28], 10).unwrap();
-    let init = wgtrain::nn::weights::load_any(&common::fixture(&format!("trajectory3/{case}.init.safetensors"))).unwrap();
+    let init =
+        wgtrain::nn::weights::load_any(&common::fixture(&format!("trajectory3/{case}.init.safetensors"))).unwrap();
     let init = arch.params.iter().map(|p| init[&p.name].1.clone()).collect();
     let n = json["case"]["n"].as_u64().unwrap() as usize;
     let data = wgtrain::data::embedded().unwrap().train.take(n);
