@@ -4,13 +4,13 @@
 //   if weight_decay ≠ 0: param = param·decay_factor (AdamW)  or  g = g + weight_decay·param (Adam)
 //   exp_avg    = lerp(exp_avg, g, 1 − beta1)        (torch.lerp's two-sided formula)
 //   exp_avg_sq = beta2·exp_avg_sq + ((1 − beta2)·g)·g
-// where 1 − beta1 and 1 − beta2 are the host's f64 values (one_minus_beta1/2), as PyTorch's Python floats: f32
-// 1.0 − beta2 would be 1.3e-5 off for beta2 = 0.999 and bias every step (AdamGroup in src/optim/hyper.rs).
 //   v = amsgrad ? (max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq)) : exp_avg_sq
 //   param = param − (step_size·exp_avg) / (sqrt(v) / bias_correction2_sqrt + eps)
-// step_size, bias_correction2_sqrt and decay_factor are computed per step by the host in f64, as PyTorch does in
-// Python floats. One dispatch for all tensors, laid out as in sgd.wgsl (segment table, consecutive workgroups),
-// and for every member as in sgd.wgsl (workgroup z = member, block `hyper[member]`, frozen members write nothing).
+// step_size, bias_correction2_sqrt, decay_factor and the weights 1 − beta1, 1 − beta2 (one_minus_beta1/2) are
+// computed per step by the host in f64, as PyTorch does in Python floats (1.0 − beta2 formed here in f32 would be
+// 1.3e-5 off for beta2 = 0.999 and bias every step: AdamGroup in src/optim/hyper.rs). One dispatch for all
+// tensors, laid out as in sgd.wgsl (segment table, consecutive workgroups), and for every member as in sgd.wgsl
+// (workgroup z = member, block `hyper[member]`, frozen members write nothing).
 
 struct ClipParams {
     max_norm: f32,
