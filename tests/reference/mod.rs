@@ -254,7 +254,7 @@ impl<T: Float> Adam<T> {
                 m[i] = if w1 < half { start + w1 * (end - start) } else { end - (end - start) * (T::ONE - w1) };
                 v[i] = v[i] * beta2 + w2 * g[i] * g[i];
                 let denom = v[i].sqrt() / bc2_sqrt + eps;
-                p[i] = p[i] + step_size * m[i] / denom;
+                p[i] += step_size * m[i] / denom; // addcdiv: param + (value·exp_avg)/denom
             }
         }
     }
