@@ -6,9 +6,11 @@
 //   exp_avg_sq = beta2·exp_avg_sq + ((1 − beta2)·g)·g
 //   v = amsgrad ? (max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq)) : exp_avg_sq
 //   param = param − (step_size·exp_avg) / (sqrt(v) / bias_correction2_sqrt + eps)
-// step_size, bias_correction2_sqrt and decay_factor are computed per step by the host in f64, as PyTorch does in
-// Python floats. One dispatch for all tensors, laid out as in sgd.wgsl (segment table, consecutive workgroups),
-// and for every member as in sgd.wgsl (workgroup z = member, block `hyper[member]`, frozen members write nothing).
+// step_size, bias_correction2_sqrt, decay_factor and the weights 1 − beta1, 1 − beta2 (one_minus_beta1/2) are
+// computed per step by the host in f64, as PyTorch does in Python floats (1.0 − beta2 formed here in f32 would be
+// 1.3e-5 off for beta2 = 0.999 and bias every step: AdamGroup in src/optim/hyper.rs). One dispatch for all
+// tensors, laid out as in sgd.wgsl (segment table, consecutive workgroups), and for every member as in sgd.wgsl
+// (workgroup z = member, block `hyper[member]`, frozen members write nothing).
 //
 // Bounds (no runtime checks, see ShaderChecks in src/gpu/kernels.rs): as sgd.wgsl — a terminating search
 // inside arrayLength(segs), k < len of the segment, host-checked member block, group and norm slot.
@@ -33,6 +35,10 @@ struct AdamGroup {
     step_size: f32,
     bias_correction2_sqrt: f32,
     decay_factor: f32,
+    one_minus_beta1: f32,
+    one_minus_beta2: f32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 struct AdamHyper {
@@ -120,9 +126,9 @@ fn adam_update(
     if (h.weight_decay != 0.0) {
         if (hyper[member].decoupled != 0u) { p = p * h.decay_factor; } else { g = g + h.weight_decay * p; }
     }
-    let m = torch_lerp(exp_avg[i], g, 1.0 - h.beta1);
+    let m = torch_lerp(exp_avg[i], g, h.one_minus_beta1);
     exp_avg[i] = m;
-    var v = h.beta2 * exp_avg_sq[i] + ((1.0 - h.beta2) * g) * g;
+    var v = h.beta2 * exp_avg_sq[i] + (h.one_minus_beta2 * g) * g;
     exp_avg_sq[i] = v;
     if (hyper[member].amsgrad != 0u) {
         // torch.maximum keeps a NaN from either side.

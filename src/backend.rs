@@ -407,6 +407,8 @@ pub trait Backend {
     /// denom = sqrt(v) / bias_correction2_sqrt + eps
     /// param = param − (step_size · exp_avg) / denom
     /// ```
+    /// `1 − beta1` and `1 − beta2` are the hyper block's `one_minus_beta1`/`one_minus_beta2` (the host's f64
+    /// values rounded once, as PyTorch's Python floats), never formed from the f32 betas.
     /// All sets are packed sets of one layout; `max_exp_avg_sq` may be empty unless `hyper.amsgrad = 1`.
     #[allow(clippy::too_many_arguments)]
     fn adam_update(

@@ -210,6 +210,9 @@ fn adam_members_with_one_frozen_match_their_solo_updates() {
             step_size: lr / 0.1,
             bias_correction2_sqrt: 0.001f32.sqrt(),
             decay_factor: 1.0 - lr * 0.01,
+            one_minus_beta1: 0.1,
+            one_minus_beta2: 0.001,
+            ..Default::default()
         };
         h
     };

@@ -164,10 +164,11 @@ impl HandAdam {
             } else {
                 g += a.weight_decay * self.p[i];
             }
-            // torch.lerp with weight 1 − beta1: below 0.5 from the start, else from the end.
-            let w = 1.0 - a.beta1;
+            // torch.lerp with weight 1 − beta1: below 0.5 from the start, else from the end. Both 1 − beta are
+            // PyTorch's Python floats: the host's f64 values rounded once, not 1 − beta in f32.
+            let w = a.one_minus_beta1;
             self.m[i] = if w < 0.5 { self.m[i] + w * (g - self.m[i]) } else { g - (g - self.m[i]) * (1.0 - w) };
-            self.v[i] = a.beta2 * self.v[i] + ((1.0 - a.beta2) * g) * g;
+            self.v[i] = a.beta2 * self.v[i] + ((a.one_minus_beta2) * g) * g;
             let v = if amsgrad {
                 self.vmax[i] = self.vmax[i].max(self.v[i]);
                 self.vmax[i]
@@ -181,16 +182,7 @@ impl HandAdam {
 
 /// The group at step t as the host fills it (f64 arithmetic rounded once to f32, as PyTorch's Python floats).
 fn adam_group(lr: f64, betas: (f64, f64), eps: f64, weight_decay: f64, t: i32) -> AdamGroup {
-    AdamGroup {
-        lr: lr as f32,
-        beta1: betas.0 as f32,
-        beta2: betas.1 as f32,
-        eps: eps as f32,
-        weight_decay: weight_decay as f32,
-        step_size: (lr / (1.0 - betas.0.powi(t))) as f32,
-        bias_correction2_sqrt: (1.0 - betas.1.powi(t)).sqrt() as f32,
-        decay_factor: (1.0 - lr * weight_decay) as f32,
-    }
+    AdamGroup::at_step(lr, betas, eps, weight_decay, f64::from(t))
 }
 
 #[test]
@@ -314,4 +306,32 @@ fn bad_update_arguments_are_errors() {
     assert!(e.contains("max_exp_avg_sq"), "{e}");
     assert!(be.uniform(24, "odd").is_err(), "a uniform is a multiple of 16 bytes");
     assert!(be.zeros_packed(&[vec![1]], &[]).is_err(), "one label per shape");
+}
+
+/// Issue #22: PyTorch hands `1 - beta1` and `1 - beta2` to its kernels as Python floats, so after one Adam step
+/// from zero state exp_avg = f32(1 − 0.9)·g and exp_avg_sq = (f32(1 − 0.999)·g)·g, with f32(1 − 0.999) = 0.001.
+/// Forming 1 − beta2 from the f32 beta2 gives 0.00099998713 instead: a bias of 1.3e-5 in every exp_avg_sq (and
+/// ~6e-6 in every step) that long runs amplify far beyond float32 noise. Through the optimizer's own host path.
+#[test]
+fn adam_moments_weigh_the_gradient_by_pytorchs_one_minus_beta() {
+    use wgtrain::optim::{OptimConfig, Optimizer, OptimizerKind};
+    let mut be = CpuBackend::new();
+    let mut config = OptimConfig::sgd(1e-3, 0.0);
+    config.kind = OptimizerKind::Adam;
+    let (names, shapes) = (vec!["w".to_string()], vec![vec![4]]);
+    let groups = config.groups(&names).unwrap();
+    let sched = config.scheduler_groups(&groups);
+    let mut opt = Optimizer::new(&mut be, &config, groups, &names, &shapes).unwrap();
+    let g0 = vec![1.0f32, -2.0, 3e-3, 0.7];
+    let mut p = packed(&mut be, &[vec![0.5; 4]], "p");
+    let g = packed(&mut be, std::slice::from_ref(&g0), "g");
+    let mut norms = be.zeros(&[1], "norms").unwrap();
+    be.grad_norm(&g, &mut norms, 0).unwrap();
+    opt.prepare(&mut be, &sched, 0).unwrap();
+    opt.update(&mut be, &mut p, &g, &norms).unwrap();
+    let state = opt.read_state(&mut be).unwrap();
+    let (w1, w2) = ((1.0f64 - 0.9) as f32, (1.0f64 - 0.999) as f32);
+    assert_eq!(w2, 0.001f32);
+    assert_eq!(state[0].1[0], g0.iter().map(|&g| w1 * g).collect::<Vec<_>>(), "exp_avg");
+    assert_eq!(state[1].1[0], g0.iter().map(|&g| (w2 * g) * g).collect::<Vec<_>>(), "exp_avg_sq");
 }

@@ -261,16 +261,7 @@ impl Suite<'_> {
             let got = self.g.read_set(set).unwrap();
             self.out.push((what.to_string(), got.concat().iter().map(|v| v.to_bits()).collect()));
         }
-        let group = AdamGroup {
-            lr: 0.01,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.02,
-            step_size: 0.013,
-            bias_correction2_sqrt: 0.05,
-            decay_factor: 0.9995,
-        };
+        let group = AdamGroup::at_step(0.01, (0.9, 0.999), 1e-8, 0.02, 3.0);
         let adam = AdamHyper { clip, amsgrad: 1, decoupled: 1, group: [group; 8], ..Default::default() };
         let mut hyper = self.g.uniform(p * std::mem::size_of::<AdamHyper>(), "adam").unwrap();
         self.g.write_uniform(&mut hyper, bytemuck::cast_slice(&vec![adam; p])).unwrap();

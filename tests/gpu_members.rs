@@ -408,6 +408,9 @@ fn adam_block(m: usize, frozen: bool, variant: usize) -> AdamHyper {
         step_size: 0.013 * (m + 1) as f32,
         bias_correction2_sqrt: 0.05 + 0.01 * m as f32,
         decay_factor: 0.9995,
+        one_minus_beta1: (1.0 - (0.9 - 0.05 * m as f64)) as f32,
+        one_minus_beta2: 0.001,
+        ..Default::default()
     };
     AdamHyper {
         clip: ClipParams {

@@ -317,17 +317,8 @@ fn sgd_update_matches_cpu_with_groups_and_clipping() {
 type AdamSpec = (f64, (f64, f64), f64, f64);
 
 /// The group at step t as the host fills it (f64 arithmetic rounded once to f32).
-fn adam_group(&(lr, (b1, b2), eps, wd): &AdamSpec, t: i32) -> AdamGroup {
-    AdamGroup {
-        lr: lr as f32,
-        beta1: b1 as f32,
-        beta2: b2 as f32,
-        eps: eps as f32,
-        weight_decay: wd as f32,
-        step_size: (lr / (1.0 - b1.powi(t))) as f32,
-        bias_correction2_sqrt: (1.0 - b2.powi(t)).sqrt() as f32,
-        decay_factor: (1.0 - lr * wd) as f32,
-    }
+fn adam_group(&(lr, betas, eps, wd): &AdamSpec, t: i32) -> AdamGroup {
+    AdamGroup::at_step(lr, betas, eps, wd, f64::from(t))
 }
 
 /// STEPS Adam steps (grad_norm then the update, one step each). Returns params, exp_avg, exp_avg_sq,
@@ -414,6 +405,39 @@ fn adam_update_matches_cpu_in_every_mode() {
             adam_case(&sizes, &groups, &adam_specs(), decoupled, amsgrad, clip, 70 + i as u64)
         );
     }
+}
+
+/// One Adam step from zero state through the optimizer's host path: exp_avg = f32(1 − 0.9)·g and exp_avg_sq =
+/// (f32(1 − 0.999)·g)·g, PyTorch's Python-float weights (issue #22: 1 − f32(0.999) is 1.3e-5 smaller and biased
+/// every step). Single roundings of products of zero-state moments: exact on both backends, fused or not.
+fn adam_first_moments<B: Backend>(b: &mut B, g0: &[f32]) -> Vec<Vec<f32>> {
+    use wgtrain::optim::{OptimConfig, Optimizer, OptimizerKind};
+    let mut config = OptimConfig::sgd(1e-3, 0.0);
+    config.kind = OptimizerKind::Adam;
+    let (names, shapes) = (vec!["w".to_string()], vec![vec![g0.len()]]);
+    let groups = config.groups(&names).unwrap();
+    let sched = config.scheduler_groups(&groups);
+    let mut opt = Optimizer::new(b, &config, groups, &names, &shapes).unwrap();
+    let mut p = zeros_like(b, &[g0.len()], "p");
+    let mut g = zeros_like(b, &[g0.len()], "g");
+    b.write(&mut g[0], g0).unwrap();
+    let mut norms = b.zeros(&[1], "norms").unwrap();
+    opt.prepare(b, &sched, 0).unwrap();
+    b.begin_step().unwrap();
+    b.grad_norm(&g, &mut norms, 0).unwrap();
+    opt.update(b, &mut p, &g, &norms).unwrap();
+    b.end_step().unwrap();
+    opt.read_state(b).unwrap().into_iter().map(|(_, set)| set[0].clone()).collect()
+}
+
+#[test]
+fn adam_moments_weigh_the_gradient_by_pytorchs_one_minus_beta() {
+    let Some(mut gpu) = gpu_or_skip("adam_moments_weigh_the_gradient_by_pytorchs_one_minus_beta") else { return };
+    let g0 = [1.0f32, -2.0, 3e-3, 0.7];
+    let (w1, w2) = ((1.0f64 - 0.9) as f32, (1.0f64 - 0.999) as f32);
+    let want = [g0.map(|g| w1 * g).to_vec(), g0.map(|g| (w2 * g) * g).to_vec()];
+    assert_eq!(adam_first_moments(&mut CpuBackend::new(), &g0), want, "cpu");
+    assert_eq!(adam_first_moments(&mut gpu, &g0), want, "gpu");
 }
 
 /// Seeded random packed sets: 1–6 tensors of 1–5000 values in random groups, random options.

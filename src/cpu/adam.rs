@@ -21,7 +21,8 @@ pub fn lerp(start: f32, end: f32, w: f32) -> f32 {
 
 pub fn update(h: &AdamGroup, decoupled: bool, clip: &Clip, param: &mut [f32], grad: &[f32], m: Moments<'_>) {
     let Moments { exp_avg, exp_avg_sq, mut max_exp_avg_sq } = m;
-    let (w1, w2) = (1.0 - h.beta1, 1.0 - h.beta2);
+    // The host's f64 `1 − beta` (PyTorch's Python floats), not 1 − beta formed here in f32: see AdamGroup.
+    let (w1, w2) = (h.one_minus_beta1, h.one_minus_beta2);
     for (i, (p, &g0)) in param.iter_mut().zip(grad).enumerate() {
         let mut g = clip.apply(g0);
         if h.weight_decay != 0.0 {

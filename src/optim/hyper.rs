@@ -60,7 +60,13 @@ pub struct SgdHyper {
 
 /// One `torch.optim.Adam`/`AdamW` parameter group at step t (1-based):
 /// `step_size = lr / (1 − beta1^t)`, `bias_correction2_sqrt = sqrt(1 − beta2^t)`,
-/// `decay_factor = 1 − lr·weight_decay` (AdamW), all computed on the host in f64.
+/// `decay_factor = 1 − lr·weight_decay` (AdamW), and the moments' weights `one_minus_beta1 = 1 − beta1`,
+/// `one_minus_beta2 = 1 − beta2`, all computed on the host in f64 ([`AdamGroup::at_step`]).
+///
+/// The weights are not left to the kernels to form from `beta1`/`beta2` in f32: PyTorch passes `1 - beta2` as a
+/// Python float, so its kernel multiplies by f32(1 − 0.999) = 0.001, while 1 − f32(0.999) = 0.00099998713 is
+/// 1.3e-5 smaller. That bias scales every Adam step by ~6e-6 the same way, and a long run amplifies it far
+/// past float32 noise (issue #22: 24 LeNet-5 steps landed 300× outside PyTorch's own float32 spread).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
 pub struct AdamGroup {
@@ -72,6 +78,33 @@ pub struct AdamGroup {
     pub step_size: f32,
     pub bias_correction2_sqrt: f32,
     pub decay_factor: f32,
+    pub one_minus_beta1: f32,
+    pub one_minus_beta2: f32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+}
+
+impl AdamGroup {
+    /// The group at step `step` (1-based) with these hyper-parameters, every derived value computed in f64 as
+    /// `_single_tensor_adam` computes it in Python floats, then rounded once to f32 (what its kernels get).
+    pub fn at_step(lr: f64, (beta1, beta2): (f64, f64), eps: f64, weight_decay: f64, step: f64) -> AdamGroup {
+        let bias_correction1 = 1.0 - beta1.powf(step);
+        let bias_correction2 = 1.0 - beta2.powf(step);
+        AdamGroup {
+            lr: lr as f32,
+            beta1: beta1 as f32,
+            beta2: beta2 as f32,
+            eps: eps as f32,
+            weight_decay: weight_decay as f32,
+            step_size: (lr / bias_correction1) as f32,
+            bias_correction2_sqrt: bias_correction2.powf(0.5) as f32,
+            decay_factor: (1.0 - lr * weight_decay) as f32,
+            one_minus_beta1: (1.0 - beta1) as f32,
+            one_minus_beta2: (1.0 - beta2) as f32,
+            _pad0: 0,
+            _pad1: 0,
+        }
+    }
 }
 
 /// One member's block of the uniform of [`crate::backend::Backend::adam_update`]: `decoupled = 1` is AdamW,

@@ -287,19 +287,8 @@ fn block(
             };
             let step = *steps as f64;
             for (g, (hy, s)) in groups.hyper.iter().zip(sched).enumerate() {
-                let (beta1, beta2) = s.betas.unwrap_or(hy.betas);
-                let bias_correction1 = 1.0 - beta1.powf(step);
-                let bias_correction2 = 1.0 - beta2.powf(step);
-                h.group[g] = AdamGroup {
-                    lr: s.lr as f32,
-                    beta1: beta1 as f32,
-                    beta2: beta2 as f32,
-                    eps: hy.eps as f32,
-                    weight_decay: hy.weight_decay as f32,
-                    step_size: (s.lr / bias_correction1) as f32,
-                    bias_correction2_sqrt: bias_correction2.powf(0.5) as f32,
-                    decay_factor: (1.0 - s.lr * hy.weight_decay) as f32,
-                };
+                let betas = s.betas.unwrap_or(hy.betas);
+                h.group[g] = AdamGroup::at_step(s.lr, betas, hy.eps, hy.weight_decay, step);
             }
             out.extend_from_slice(bytemuck::bytes_of(&h));
         }
