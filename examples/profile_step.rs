@@ -111,7 +111,11 @@ fn main() -> Result<()> {
     let synced = t.elapsed().as_secs_f64() / n_sync as f64;
     let ms = |s: f64| s * 1e3;
     if a.noop {
-        println!("no-op adapter, batch {}: host recording + submit {:.1} µs/step", a.batch, 1e3 * ms(host / a.steps as f64));
+        println!(
+            "no-op adapter, batch {}: host recording + submit {:.1} µs/step",
+            a.batch,
+            1e3 * ms(host / a.steps as f64)
+        );
         println!("  with a wait after every step: {:.1} µs/step", 1e3 * ms(synced));
         return Ok(());
     }

@@ -1,5 +1,6 @@
 //! stdout and stderr: a closed pipe ends quietly (status 0), a full stream is an error (status 1), never a
-//! panic (status 101), in every subcommand; `schedule … | head` stops at once.
+//! panic (status 101), in every subcommand (`lr-find | head -3` and a sweep into a full stdout once panicked);
+//! `schedule … | head` stops at once; `sweep -q` prints no progress.
 
 mod support;
 
@@ -12,6 +13,20 @@ use support::*;
 
 const SCHEDULE: [&str; 5] = ["schedule", "--schedule", r#"{"kind":"step","step_size":2}"#, "--steps", "50"];
 const COMPARE: [&str; 7] = ["compare", "--backends", "cpu", "--limit-train", "64", "--steps", "2"];
+const LR_FIND: [&str; 9] = ["lr-find", "--backend", "cpu", "--limit-train", "64", "--steps", "8", "--batch-size", "8"];
+const SWEEP: [&str; 11] = [
+    "sweep",
+    "--backend",
+    "cpu",
+    "--limit-train",
+    "64",
+    "--steps",
+    "2",
+    "--no-eval",
+    "--grid",
+    r#"{"lr": [0.01, 0.1]}"#,
+    "-q",
+];
 
 /// One quick invocation of each subcommand (plus `--help`, which clap prints).
 fn every_subcommand(weights: &str) -> Vec<Vec<&str>> {
@@ -19,6 +34,8 @@ fn every_subcommand(weights: &str) -> Vec<Vec<&str>> {
         quick_args(&["--save-weights", weights]),
         SCHEDULE.to_vec(),
         COMPARE.to_vec(),
+        LR_FIND.to_vec(),
+        SWEEP.to_vec(),
         vec!["devices"],
         vec!["train", "--help"],
     ]
@@ -108,4 +125,13 @@ fn schedule_into_head_stops_promptly() {
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert!(err.is_empty(), "{err}");
+}
+
+#[test]
+fn a_quiet_sweep_prints_its_table_and_no_progress() {
+    let out = bin().args(SWEEP).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.starts_with("rank") && stdout.lines().count() == 3, "{stdout}");
+    assert!(!stderr.contains("[1/2]"), "-q still printed progress: {stderr}");
 }

@@ -81,6 +81,10 @@ fn bad_specs_are_refused() {
         (&["--grid", r#"{"learning_rate": [0.1]}"#][..], "learning_rate"),
         (&["--grid", r#"{"metrics": ["a", "b"]}"#][..], "cannot be swept"),
         (&["--random", r#"{"lr": [0.1]}"#, "--trials", "0"][..], "--trials"),
+        // Refused before any trial is drawn (these once overflowed or allocated gigabytes).
+        (&["--random", r#"{"lr": [0.1]}"#, "--trials", "100001"][..], "--trials"),
+        (&["--random", r#"{"lr": [0.1]}"#, "--trials", "1000000000000000000"][..], "--trials"),
+        (&["--random", r#"{"lr": [0.1]}"#, "--trials", "1e18"][..], "--trials"),
         (&["--random", r#"{"lr": {"log_uniform": [0.1, 0.01]}}"#, "--trials", "2"][..], "LO < HI"),
         (&["--grid", r#"{"lr": {"uniform": [0, 1]}}"#][..], "--random"),
         (&["--grid", r#"{"lr": [0.1]}"#, "--random", r#"{"lr": [0.1]}"#][..], "--random"),

@@ -14,6 +14,7 @@ use crate::cli::backend_choice::{self, BackendArgs, Chosen};
 use crate::cli::train::{RunArgs, prepare};
 use crate::lrfind::{self, Smoother, Suggestions};
 use crate::optim::OptimizerKind;
+use crate::output::stdio;
 use crate::plot::{Chart, Panel, Series};
 use crate::schedule::Group;
 use crate::train::{self, Session};
@@ -103,10 +104,11 @@ pub fn run(args: LrFindArgs) -> Result<()> {
         Chosen::Cpu(mut b) => find(&mut b, &args)?,
         Chosen::Gpu(mut b) => find(b.as_mut(), &args)?,
     };
+    // Files first, then the streams: a reader that closes stdout early (`lr-find | head -3`) or a failing
+    // stdout must not cost the files (see `output::stdio`).
     let csv = csv(&report);
-    match &args.csv {
-        Some(path) => crate::util::write_atomic(path, csv.as_bytes())?,
-        None => print!("{csv}"),
+    if let Some(path) = &args.csv {
+        crate::util::write_atomic(path, csv.as_bytes())?;
     }
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| Error::Usage(e.to_string()))?;
@@ -115,14 +117,20 @@ pub fn run(args: LrFindArgs) -> Result<()> {
     if let Some(path) = &args.plot {
         crate::plot::line_chart(path, &chart(&report, &args))?;
     }
-    match report.stopped_at_lr {
-        Some(lr) => eprintln!("stopped at lr {lr:.3e}: the smoothed loss exceeded {}× its minimum", args.diverge),
-        None => {
-            eprintln!("ran all {} steps without diverging (raise --end-lr to see where it does)", report.steps.len())
-        }
+    if args.csv.is_none() {
+        stdio::out(&csv)?;
     }
+    match report.stopped_at_lr {
+        Some(lr) => {
+            stdio::note(&format!("stopped at lr {lr:.3e}: the smoothed loss exceeded {}× its minimum", args.diverge))
+        }
+        None => stdio::note(&format!(
+            "ran all {} steps without diverging (raise --end-lr to see where it does)",
+            report.steps.len()
+        )),
+    };
     match report.suggestion {
-        Some(lr) => println!("suggested lr: {lr:e} ({})", report.method),
+        Some(lr) => stdio::out_line(&format!("suggested lr: {lr:e} ({})", report.method))?,
         None => return Err(Error::Usage("the curve is too short to suggest a learning rate: raise --steps".into())),
     }
     Ok(())

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use crate::backend::Backend;
 use crate::cli::backend_choice::{self, BackendArgs, Chosen};
 use crate::cli::train::{RunArgs, prepare};
+use crate::output::stdio;
 use crate::sweep::{self, Spec};
 use crate::train::{self, Event, MetricsLog, Session, TrainReport};
 use crate::{Error, Result};
@@ -133,7 +134,8 @@ pub fn run(args: SweepArgs) -> Result<()> {
     let objectives: Vec<Option<f64>> = trials.iter().map(|t| objective_of(name, t)).collect();
     let order = sweep::rank(&objectives);
     let best = order.first().copied().filter(|&i| objectives[i].is_some_and(f64::is_finite));
-    print!("{}", table(&spec, &trials, &order, &objectives, name));
+    // Files first, then the table: a reader that closes stdout early (`sweep … | head`) or a failing stdout must
+    // not cost the files (see `output::stdio`).
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&Report { objective: name, trials: &trials, best })
             .map_err(|e| Error::Usage(e.to_string()))?;
@@ -145,7 +147,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
     if let Some(path) = &args.plot {
         crate::sweep::plot::draw(path, &spec, &trials, &objectives, name)?;
     }
-    Ok(())
+    stdio::out(&table(&spec, &trials, &order, &objectives, name))
 }
 
 fn run_all<B: Backend>(b: &mut B, configs: &[Map<String, Value>], args: &[RunArgs]) -> Result<Vec<Trial>> {
@@ -169,7 +171,7 @@ pub(crate) fn progress_line(i: usize, n: usize, trial: &Trial, secs: f64) {
         }
         (None, None) => format!("final loss {:.4}", trial.final_loss.unwrap_or(f64::NAN)),
     };
-    eprintln!("[{}/{n}] {}: {outcome} ({secs:.1} s)", i + 1, describe(&trial.params));
+    stdio::note(&format!("[{}/{n}] {}: {outcome} ({secs:.1} s)", i + 1, describe(&trial.params)));
 }
 
 /// Train one trial exactly as `train` with these options would.

@@ -10,6 +10,9 @@ pub mod plot;
 
 use crate::{Error, Result};
 
+/// The most trials a sweep runs (a grid's product or `--trials`): they are all drawn before training starts.
+pub const MAX_TRIALS: usize = 100_000;
+
 /// Options a spec may not vary: every trial would write the same file.
 const NOT_SWEEPABLE: [&str; 2] = ["metrics", "save_weights"];
 
@@ -90,8 +93,8 @@ impl Spec {
                             })
                         })
                         .collect();
-                    if out.len() > 100_000 {
-                        return Err(usage(format!("the grid has more than 100000 trials (at `{name}`)")));
+                    if out.len() > MAX_TRIALS {
+                        return Err(usage(format!("the grid has more than {MAX_TRIALS} trials (at `{name}`)")));
                     }
                 }
                 Ok(out)
@@ -99,6 +102,10 @@ impl Spec {
             Some((n, seed)) => {
                 if n == 0 {
                     return Err(usage("--trials must be at least 1".into()));
+                }
+                // Checked before anything is drawn: the trials are materialised up front.
+                if n > MAX_TRIALS {
+                    return Err(usage(format!("--trials {n}: a sweep runs at most {MAX_TRIALS} trials")));
                 }
                 let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5357_4545_5053);
                 Ok((0..n)
