@@ -97,6 +97,16 @@ fn divergence_stops_without_saving_and_keeps_earlier_file() {
     assert_eq!(leftovers.len(), 1, "no temporary files left behind");
 }
 
+/// A negative number is a bad value of its option, named as such — not an unknown option `-1`.
+#[test]
+fn negative_numbers_are_bad_values_of_their_option() {
+    assert_fails(&quick(&["--seed", "-1"]), 2, "invalid value '-1' for '--seed");
+    assert_fails(&quick(&["--lr", "-0.1"]), 2, "--lr must be a finite number");
+    let grid = r#"{"lr": [0.1]}"#;
+    assert_fails(&wgtrain(&["sweep", "--parallel", "-1", "--grid", grid]), 2, "invalid value '-1' for '--parallel");
+    assert_fails(&wgtrain(&["lr-find", "--steps", "-5"]), 2, "invalid value '-5' for '--steps");
+}
+
 #[test]
 fn counts_that_overflow_are_usage_errors() {
     // (2^61 + 1) epochs × 8 steps per epoch is 2^64 + 8: it wrapped to an 8-step run that exited 0.

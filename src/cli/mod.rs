@@ -32,23 +32,27 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Every subcommand takes negative numbers as values (`--seed -1` is an invalid value for `--seed`, named as
+/// such, not an unknown option `-1`).
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train the sample CNN on MNIST.
-    #[command(after_help = help::TRAIN_EXAMPLES)]
+    #[command(after_help = help::TRAIN_EXAMPLES, allow_negative_numbers = true)]
     Train(Box<train::TrainArgs>),
     /// Run the same seeded training on several backends; compare speed and numeric agreement.
-    #[command(after_help = help::COMPARE_EXAMPLES)]
+    #[command(after_help = help::COMPARE_EXAMPLES, allow_negative_numbers = true)]
     Compare(Box<compare::CompareArgs>),
     /// Print the learning rate (and momentum) a schedule gives at every step, optionally as a plot.
-    #[command(after_help = help::SCHEDULE_EXAMPLES)]
+    #[command(after_help = help::SCHEDULE_EXAMPLES, allow_negative_numbers = true)]
     Schedule(schedule::ScheduleArgs),
     /// The learning-rate range test: train with an exponentially growing lr and suggest one.
+    #[command(allow_negative_numbers = true)]
     LrFind(Box<lr_find::LrFindArgs>),
     /// Train one run per configuration of a grid or random search and rank them.
+    #[command(allow_negative_numbers = true)]
     Sweep(Box<sweep::SweepArgs>),
     /// List the GPU adapters wgpu finds and say which `--backend auto` would pick.
-    #[command(after_help = help::DEVICES_EXAMPLES)]
+    #[command(after_help = help::DEVICES_EXAMPLES, allow_negative_numbers = true)]
     Devices(devices::DevicesArgs),
 }
 
