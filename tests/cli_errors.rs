@@ -174,4 +174,19 @@ fn options_that_would_do_nothing_are_refused() {
         assert!(!p.exists());
     }
     assert_fails(&quick(&["--limit-test", "10"]), 2, "--limit-test");
+    assert_fails(&quick(&["--keep-checkpoints", "2"]), 2, "--keep-checkpoints needs --checkpoint-dir");
+}
+
+/// A file where the checkpoint directory should be is refused up front (exit 2), not at the first checkpoint
+/// with a raw OS error (exit 1), and the file is left alone.
+#[test]
+fn a_checkpoint_dir_that_is_a_file_is_refused_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ckpt");
+    std::fs::write(&file, b"keep me").unwrap();
+    let metrics = dir.path().join("m.jsonl");
+    let out = quick(&["--checkpoint-dir", file.to_str().unwrap(), "--metrics", metrics.to_str().unwrap()]);
+    assert_fails(&out, 2, "is a file, not a directory");
+    assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
+    assert!(!metrics.exists(), "nothing may run before the check");
 }

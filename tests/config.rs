@@ -162,6 +162,9 @@ fn bad_config_files_are_refused_naming_the_problem() {
         ("top.json", "[1, 2]", &["top.json", "table of options"][..]),
         ("self.toml", "config = \"other.toml\"\n", &["config", "cannot be set from a config file"][..]),
         ("twice.toml", "batch-size = 32\nbatch_size = 16\n", &["batch-size", "batch_size", "same option"][..]),
+        // TOML's nan and inf reach the option as on the command line (they were once reported as null).
+        ("nan.toml", "lr = nan\n", &["--lr", "finite", "NaN"][..]),
+        ("inf.toml", "momentum = -inf\n", &["--momentum", "finite", "-inf"][..]),
     ] {
         let cfg = write(dir.path(), name, text);
         let stderr = refused(&wgtrain(&["train", "--backend", "cpu", "--config", &cfg]));

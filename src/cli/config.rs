@@ -141,8 +141,11 @@ fn load(path: &Path) -> Result<Map<String, Value>> {
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     let json = |t: &str| serde_json::from_str::<Value>(t).map_err(|e| format!("not valid JSON: {e}"));
     // toml's messages name the line and column and quote the offending line.
-    let toml =
-        |t: &str| toml::from_str::<Value>(t).map_err(|e| format!("not valid TOML: {}", e.to_string().trim_end()));
+    let toml = |t: &str| {
+        toml::from_str::<toml::Value>(t)
+            .map(toml_to_json)
+            .map_err(|e| format!("not valid TOML: {}", e.to_string().trim_end()))
+    };
     let value = match ext.as_deref() {
         Some("json") => json(&text),
         Some("toml") => toml(&text),
@@ -155,6 +158,23 @@ fn load(path: &Path) -> Result<Map<String, Value>> {
             "--config {shown}: the file must hold a table of options (`lr = 0.1` / {{\"lr\": 0.1}}), not {}",
             kind(&other)
         ))),
+    }
+}
+
+/// A TOML value as JSON. TOML's `nan` and `inf` have no JSON number: they become the text `nan`, `inf`, `-inf`,
+/// which the option then parses (or refuses, naming itself) exactly as it would on the command line — not a
+/// `null` that says nothing about them. Dates and times become their text.
+fn toml_to_json(v: toml::Value) -> Value {
+    match v {
+        toml::Value::String(s) => Value::String(s),
+        toml::Value::Integer(i) => Value::from(i),
+        toml::Value::Float(f) if f.is_nan() => Value::String("nan".into()),
+        toml::Value::Float(f) if f.is_infinite() => Value::String(if f > 0.0 { "inf" } else { "-inf" }.into()),
+        toml::Value::Float(f) => Value::from(f),
+        toml::Value::Boolean(b) => Value::Bool(b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(items) => Value::Array(items.into_iter().map(toml_to_json).collect()),
+        toml::Value::Table(t) => Value::Object(t.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect()),
     }
 }
 

@@ -47,6 +47,10 @@ pub fn begin<B: Backend>(backend: &mut B, args: &RunArgs) -> Result<Plan<B>> {
     if args.checkpoint_every.is_some() && args.checkpoint_dir.is_none() && args.resume.is_none() {
         return Err(Error::Usage("--checkpoint-every needs --checkpoint-dir".into()));
     }
+    // Given without a place to keep checkpoints, it would be silently ignored.
+    if args.explicit.iter().any(|o| o == "keep_checkpoints") && args.checkpoint_dir.is_none() && args.resume.is_none() {
+        return Err(Error::Usage("--keep-checkpoints needs --checkpoint-dir".into()));
+    }
     let (args, resumed) = match &args.resume {
         None => (args.clone(), None),
         Some(dir) => {

@@ -179,12 +179,19 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     ))
 }
 
-/// The output paths of a run, checked before any work ([`crate::output::check_outputs`]).
+/// The output paths of a run, checked before any work ([`crate::output::check_outputs`]); the checkpoint
+/// directory too (a file in its place would otherwise fail only at the first checkpoint, after setup).
 pub fn check_outputs(args: &RunArgs) -> Result<()> {
     crate::output::check_outputs(&[
         ("--save-weights", args.save_weights.as_deref(), OutputKind::File),
         ("--metrics", args.metrics.as_deref(), OutputKind::File),
-    ])
+    ])?;
+    if let Some(dir) = &args.checkpoint_dir
+        && std::fs::metadata(dir).is_ok_and(|m| !m.is_dir())
+    {
+        return Err(Error::Usage(format!("--checkpoint-dir {}: is a file, not a directory", dir.display())));
+    }
+    Ok(())
 }
 
 /// A preset's name, or "a layer list" for JSON / @FILE models (titles stay short).
