@@ -186,3 +186,62 @@ fn stale_temporaries_of_dead_processes_are_removed() {
         assert!(p.exists(), "{} must be kept", p.display());
     }
 }
+
+/// Two outputs that are one file however spelt (`./x` and `x`, a symlink and its target), and an output that is
+/// a file the run reads (`--init`, a data file, `--config`, `--schedule @FILE`), are refused before any work, in
+/// every subcommand that writes files; nothing is written or overwritten.
+#[test]
+fn outputs_that_are_one_file_or_an_input_are_refused_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let init = d.join("init.safetensors");
+    let out = wgtrain(&quick_args(&["--save-weights", s(&init)]));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let init_bytes = std::fs::read(&init).unwrap();
+    std::os::unix::fs::symlink(&init, d.join("link.safetensors")).unwrap();
+    let dot = |name: &str| format!("{}/./{name}", d.display());
+    let data = d.join("data");
+    std::fs::create_dir(&data).unwrap();
+    for f in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/mnist")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, data.join(f.file_name().unwrap())).unwrap();
+    }
+    let label_file = data.join("t10k-labels-idx1-ubyte.gz");
+    let labels_bytes = std::fs::read(&label_file).unwrap();
+    let config = d.join("run.toml");
+    std::fs::write(&config, "steps = 2\n").unwrap();
+    let metrics = d.join("m.jsonl");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--metrics".into(), s(&metrics).into(), "--save-weights".into(), dot("m.jsonl")], "both name"),
+        (vec!["--init".into(), s(&init).into(), "--metrics".into(), dot("init.safetensors")], "which --init reads"),
+        (
+            vec!["--init".into(), s(&init).into(), "--save-weights".into(), s(&d.join("link.safetensors")).into()],
+            "--init",
+        ),
+        (vec!["--data".into(), s(&data).into(), "--metrics".into(), s(&label_file).into()], "which --data reads"),
+        (vec!["--config".into(), s(&config).into(), "--metrics".into(), dot("run.toml")], "which --config reads"),
+    ];
+    for (extra, why) in &cases {
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let out = wgtrain(&quick_args(&extra));
+        assert_fails(&out, 2, why);
+    }
+    // The other subcommands' outputs: one file under two options, and the schedule file as a plot.
+    let base = ["--backend", "cpu", "--limit-train", "64", "--steps", "8", "--batch-size", "8"];
+    let (csv, csv_dot) = (d.join("r.csv"), dot("r.csv"));
+    let lr_find = [&["lr-find"][..], &base, &["--csv", s(&csv), "--json", &csv_dot]].concat();
+    assert_fails(&wgtrain(&lr_find), 2, "--csv and --json both name");
+    let grid = r#"{"lr": [0.1]}"#;
+    let sweep = [&["sweep", "--grid", grid][..], &base, &["--json", s(&csv), "--csv", &csv_dot]].concat();
+    assert_fails(&wgtrain(&sweep), 2, "--json and --csv both name");
+    let sched = d.join("s.svg");
+    std::fs::write(&sched, r#"{"kind":"step","step_size":2}"#).unwrap();
+    let (at, sched_dot) = (format!("@{}", s(&sched)), dot("s.svg"));
+    let out = wgtrain(&["schedule", "--schedule", &at, "--steps", "5", "--plot", &sched_dot]);
+    assert_fails(&out, 2, "which --schedule reads");
+    // Nothing was touched.
+    assert_eq!(std::fs::read(&init).unwrap(), init_bytes);
+    assert_eq!(std::fs::read(&label_file).unwrap(), labels_bytes);
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), "steps = 2\n");
+    assert!(!metrics.exists() && !csv.exists());
+}

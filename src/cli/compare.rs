@@ -100,10 +100,10 @@ fn refuse_unsupported(run: &RunArgs) -> Result<()> {
 pub fn run(args: CompareArgs) -> Result<()> {
     refuse_unsupported(&args.run)?;
     // Before any backend runs: a bad --json or --plot path must not cost the whole comparison.
-    crate::output::check_outputs(&[
-        ("--json", args.json.as_deref(), OutputKind::File),
-        ("--plot", args.plot.as_deref(), OutputKind::Plot),
-    ])?;
+    super::train::check_run_outputs(
+        &args.run,
+        &[("--json", args.json.as_deref(), OutputKind::File), ("--plot", args.plot.as_deref(), OutputKind::Plot)],
+    )?;
     let mut run_args = args.run.clone();
     if run_args.steps.is_none() {
         run_args.steps = Some(DEFAULT_STEPS);

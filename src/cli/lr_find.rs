@@ -14,7 +14,7 @@ use crate::cli::backend_choice::{self, BackendArgs, Chosen};
 use crate::cli::train::{RunArgs, prepare};
 use crate::lrfind::{self, Smoother, Suggestions};
 use crate::optim::OptimizerKind;
-use crate::output::stdio;
+use crate::output::{OutputKind, stdio};
 use crate::plot::{Chart, Panel, Series};
 use crate::schedule::Group;
 use crate::train::{self, Session};
@@ -100,6 +100,15 @@ fn validate(a: &LrFindArgs) -> Result<()> {
 
 pub fn run(args: LrFindArgs) -> Result<()> {
     validate(&args)?;
+    // Before the range test: a bad or colliding output path must not cost it.
+    crate::cli::train::check_run_outputs(
+        &args.run,
+        &[
+            ("--csv", args.csv.as_deref(), OutputKind::File),
+            ("--json", args.json.as_deref(), OutputKind::File),
+            ("--plot", args.plot.as_deref(), OutputKind::Plot),
+        ],
+    )?;
     let report = match backend_choice::choose(&args.backend)? {
         Chosen::Cpu(mut b) => find(&mut b, &args)?,
         Chosen::Gpu(mut b) => find(b.as_mut(), &args)?,

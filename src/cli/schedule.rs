@@ -57,7 +57,11 @@ pub fn run(args: ScheduleArgs) -> Result<()> {
         return Err(Error::Usage(format!("--momentum must be a finite number ≥ 0 (got {})", args.momentum)));
     }
     // Reject a bad plot path before any work or output.
-    crate::output::check_outputs(&[("--plot", args.plot.as_deref(), OutputKind::Plot)])?;
+    let schedule_file = args.schedule.strip_prefix('@').map(std::path::Path::new);
+    crate::output::check_files(
+        &[("--plot", args.plot.as_deref(), OutputKind::Plot)],
+        &[("--schedule", schedule_file)],
+    )?;
     let (cfg, text) = ScheduleConfig::parse_with_text(&args.schedule)?;
     let steps =
         usize::try_from(args.steps).map_err(|_| Error::Usage(format!("--steps {} is too large", args.steps)))?;

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::backend::Backend;
 use crate::cli::backend_choice::{self, BackendArgs, Chosen};
 use crate::cli::train::{RunArgs, prepare};
-use crate::output::stdio;
+use crate::output::{OutputKind, stdio};
 use crate::sweep::{self, Spec};
 use crate::train::{self, Event, MetricsLog, Session, TrainReport};
 use crate::{Error, Result};
@@ -117,6 +117,15 @@ pub fn run(args: SweepArgs) -> Result<()> {
     if args.parallel == 0 {
         return Err(Error::Usage("--parallel must be at least 1".into()));
     }
+    // Before any trial: a bad or colliding output path must not cost the sweep.
+    crate::cli::train::check_run_outputs(
+        &args.run,
+        &[
+            ("--json", args.json.as_deref(), OutputKind::File),
+            ("--csv", args.csv.as_deref(), OutputKind::File),
+            ("--plot", args.plot.as_deref(), OutputKind::Plot),
+        ],
+    )?;
     let configs = spec.trials(random)?;
     // Every trial's options are checked before the first one trains.
     let trial_args: Vec<RunArgs> = configs.iter().map(|c| apply(&args.run, c)).collect::<Result<_>>()?;

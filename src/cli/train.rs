@@ -157,8 +157,7 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     args.run.explicit = super::resume::explicit_options("train");
     // Outputs before the (slow) backend start, so a finished run is never lost to a bad name; `prepare` checks
     // them again for other callers.
-    check_outputs(&args.run)?;
-    crate::output::check_outputs(&[("--plot", args.plot.as_deref(), OutputKind::Plot)])?;
+    check_run_outputs(&args.run, &[("--plot", args.plot.as_deref(), OutputKind::Plot)])?;
     if !(args.log_every >= 0.0 && args.log_every.is_finite()) {
         return Err(Error::Usage(format!("--log-every must be a finite number ≥ 0 (got {})", args.log_every)));
     }
@@ -179,19 +178,46 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     ))
 }
 
-/// The output paths of a run, checked before any work ([`crate::output::check_outputs`]); the checkpoint
+/// The output paths of a run and `more` of its subcommand's, checked together before any work
+/// ([`crate::output::check_files`]: also against every file the run reads, [`input_files`]); the checkpoint
 /// directory too (a file in its place would otherwise fail only at the first checkpoint, after setup).
-pub fn check_outputs(args: &RunArgs) -> Result<()> {
-    crate::output::check_outputs(&[
+pub fn check_run_outputs(args: &RunArgs, more: &[(&str, Option<&std::path::Path>, OutputKind)]) -> Result<()> {
+    let mut outputs = vec![
         ("--save-weights", args.save_weights.as_deref(), OutputKind::File),
         ("--metrics", args.metrics.as_deref(), OutputKind::File),
-    ])?;
+    ];
+    outputs.extend_from_slice(more);
+    let inputs = input_files(args);
+    let inputs: Vec<(&str, Option<&std::path::Path>)> = inputs.iter().map(|(o, p)| (*o, Some(p.as_path()))).collect();
+    crate::output::check_files(&outputs, &inputs)?;
     if let Some(dir) = &args.checkpoint_dir
         && std::fs::metadata(dir).is_ok_and(|m| !m.is_dir())
     {
         return Err(Error::Usage(format!("--checkpoint-dir {}: is a file, not a directory", dir.display())));
     }
     Ok(())
+}
+
+/// The files a run reads, by option: `--init`, `--data` (a directory: the files in it), `--config`, and
+/// `--model`, `--schedule`, `--param-groups` when given as `@FILE`.
+pub fn input_files(args: &RunArgs) -> Vec<(&'static str, PathBuf)> {
+    let mut files: Vec<(&'static str, PathBuf)> = Vec::new();
+    for (option, path) in [("--init", &args.init), ("--data", &args.data), ("--config", &args.config)] {
+        if let Some(p) = path {
+            files.push((option, p.clone()));
+        }
+    }
+    let at_file = |v: Option<&str>| v.and_then(|v| v.strip_prefix('@')).map(PathBuf::from);
+    for (option, value) in [
+        ("--model", Some(args.model.as_str())),
+        ("--schedule", args.schedule.as_deref()),
+        ("--param-groups", args.param_groups.as_deref()),
+    ] {
+        if let Some(p) = at_file(value) {
+            files.push((option, p));
+        }
+    }
+    files
 }
 
 /// A preset's name, or "a layer list" for JSON / @FILE models (titles stay short).
@@ -278,7 +304,7 @@ pub fn optim_config(args: &RunArgs) -> Result<OptimConfig> {
 }
 
 pub fn prepare(args: &RunArgs) -> Result<Prepared> {
-    check_outputs(args)?;
+    check_run_outputs(args, &[])?;
     if args.batch_size == 0 {
         return Err(Error::Usage("--batch-size must be at least 1".into()));
     }

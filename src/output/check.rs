@@ -21,20 +21,71 @@ pub enum OutputKind {
 /// - its directory exists, is a directory, and a file can be created in it (a probe file is created and
 ///   removed: permissions, read-only file systems and full inode tables all show up here);
 /// - plots end in `.png` or `.svg`;
-/// - no two options name the same file.
+/// - no two options name the same file, however spelt (`./x` and `x`, a symlink and its target: compared as
+///   files, see [`FileId`]).
 ///
-/// Devices, FIFOs and sockets are accepted as they are: they are written in place ([`super::file`]).
+/// Devices, FIFOs and sockets are accepted as they are: they are written in place ([`super::file`]), and two
+/// options may both name one (`/dev/null`).
 pub fn check_outputs(outputs: &[(&str, Option<&Path>, OutputKind)]) -> Result<()> {
-    let mut seen: Vec<(&str, std::path::PathBuf)> = Vec::new();
+    check_files(outputs, &[])
+}
+
+/// [`check_outputs`], and also that no output is one of the files the run reads: `inputs` are `(option,
+/// path)`, a directory standing for the files directly in it (`--data`). Writing the metrics over the `--init`
+/// weights, the data or the `--config` file would destroy what the run was made from.
+pub fn check_files(outputs: &[(&str, Option<&Path>, OutputKind)], inputs: &[(&str, Option<&Path>)]) -> Result<()> {
+    let mut seen: Vec<(&str, &Path, Option<FileId>)> = Vec::new();
     for &(option, path, kind) in outputs {
         let Some(path) = path else { continue };
         let real = check_one(path, kind).map_err(|msg| Error::Usage(format!("{option} {}: {msg}", path.display())))?;
-        if let Some((other, _)) = seen.iter().find(|(_, p)| *p == real) {
+        let special = std::fs::metadata(&real).is_ok_and(|m| !m.is_file());
+        let id = (!special).then(|| FileId::of(&real));
+        if let Some((other, _, _)) = seen.iter().find(|(_, _, i)| id.is_some() && *i == id) {
             return Err(Error::Usage(format!("{other} and {option} both name {}", path.display())));
         }
-        seen.push((option, real));
+        seen.push((option, path, id));
+    }
+    for &(input, path) in inputs {
+        let Some(path) = path else { continue };
+        let files: Vec<std::path::PathBuf> = match std::fs::read_dir(path) {
+            Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect(),
+            Err(_) => vec![path.to_path_buf()],
+        };
+        for file in files {
+            let id = Some(FileId::of(&file));
+            if let Some((option, out, _)) = seen.iter().find(|(_, _, i)| *i == id) {
+                return Err(Error::Usage(format!(
+                    "{option} {} would overwrite {}, which {input} reads",
+                    out.display(),
+                    file.display()
+                )));
+            }
+        }
     }
     Ok(())
+}
+
+/// What a path reaches, so that two spellings of one file compare equal: the device and inode of an existing
+/// file (Unix), else its canonical directory joined with its name.
+#[derive(Debug, PartialEq, Eq)]
+enum FileId {
+    Inode(u64, u64),
+    Path(std::path::PathBuf),
+}
+
+impl FileId {
+    fn of(path: &Path) -> FileId {
+        #[cfg(unix)]
+        if let Ok(m) = std::fs::metadata(path) {
+            use std::os::unix::fs::MetadataExt;
+            return FileId::Inode(m.dev(), m.ino());
+        }
+        if let Ok(p) = std::fs::canonicalize(path) {
+            return FileId::Path(p);
+        }
+        let dir = std::fs::canonicalize(parent_dir(path)).unwrap_or_else(|_| parent_dir(path).to_path_buf());
+        FileId::Path(path.file_name().map_or(dir.clone(), |n| dir.join(n)))
+    }
 }
 
 /// The resolved path a write would reach, or what is wrong with `path`.

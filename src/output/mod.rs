@@ -12,5 +12,5 @@ pub mod check;
 pub mod file;
 pub mod stdio;
 
-pub use check::{OutputKind, check_outputs};
+pub use check::{OutputKind, check_files, check_outputs};
 pub use file::{AppendFile, write_file};
