@@ -190,3 +190,27 @@ fn a_checkpoint_dir_that_is_a_file_is_refused_before_training() {
     assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
     assert!(!metrics.exists(), "nothing may run before the check");
 }
+
+/// A batch of activations larger than the machine's memory is refused on the CPU backend with exit status 2,
+/// naming the tensor and the bytes, before training — not the allocator's abort (status 134). (4096 examples of
+/// a conv output of 396,000 × 26 × 26 values: 4.4 TB, more than any machine this runs on.)
+#[test]
+fn activations_beyond_the_machines_memory_are_refused_on_the_cpu() {
+    let model = r#"{"layers": [{"type": "conv2d", "out_channels": 396000, "kernel_size": 3},
+        {"type": "max_pool2d", "kernel_size": 13}, {"type": "flatten"}, {"type": "linear", "out_features": 10}]}"#;
+    let out = wgtrain(&[
+        "train",
+        "--backend",
+        "cpu",
+        "--model",
+        model,
+        "--limit-train",
+        "4096",
+        "--batch-size",
+        "4096",
+        "--steps",
+        "1",
+        "--no-eval",
+    ]);
+    assert_fails(&out, 2, "bytes of memory");
+}

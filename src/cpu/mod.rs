@@ -11,6 +11,7 @@ mod gather;
 pub mod gemm;
 pub mod loss;
 mod members;
+mod memory;
 mod optim;
 pub mod pool;
 pub mod real;
@@ -135,7 +136,11 @@ impl Backend for CpuBackend {
 
     fn zeros_members(&mut self, members: usize, shape: &[usize], label: &str) -> Result<CpuTensor> {
         crate::backend::check_members("zeros_members", label, members)?;
-        Ok(CpuTensor { data: vec![0.0; members * numel(shape)], shape: shape.to_vec(), members })
+        let n = members.checked_mul(numel(shape)).ok_or_else(|| {
+            Error::DeviceLimit(format!("tensor `{label}`: {members} members of shape {shape:?} do not fit in memory"))
+        })?;
+        let what = if members == 1 { "tensor".to_string() } else { format!("tensor of {members} members") };
+        Ok(CpuTensor { data: memory::zeros(n, label, &what)?, shape: shape.to_vec(), members })
     }
 
     fn members(&self, t: &CpuTensor) -> usize {
