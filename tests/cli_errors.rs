@@ -175,6 +175,16 @@ fn options_that_would_do_nothing_are_refused() {
     }
     assert_fails(&quick(&["--limit-test", "10"]), 2, "--limit-test");
     assert_fails(&quick(&["--keep-checkpoints", "2"]), 2, "--keep-checkpoints needs --checkpoint-dir");
+    for (opt, value) in [("--checkpoint-dir", "ckpt"), ("--early-stop-patience", "2"), ("--resume", "ckpt")] {
+        assert_fails(&wgtrain(&[&compare[..], &[opt, value]].concat()), 2, &format!("compare does not use {opt}"));
+    }
+    // From a config file shared with `train` as well: a `resume` key there once started from zero weights.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("shared.toml");
+    std::fs::write(&cfg, "resume = \"ckpt\"\n").unwrap();
+    let grid = r#"{"lr": [0.1]}"#;
+    let out = wgtrain(&["sweep", "--backend", "cpu", "--grid", grid, "--config", cfg.to_str().unwrap()]);
+    assert_fails(&out, 2, "sweep does not use --resume");
 }
 
 /// A file where the checkpoint directory should be is refused up front (exit 2), not at the first checkpoint

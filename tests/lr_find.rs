@@ -56,6 +56,15 @@ fn bad_range_test_options_are_refused() {
         (&["--steps", "1"][..], "--steps"),
         (&["--schedule", r#"{"kind": "step", "step_size": 1}"#][..], "--schedule"),
         (&["--suggest", "median"][..], "median"),
+        // `train` options the test does not use are refused, not ignored (they once were).
+        (&["--save-weights", "w.safetensors"][..], "lr-find does not use --save-weights"),
+        (&["--metrics", "m.jsonl"][..], "lr-find does not use --metrics"),
+        (&["--checkpoint-dir", "ckpt"][..], "lr-find does not use --checkpoint-dir"),
+        (&["--resume", "ckpt"][..], "lr-find does not use --resume"),
+        (&["--early-stop-patience", "2"][..], "lr-find does not use --early-stop-patience"),
+        (&["--epochs", "3"][..], "lr-find does not use --epochs"),
+        (&["--lr", "0.1"][..], "lr-find does not use --lr"),
+        (&["--limit-test", "10"][..], "lr-find does not use --limit-test"),
     ] {
         let out = wgtrain(&[&["lr-find", "--backend", "cpu", "--limit-train", "64"][..], args].concat());
         let err = String::from_utf8_lossy(&out.stderr);

@@ -90,6 +90,12 @@ fn bad_specs_are_refused() {
         (&["--grid", r#"{"lr": [0.1]}"#, "--random", r#"{"lr": [0.1]}"#][..], "--random"),
         (&["--grid", r#"{"lr": [-1]}"#][..], "--lr"),
         (&[][..], "--grid"),
+        // `train` options a sweep does not use are refused, not ignored (they once were).
+        (&["--grid", r#"{"lr": [0.1]}"#, "--save-weights", "w.safetensors"][..], "sweep does not use --save-weights"),
+        (&["--grid", r#"{"lr": [0.1]}"#, "--metrics", "m.jsonl"][..], "sweep does not use --metrics"),
+        (&["--grid", r#"{"lr": [0.1]}"#, "--checkpoint-dir", "ckpt"][..], "sweep does not use --checkpoint-dir"),
+        (&["--grid", r#"{"lr": [0.1]}"#, "--resume", "missing-dir"][..], "sweep does not use --resume"),
+        (&["--grid", r#"{"lr": [0.1]}"#, "--trials", "3"][..], "--trials with --grid"),
     ] {
         let out = wgtrain(&[&["sweep"][..], &BASE, args].concat());
         let err = String::from_utf8_lossy(&out.stderr);

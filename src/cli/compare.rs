@@ -86,6 +86,17 @@ fn resolve(spec: &str, adapters: &[wgpu::AdapterInfo]) -> Result<Vec<Target>> {
 
 /// Train options that `compare` cannot honour: refused rather than silently ignored.
 fn refuse_unsupported(run: &RunArgs) -> Result<()> {
+    let given = super::resume::explicit_options("compare");
+    super::unused::refuse("compare", &given, &super::unused::RUN_FILES[2..])?;
+    super::unused::refuse(
+        "compare",
+        &given,
+        &[
+            ("early_stop_patience", "compare runs a fixed number of steps on every backend"),
+            ("early_stop_min_delta", "compare runs a fixed number of steps on every backend"),
+            ("restore_best", "compare keeps no weights"),
+        ],
+    )?;
     let unsupported = [
         (run.metrics.is_some(), "--metrics", "compare's results go to --json"),
         (run.save_weights.is_some(), "--save-weights", "compare trains one model per backend; use `wgtrain train`"),

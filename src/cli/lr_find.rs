@@ -98,7 +98,21 @@ fn validate(a: &LrFindArgs) -> Result<()> {
     Ok(())
 }
 
+/// `train` options the range test does not use (see `unused.rs`).
+const UNUSED: [(&str, &str); 7] = [
+    ("epochs", "the test runs --steps steps (100)"),
+    ("lr", "the test sweeps the learning rate itself, from --start-lr to --end-lr"),
+    ("limit_test", "the test does not evaluate on the test set"),
+    ("early_stop_patience", "the test stops where the loss diverges (--diverge)"),
+    ("early_stop_min_delta", "the test stops where the loss diverges (--diverge)"),
+    ("restore_best", "the test keeps no weights"),
+    ("val_split", "the test does not evaluate"),
+];
+
 pub fn run(args: LrFindArgs) -> Result<()> {
+    let given = super::resume::explicit_options("lr-find");
+    super::unused::refuse("lr-find", &given, &super::unused::RUN_FILES)?;
+    super::unused::refuse("lr-find", &given, &UNUSED)?;
     validate(&args)?;
     // Before the range test: a bad or colliding output path must not cost it.
     crate::cli::train::check_run_outputs(

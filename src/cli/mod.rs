@@ -17,6 +17,7 @@ pub mod schedule;
 pub mod sweep;
 mod sweep_parallel;
 pub mod train;
+mod unused;
 
 #[derive(Parser, Debug)]
 #[command(

@@ -105,6 +105,11 @@ pub fn apply(base: &RunArgs, params: &Map<String, Value>) -> Result<RunArgs> {
 }
 
 pub fn run(args: SweepArgs) -> Result<()> {
+    let given = super::resume::explicit_options("sweep");
+    super::unused::refuse("sweep", &given, &super::unused::RUN_FILES)?;
+    if args.grid.is_some() && args.trials.is_some() {
+        return Err(Error::Usage("sweep does not use --trials with --grid: a grid runs every combination".into()));
+    }
     let known: Vec<String> = match serde_json::to_value(&args.run) {
         Ok(Value::Object(m)) => m.keys().cloned().collect(),
         _ => Vec::new(),
