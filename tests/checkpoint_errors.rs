@@ -165,6 +165,13 @@ fn contradicting_options_and_lengths() {
     // Giving a saved value again is no contradiction.
     let out = resume(&ck, &["--batch-size", "32", "--momentum", "0.9"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Nor is giving the value a left-out option took (SGD's lr 0.01, dampening 0): options compare by their
+    // effective values (this once said "contradicts the checkpoint's none").
+    let (_d2, ck2, _) = saved();
+    let out = resume(&ck2, &["--lr", "0.01", "--dampening", "0", "--weight-decay", "0"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_d3, ck3, _) = saved();
+    assert_refused(&resume(&ck3, &["--lr", "0.02"]), &["--lr 0.02 contradicts the checkpoint's 0.01"]);
     let out = wgtrain(&[], &["train", "--backend", "cpu", "--resume", ck.to_str().unwrap(), "--steps", "2"]);
     assert_refused(&out, &["ends before the checkpoint's step 5"]);
 }

@@ -287,8 +287,8 @@ pub fn optim_config(args: &RunArgs) -> Result<OptimConfig> {
         momentum: args.momentum.unwrap_or(0.0),
         dampening: args.dampening.unwrap_or(0.0),
         nesterov: args.nesterov,
-        betas: args.betas.unwrap_or((0.9, 0.999)),
-        eps: args.eps.unwrap_or(1e-8),
+        betas: args.betas.unwrap_or(crate::optim::DEFAULT_BETAS),
+        eps: args.eps.unwrap_or(crate::optim::DEFAULT_EPS),
     };
     let groups = args.param_groups.as_deref().map(GroupSpec::parse_arg).transpose()?.unwrap_or_default();
     let cfg = OptimConfig {

@@ -49,6 +49,10 @@ impl OptimizerKind {
     }
 }
 
+/// PyTorch's defaults of the options every optimizer of a kind shares (SGD's momentum and dampening are 0).
+pub const DEFAULT_BETAS: (f64, f64) = (0.9, 0.999);
+pub const DEFAULT_EPS: f64 = 1e-8;
+
 /// The hyper-parameters of one group, resolved (group override, else command line, else PyTorch default).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GroupHyper {

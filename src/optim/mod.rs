@@ -10,6 +10,6 @@ pub mod config;
 pub mod hyper;
 pub mod optimizer;
 
-pub use config::{GroupHyper, GroupSpec, Groups, OptimConfig, OptimizerKind, glob_match};
+pub use config::{DEFAULT_BETAS, DEFAULT_EPS, GroupHyper, GroupSpec, Groups, OptimConfig, OptimizerKind, glob_match};
 pub use hyper::{AdamGroup, AdamHyper, ClipParams, MAX_GROUPS, SgdGroup, SgdHyper};
 pub use optimizer::Optimizer;

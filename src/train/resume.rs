@@ -16,6 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::optim::{DEFAULT_BETAS, DEFAULT_EPS, OptimizerKind};
 use crate::{Error, Result};
 
 /// The seed of the batch-shuffling RNG for a run seeded `seed` (distinct from the initialisation's stream).
@@ -185,7 +186,10 @@ pub fn merge_options(saved: &Value, given: &Value, explicit: &[String], dir: &Pa
             }
             continue;
         }
-        let before = saved_map.get(id).unwrap_or(&Value::Null);
+        let saved_value = saved_map.get(id).unwrap_or(&Value::Null);
+        // Compared by effective value: `--lr 0.01` agrees with a run that took SGD's default 0.01.
+        let default = if saved_value.is_null() { effective_default(id, saved_map) } else { None };
+        let before = default.as_ref().unwrap_or(saved_value);
         if !same_value(value, before) {
             contradictions.push(format!(
                 "--{} {} contradicts the checkpoint's {}",
@@ -208,6 +212,20 @@ pub fn merge_options(saved: &Value, given: &Value, explicit: &[String], dir: &Pa
     }
     merged.insert("checkpoint_dir".into(), Value::String(dir.to_string_lossy().into_owned()));
     Ok(Value::Object(merged))
+}
+
+/// The value an optimizer option left out (saved as null) took: the saved optimizer's default, as `prepare`
+/// applies it; `None` for other options.
+fn effective_default(id: &str, saved: &Map<String, Value>) -> Option<Value> {
+    let kind = saved.get("optimizer").and_then(Value::as_str).and_then(|s| OptimizerKind::parse(s).ok())?;
+    Some(match id {
+        "lr" => Value::from(kind.default_lr()),
+        "weight_decay" => Value::from(kind.default_weight_decay()),
+        "momentum" | "dampening" => Value::from(0.0),
+        "betas" => serde_json::json!([DEFAULT_BETAS.0, DEFAULT_BETAS.1]),
+        "eps" => Value::from(DEFAULT_EPS),
+        _ => return None,
+    })
 }
 
 /// Equal values, where two strings holding JSON are equal when their JSON is (layer lists, groups, schedules
