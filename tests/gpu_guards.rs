@@ -1,7 +1,7 @@
 //! The kernels are built without naga's runtime checks (`ShaderChecks::Trusted`: no index clamps, no loop
 //! guards), so they must keep inside their operands by themselves. This makes that a checked fact: every
 //! [`KernelKey`] the code can build runs on odd shapes (edges that cut every tile, split-K, strides and padding,
-//! every conv tile forced in turn, one member and three), once as checked modules on plain buffers and once as
+//! every conv tile forced in turn, one member and three) and on seeded random ones, once as checked modules on plain buffers and once as
 //! trusted modules with every buffer between poisoned guard regions. The two must agree bit for bit on every
 //! output, and no guard word (nor a byte between a packed set's views) may change. A guard region is inside the
 //! binding (see `src/gpu/guards.rs`), so even a driver with robust buffer access cannot drop a stray write
@@ -299,6 +299,23 @@ fn run_suite(g: &mut GpuBackend, p: usize) -> Vec<(String, Vec<u32>)> {
         }
     }
     s.g.set_conv_tile(None);
+    // Seeded random shapes on top of the chosen ones (the tiles picked from each shape).
+    if p == 1 {
+        let mut rng = 0x5eed_u64;
+        let mut draw = |lo: usize, hi: usize| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            lo + (rng % (hi - lo + 1) as u64) as usize
+        };
+        for _ in 0..3 {
+            let shape = (draw(1, 40), draw(1, 70), draw(1, 70));
+            s.linear_ops(shape);
+            let (ks, stride, padding) = (draw(1, 5), draw(1, 2), draw(0, 2));
+            let (h, w) = (draw(ks, 20), draw(ks, 20));
+            s.conv_ops([draw(1, 3), draw(1, 4), h, w, draw(1, 70)], ks, ConvGeom { stride, padding });
+        }
+    }
     s.pool_relu_loss_ops();
     s.data_and_update_ops();
     s.out
