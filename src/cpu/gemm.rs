@@ -1,11 +1,19 @@
 //! The f32 matrix product of the CPU backend: `c = a·b + beta·c` over strided row-major operands.
 //!
 //! [`naive`] is the definition (one dot product per output element, k ascending). [`sgemm`] computes the same
-//! sums blocked the BLIS way for x86-64 with AVX2 and FMA (packed 6×k panels of `a`, k×16 panels of `b`, a
-//! 6×16 register tile of accumulators, k in blocks of at most [`KC`]); elsewhere it calls `matrixmultiply`. Each output
-//! element is still one dot product in k order — fused multiply-adds within a k-block, the blocks' sums added
-//! to `c` in order — so the result depends on the shapes only, never on threads or on where a tile falls; its
-//! distance from [`naive`] is float32 rounding, bounded by the usual k·ε·Σ|a·b| (tests/cpu_fast.rs).
+//! sums blocked the BLIS way on x86-64 (packed 6×k panels of `a`, k×16 panels of `b`, k in blocks of at most
+//! [`KC`]); elsewhere it calls `matrixmultiply`. Each output element is still one dot product in k order — fused
+//! multiply-adds within a k-block, the blocks' sums added to `c` in order — so the result depends on the shapes
+//! only, never on threads or on where a tile falls; its distance from [`naive`] is float32 rounding, bounded by
+//! the usual k·ε·Σ|a·b| (tests/cpu_fast.rs).
+//!
+//! Two micro-kernels run the blocked product, chosen once per process ([`isa`]): AVX-512F where the CPU has it
+//! (`super::gemm_avx512`: 12×32 register tiles, two `a` panels times two `b` panels in 24 of the 32 zmm
+//! registers), else AVX2+FMA (6×16 tiles in 12 ymm registers). Both run the same packed panels, the same
+//! k-blocks and the same fused multiply-adds per element in the same order, and hand the 6×16 tiles to the
+//! epilogue in the same sequence, so they give the same bits (tests/cpu_fast.rs compares them); AVX-512 only
+//! does more of them per instruction. `WGTRAIN_CPU_ISA=avx2` forces the AVX2 kernel (to measure it on an
+//! AVX-512 machine); `avx512` or unset picks the best the CPU has.
 
 use std::cell::RefCell;
 
@@ -16,9 +24,9 @@ pub const NR: usize = 16;
 /// Most depth of one k-block: a 6×KC panel of `a` and a KC×16 panel of `b` (30 KB) stay in L1 together.
 pub const KC: usize = 320;
 /// Rows of `a` packed per block (in L2).
-const MC: usize = 168;
+pub(super) const MC: usize = 168;
 /// Columns of `b` packed per block.
-const NC: usize = 2048;
+pub(super) const NC: usize = 2048;
 
 /// The definition: `c[i,j] = Σ_p a[i,p]·b[p,j] + beta·c[i,j]` (p ascending; with beta = 0, `c` is not read).
 /// Strides are (row, column).
@@ -47,10 +55,30 @@ pub fn naive(
     }
 }
 
-/// `c = a·b + beta·c` (with beta = 0, `c` is not read). The caller guarantees every strided access lies inside
-/// the slices (as [`super::real`] checks).
+/// `c = a·b + beta·c` (with beta = 0, `c` is not read), on the kernel of [`isa`]. The caller guarantees every
+/// strided access lies inside the slices (as [`super::real`] checks).
 #[allow(clippy::too_many_arguments)]
 pub fn sgemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    a_s: (usize, usize),
+    b: &[f32],
+    b_s: (usize, usize),
+    beta: f32,
+    c: &mut [f32],
+    c_s: (usize, usize),
+) {
+    sgemm_on(isa(), m, k, n, a, a_s, b, b_s, beta, c, c_s)
+}
+
+/// [`sgemm`] on a given kernel: `Some(isa)` the blocked product on that instruction set (panics unless
+/// [`Isa::available`]), `None` `matrixmultiply` (what runs without AVX2). For tests and benchmarks that compare
+/// the paths on one machine.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_on(
+    isa: Option<Isa>,
     m: usize,
     k: usize,
     n: usize,
@@ -65,8 +93,8 @@ pub fn sgemm(
     if m == 0 || n == 0 {
         return;
     }
-    if fast_available() {
-        return blocked_strided(m, k, n, a, a_s, b, b_s, beta, c, c_s);
+    if let Some(isa) = isa {
+        return blocked_strided(isa, m, k, n, a, a_s, b, b_s, beta, c, c_s);
     }
     // SAFETY: the caller proved every strided access lies inside the slices; c does not alias a or b.
     unsafe {
@@ -91,7 +119,7 @@ pub fn sgemm(
 
 thread_local! {
     /// Packing buffers of this thread (the pool's threads live for the process: no allocation per call).
-    static PACK: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    pub(super) static PACK: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// `c ← beta·c + t` for one element, the one update rule of every tile (beta 0: c is not read).
@@ -125,23 +153,80 @@ pub struct Tile<'a> {
     pub t: &'a [[f32; NR]; MR],
 }
 
-/// Whether [`blocked`] can run here (x86-64 with AVX2 and FMA).
+/// An instruction set the blocked product has a micro-kernel for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// AVX-512F: 12×32 register tiles (`super::gemm_avx512`).
+    Avx512,
+    /// AVX2 and FMA: 6×16 register tiles.
+    Avx2,
+}
+
+impl Isa {
+    /// Whether this CPU can run the kernel.
+    pub fn available(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            match self {
+                // The AVX-512 driver still packs b with the AVX2 transposes (`transpose_runs`).
+                Isa::Avx512 => has!("avx512f") && has!("avx2") && has!("fma"),
+                Isa::Avx2 => has!("avx2") && has!("fma"),
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = self;
+            false
+        }
+    }
+
+    /// The kernel for `request` (the value of `WGTRAIN_CPU_ISA`, if set) on this CPU: the best available
+    /// unless `avx2` is asked for; `None` without AVX2 and FMA. A request the CPU cannot run, or an unknown
+    /// value, falls back to the best available with a warning (a benchmark should not silently measure
+    /// something else, nor a training run fail over a tuning knob).
+    pub fn choose(request: Option<&str>) -> Option<Isa> {
+        let best = [Isa::Avx512, Isa::Avx2].into_iter().find(|i| i.available());
+        let wanted = match request.map(|r| r.trim().to_ascii_lowercase()) {
+            None => return best,
+            Some(r) if r.is_empty() || r == "auto" => return best,
+            Some(r) if r == "avx512" => Isa::Avx512,
+            Some(r) if r == "avx2" => Isa::Avx2,
+            Some(r) => {
+                log::warn!("{ISA_ENV}={r:?} is not one of avx512, avx2, auto; using {best:?}");
+                return best;
+            }
+        };
+        if wanted.available() {
+            Some(wanted)
+        } else {
+            log::warn!("{ISA_ENV} asks for {wanted:?}, which this CPU lacks; using {best:?}");
+            best
+        }
+    }
+}
+
+/// The environment variable that can force the AVX2 kernel on an AVX-512 CPU (see [`Isa::choose`]).
+pub const ISA_ENV: &str = "WGTRAIN_CPU_ISA";
+
+/// The kernel of [`blocked`] and [`sgemm`] in this process: [`Isa::choose`] of `WGTRAIN_CPU_ISA`, decided on
+/// the first call and kept (feature detection and the variable are read once, not per product).
+pub fn isa() -> Option<Isa> {
+    static CHOICE: std::sync::OnceLock<Option<Isa>> = std::sync::OnceLock::new();
+    *CHOICE.get_or_init(|| Isa::choose(std::env::var(ISA_ENV).ok().as_deref()))
+}
+
+/// Whether [`blocked`] can run here (x86-64 with AVX2 and FMA, at least).
 pub fn fast_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    isa().is_some()
 }
 
 /// The blocked product with caller-supplied operands and epilogue: `pack_a(i, rows, p0, kc, panel)` writes
 /// a[i.., p0..] as `panel[p·MR + r]` (r < rows ≤ MR, p < kc), `pack_b(p0, kc, j, cols, panel)` writes
 /// b[p0.., j..] as `panel[p·NR + q]` (q < cols ≤ NR); the rest of each panel is zero. `store` receives every
 /// tile of every k-block, k-blocks in order ([`k_blocks`]), so an element's sum is the blocks' tiles added in
-/// order. Panics unless [`fast_available`].
+/// order; within a k-block, column panel by column panel, each one's row panels in order (the same sequence on
+/// every kernel). Runs on [`isa`]; panics unless [`fast_available`].
 pub fn blocked(
     m: usize,
     k: usize,
@@ -150,11 +235,27 @@ pub fn blocked(
     pack_b: impl Fn(usize, usize, usize, usize, &mut [f32]),
     store: impl FnMut(&Tile),
 ) {
-    assert!(fast_available(), "the blocked GEMM needs AVX2 and FMA");
+    let isa = isa().expect("the blocked GEMM needs AVX2 and FMA");
+    blocked_on(isa, m, k, n, pack_a, pack_b, store)
+}
+
+/// [`blocked`] on a given kernel; panics unless `isa` is [`Isa::available`].
+pub fn blocked_on(
+    isa: Isa,
+    m: usize,
+    k: usize,
+    n: usize,
+    pack_a: impl Fn(usize, usize, usize, usize, &mut [f32]),
+    pack_b: impl Fn(usize, usize, usize, usize, &mut [f32]),
+    store: impl FnMut(&Tile),
+) {
+    assert!(isa.available(), "this CPU cannot run the {isa:?} GEMM kernel");
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: AVX2 and FMA are present (asserted above).
-    unsafe {
-        x86::blocked(m, k, n, pack_a, pack_b, store)
+    match isa {
+        // SAFETY: the CPU has AVX-512F, AVX2 and FMA (asserted above).
+        Isa::Avx512 => unsafe { super::gemm_avx512::blocked(m, k, n, pack_a, pack_b, store) },
+        // SAFETY: the CPU has AVX2 and FMA (asserted above).
+        Isa::Avx2 => unsafe { x86::blocked(m, k, n, pack_a, pack_b, store) },
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (m, k, n, pack_a, pack_b, store);
@@ -162,7 +263,7 @@ pub fn blocked(
 
 /// Resize `buf` to the panels of `len` rows/columns (`width` per panel, depth kc) and fill each by
 /// `pack(panel index, live width, panel)`, zeroing a partial panel first.
-fn fill_panels(buf: &mut Vec<f32>, len: usize, width: usize, kc: usize, pack: impl Fn(usize, usize, &mut [f32])) {
+pub(super) fn fill_panels(buf: &mut Vec<f32>, len: usize, width: usize, kc: usize, pack: impl Fn(usize, usize, &mut [f32])) {
     let panels = len.div_ceil(width);
     buf.resize(panels * kc * width, 0.0);
     for (t, panel) in buf[..panels * kc * width].chunks_exact_mut(kc * width).enumerate() {
@@ -261,6 +362,7 @@ pub fn pack_b_strided(b: &[f32], b_s: (usize, usize), p0: usize, kc: usize, j: u
 /// [`sgemm`] on the blocked path.
 #[allow(clippy::too_many_arguments)]
 fn blocked_strided(
+    isa: Isa,
     m: usize,
     k: usize,
     n: usize,
@@ -280,7 +382,8 @@ fn blocked_strided(
         }
         return;
     }
-    blocked(
+    blocked_on(
+        isa,
         m,
         k,
         n,
