@@ -326,3 +326,53 @@ fn two_by_two_pooling_equals_the_general_window_loops_bit_for_bit() {
         assert!(same(&fast, &plain), "backward case {case}: {h}×{w}");
     }
 }
+
+#[test]
+fn two_chained_two_by_two_pools_equal_the_pools_one_after_the_other_bit_for_bit() {
+    // The fused op's 4×4 fast path against the 2×2 loop run twice (itself equal to the general loops, above),
+    // with ties, NaN, signed zeros and sizes that leave rows and columns out (floor mode).
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    let pools = wgtrain::backend::PoolChain { inner: 2, outer: 2 };
+    for case in 0..40 {
+        let (h, w, planes) = (rng.random_range(4..19), rng.random_range(4..19), rng.random_range(1..4));
+        let x: Vec<f32> = (0..planes * h * w)
+            .map(|_| match rng.random_range(0..12) {
+                0 => f32::NAN,
+                1 => -0.0,
+                2 => 0.0,
+                v => (v as f32 - 6.0) * 0.5,
+            })
+            .collect();
+        let (hp, wp) = (h / 4, w / 4);
+        let (mut y, mut arg) = (vec![9.0; planes * hp * wp], vec![9.0; planes * hp * wp]);
+        pool::chain_forward(planes, (h, w), pools, &x, &mut y, &mut arg);
+        let (d1, d2) = (pool::PoolDims::two(h, w), pool::PoolDims::two(h / 2, w / 2));
+        for p in 0..planes {
+            let plane = &x[p * h * w..][..h * w];
+            let mut mid = vec![0.0; d1.ho() * d1.wo()];
+            pool::forward_plane_2x2(&d1, plane, &mut mid);
+            let mut want = vec![0.0; d2.ho() * d2.wo()];
+            pool::forward_plane_2x2(&d2, &mid, &mut want);
+            for (e, &v) in want.iter().enumerate() {
+                let (a, b, k) = (e / wp, e % wp, p * hp * wp + e);
+                assert_eq!(y[k].to_bits(), v.to_bits(), "case {case} {h}×{w} plane {p} [{a},{b}]");
+                // The argmax names the element the value came from.
+                let at = arg[k] as usize;
+                let src = plane[(4 * a + at / 4) * w + 4 * b + at % 4];
+                assert_eq!(src.to_bits(), v.to_bits(), "case {case} {h}×{w} plane {p} [{a},{b}] argmax {at}");
+            }
+        }
+        // Backward: dy at the argmax where y > 0, every other dx entry 0.
+        let dy = rand_vec(&mut rng, y.len());
+        let mut dx = vec![f32::NAN; x.len()];
+        pool::chain_backward(planes, (h, w), pools, (&y, &arg, &dy), &mut dx);
+        let mut want = vec![0.0f32; x.len()];
+        for (k, (&yk, &ak)) in y.iter().zip(&arg).enumerate() {
+            let (p, a, b, at) = (k / (hp * wp), k % (hp * wp) / wp, k % wp, ak as usize);
+            if yk > 0.0 {
+                want[p * h * w + (4 * a + at / 4) * w + 4 * b + at % 4] += dy[k];
+            }
+        }
+        assert!(dx.iter().zip(&want).all(|(p, q)| p.to_bits() == q.to_bits()), "backward case {case} {h}×{w}");
+    }
+}

@@ -39,12 +39,23 @@ fn cuv(d: &ConvDims, kk: usize) -> (usize, usize, usize) {
     (kk / k2, kk % k2 / d.ks, kk % d.ks)
 }
 
+/// For every im2col row kk = (c, u, v), the offset c·H·W + u·W + v of its first read in the image: computed
+/// once per product, not per panel and tile (the divisions of [`cuv`] cost ~3% of a step there).
+fn row_bases(d: &ConvDims) -> Vec<usize> {
+    (0..d.c * d.ks * d.ks)
+        .map(|kk| {
+            let (c, u, v) = cuv(d, kk);
+            c * d.h * d.w + u * d.w + v
+        })
+        .collect()
+}
+
 /// B panel of im2col rows [p0, p0+kc) × output positions [j, j+cols), read from the image x [C,H,W].
-fn pack_cols(d: &ConvDims, x: &[f32], p0: usize, kc: usize, j: usize, cols: usize, panel: &mut [f32]) {
+/// `bases` from [`row_bases`].
+#[allow(clippy::too_many_arguments)]
+fn pack_cols(d: &ConvDims, bases: &[usize], x: &[f32], p0: usize, kc: usize, j: usize, cols: usize, panel: &mut [f32]) {
     let (seg, count) = segments(d.wo(), j, cols);
-    for (kk, dst) in (p0..p0 + kc).zip(panel.chunks_exact_mut(NR)) {
-        let (c, u, v) = cuv(d, kk);
-        let base = c * d.h * d.w + u * d.w + v;
+    for (&base, dst) in bases[p0..p0 + kc].iter().zip(panel.chunks_exact_mut(NR)) {
         for &(o, i, jj, len) in &seg[..count] {
             let src = base + i * d.w + jj;
             gemm::copy_short(&mut dst[o..o + len], &x[src..src + len]);
@@ -54,13 +65,21 @@ fn pack_cols(d: &ConvDims, x: &[f32], p0: usize, kc: usize, j: usize, cols: usiz
 
 /// B panel of colsᵀ: output positions [p0, p0+kc) (depth) × im2col rows [j, j+cols), read from the image:
 /// per run of positions within one output row, `cols` contiguous runs of x transposed into the panel.
-fn pack_cols_t(d: &ConvDims, x: &[f32], p0: usize, kc: usize, j: usize, cols: usize, panel: &mut [f32]) {
+/// `row_base` from [`row_bases`].
+#[allow(clippy::too_many_arguments)]
+fn pack_cols_t(
+    d: &ConvDims,
+    row_base: &[usize],
+    x: &[f32],
+    p0: usize,
+    kc: usize,
+    j: usize,
+    cols: usize,
+    panel: &mut [f32],
+) {
     let wo = d.wo();
     let mut bases = [0; NR];
-    for (q, b) in bases.iter_mut().enumerate().take(cols) {
-        let (c, u, v) = cuv(d, j + q);
-        *b = c * d.h * d.w + u * d.w + v;
-    }
+    bases[..cols].copy_from_slice(&row_base[j..j + cols]);
     let mut p = p0;
     while p < p0 + kc {
         let (i, jj) = (p / wo, p % wo);
@@ -75,12 +94,13 @@ fn pack_cols_t(d: &ConvDims, x: &[f32], p0: usize, kc: usize, j: usize, cols: us
 /// forward followed by the ReLU.
 pub fn forward_image(d: &ConvDims, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], relu: bool) {
     let (rows, n) = (d.c * d.ks * d.ks, d.ho() * d.wo());
+    let bases = row_bases(d);
     gemm::blocked(
         d.k,
         rows,
         n,
         |i, r, p0, kc, panel| gemm::pack_a_strided(w, (rows, 1), i, r, p0, kc, panel),
-        |p0, kc, j, cols, panel| pack_cols(d, x, p0, kc, j, cols, panel),
+        |p0, kc, j, cols, panel| pack_cols(d, &bases, x, p0, kc, j, cols, panel),
         |t: &Tile| {
             for (r, tr) in t.t.iter().enumerate().take(t.rows) {
                 let out = &mut y[(t.i + r) * n + t.j..][..t.cols];
@@ -100,6 +120,7 @@ pub fn forward_image(d: &ConvDims, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32
 /// dx [C,H,W] of one image = col2im(wᵀ·dy), then dx = 0 where `mask` (shaped like dx) is not > 0.
 pub fn backward_input_image(d: &ConvDims, dy: &[f32], w: &[f32], dx: &mut [f32], mask: Option<&[f32]>) {
     let (rows, n, wo) = (d.c * d.ks * d.ks, d.ho() * d.wo(), d.wo());
+    let bases = row_bases(d);
     dx.fill(0.0);
     gemm::blocked(
         rows,
@@ -109,9 +130,7 @@ pub fn backward_input_image(d: &ConvDims, dy: &[f32], w: &[f32], dx: &mut [f32],
         |p0, kc, j, cols, panel| gemm::pack_b_strided(dy, (n, 1), p0, kc, j, cols, panel),
         |t: &Tile| {
             let (seg, count) = segments(wo, t.j, t.cols);
-            for (r, tr) in t.t.iter().enumerate().take(t.rows) {
-                let (c, u, v) = cuv(d, t.i + r);
-                let base = c * d.h * d.w + u * d.w + v;
+            for (&base, tr) in bases[t.i..t.i + t.rows].iter().zip(t.t) {
                 for &(o, i, jj, len) in &seg[..count] {
                     let dst = &mut dx[base + i * d.w + jj..][..len];
                     for (g, &val) in dst.iter_mut().zip(&tr[o..o + len]) {
@@ -129,12 +148,13 @@ pub fn backward_input_image(d: &ConvDims, dy: &[f32], w: &[f32], dx: &mut [f32],
 /// dw [K, C·k²] += dy·colsᵀ and db[k] += Σ dy[k, :] for one image (the plain path's per-image step).
 pub fn backward_weight_image(d: &ConvDims, x: &[f32], dy: &[f32], dw: &mut [f32], db: &mut [f32]) {
     let (rows, n) = (d.c * d.ks * d.ks, d.ho() * d.wo());
+    let bases = row_bases(d);
     gemm::blocked(
         d.k,
         n,
         rows,
         |i, r, p0, kc, panel| gemm::pack_a_strided(dy, (n, 1), i, r, p0, kc, panel),
-        |p0, kc, j, cols, panel| pack_cols_t(d, x, p0, kc, j, cols, panel),
+        |p0, kc, j, cols, panel| pack_cols_t(d, &bases, x, p0, kc, j, cols, panel),
         |t: &Tile| {
             for (r, tr) in t.t.iter().enumerate().take(t.rows) {
                 for (o, &v) in dw[(t.i + r) * rows + t.j..][..t.cols].iter_mut().zip(tr) {

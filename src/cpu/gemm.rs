@@ -263,7 +263,13 @@ pub fn blocked_on(
 
 /// Resize `buf` to the panels of `len` rows/columns (`width` per panel, depth kc) and fill each by
 /// `pack(panel index, live width, panel)`, zeroing a partial panel first.
-pub(super) fn fill_panels(buf: &mut Vec<f32>, len: usize, width: usize, kc: usize, pack: impl Fn(usize, usize, &mut [f32])) {
+pub(super) fn fill_panels(
+    buf: &mut Vec<f32>,
+    len: usize,
+    width: usize,
+    kc: usize,
+    pack: impl Fn(usize, usize, &mut [f32]),
+) {
     let panels = len.div_ceil(width);
     buf.resize(panels * kc * width, 0.0);
     for (t, panel) in buf[..panels * kc * width].chunks_exact_mut(kc * width).enumerate() {
@@ -279,6 +285,17 @@ pub(super) fn fill_panels(buf: &mut Vec<f32>, len: usize, width: usize, kc: usiz
 /// Rows [i, i+rows) × depth [p0, p0+kc) of a strided matrix as an A panel.
 #[inline]
 pub fn pack_a_strided(a: &[f32], a_s: (usize, usize), i: usize, rows: usize, p0: usize, kc: usize, panel: &mut [f32]) {
+    if a_s.1 == 1 && rows == MR {
+        // A whole panel from contiguous rows: walk the panel in order, one value of each row per step, so the
+        // writes are sequential (the row-by-row loop below writes every 6th value, ~5% of a training step).
+        let src: [&[f32]; MR] = std::array::from_fn(|r| &a[(i + r) * a_s.0 + p0..][..kc]);
+        for (p, dst) in panel[..kc * MR].chunks_exact_mut(MR).enumerate() {
+            for (d, s) in dst.iter_mut().zip(&src) {
+                *d = s[p];
+            }
+        }
+        return;
+    }
     for r in 0..rows {
         let base = (i + r) * a_s.0 + p0 * a_s.1;
         if a_s.1 == 1 {

@@ -112,11 +112,7 @@ pub unsafe fn blocked(
 /// The CPU has AVX-512F.
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn tile<const RA: usize, const CB: usize>(
-    kc: usize,
-    a: [&[f32]; RA],
-    b: [&[f32]; CB],
-) -> [[Block; CB]; RA] {
+unsafe fn tile<const RA: usize, const CB: usize>(kc: usize, a: [&[f32]; RA], b: [&[f32]; CB]) -> [[Block; CB]; RA] {
     for p in &a {
         assert!(p.len() >= kc * MR, "a panel too short");
     }
