@@ -130,13 +130,19 @@ pub fn backward_input_image(d: &ConvDims, dy: &[f32], w: &[f32], dx: &mut [f32],
         |p0, kc, j, cols, panel| gemm::pack_b_strided(dy, (n, 1), p0, kc, j, cols, panel),
         |t: &Tile| {
             let (seg, count) = segments(wo, t.j, t.cols);
-            for (&base, tr) in bases[t.i..t.i + t.rows].iter().zip(t.t) {
-                for &(o, i, jj, len) in &seg[..count] {
-                    let dst = &mut dx[base + i * d.w + jj..][..len];
-                    for (g, &val) in dst.iter_mut().zip(&tr[o..o + len]) {
-                        *g += val;
-                    }
+            let mut r = 0;
+            while r < t.rows {
+                // Rows [r, e) of the tile: one (c, u), v = v₀, v₀+1, …: they add into one dx row, shifted by one.
+                let mut e = r + 1;
+                while e < t.rows && (t.i + e) % d.ks != 0 {
+                    e += 1;
                 }
+                let base = bases[t.i + r];
+                for &(o, i, jj, len) in &seg[..count] {
+                    let src: [&[f32]; MR] = std::array::from_fn(|q| &t.t[(r + q).min(e - 1)][o..o + len]);
+                    add_shifted(&mut dx[base + i * d.w + jj..][..len + e - r - 1], &src[..e - r]);
+                }
+                r = e;
             }
         },
     );
@@ -163,12 +169,78 @@ pub fn backward_weight_image(d: &ConvDims, x: &[f32], dy: &[f32], dw: &mut [f32]
             }
         },
     );
-    for (k, row) in dy.chunks(n).enumerate() {
+    bias_sums(dy, n, db);
+}
+
+/// `dst[q] += src[v][q − v]` for each v in order, where 0 ≤ q − v < len (every src has length len, and
+/// dst has len + src.len() − 1): the tile rows (c, u, v₀ + v) of the input gradient's col2im, added into one dx
+/// row. Each dx element receives its values in row order, as when the rows are added one after another, so the
+/// same bits; but each dx value is loaded and stored once per group, not once per row — adding row after row
+/// reloads values just stored one element over, which the CPU cannot forward from the store (~8% of a step).
+#[inline(always)]
+fn add_shifted(dst: &mut [f32], src: &[&[f32]]) {
+    let len = src[0].len();
+    let edge = |q: usize, d: &mut f32| {
+        let mut s = *d;
+        for (v, r) in src.iter().enumerate() {
+            if q >= v && q - v < len {
+                s += r[q - v];
+            }
+        }
+        *d = s;
+    };
+    if let [r0, r1, r2] = src
+        && len >= 2
+    {
+        // The 3×3 kernel's rows: a branch-free middle the compiler vectorizes, ((d + r0) + r1) + r2 in order.
+        let (head, rest) = dst.split_at_mut(2);
+        let (mid, tail) = rest.split_at_mut(len - 2);
+        for (q, d) in head.iter_mut().enumerate() {
+            edge(q, d);
+        }
+        for (((d, &a), &b), &c) in mid.iter_mut().zip(&r0[2..]).zip(&r1[1..]).zip(&r2[..]) {
+            *d = *d + a + b + c;
+        }
+        for (q, d) in tail.iter_mut().enumerate() {
+            edge(len + q, d);
+        }
+        return;
+    }
+    for (q, d) in dst.iter_mut().enumerate() {
+        edge(q, d);
+    }
+}
+
+/// db[k] += Σ_j dy[k, j] (rows of length n), each row summed from its first element on, one add at a time: the
+/// plain path's order, so the same bits. Eight rows at once, so eight independent chains of adds overlap (one
+/// row at a time waits on each add's latency: ~3% of a step).
+fn bias_sums(dy: &[f32], n: usize, db: &mut [f32]) {
+    const LANES: usize = 8;
+    if n == 0 {
+        return;
+    }
+    let mut rows = dy.chunks_exact(n);
+    let mut k = 0;
+    while rows.len() >= LANES {
+        let r: [&[f32]; LANES] = std::array::from_fn(|_| rows.next().expect("LANES rows left"));
+        let mut s = [0.0f32; LANES];
+        for j in 0..n {
+            for (sl, row) in s.iter_mut().zip(&r) {
+                *sl += row[j];
+            }
+        }
+        for (o, v) in db[k..k + LANES].iter_mut().zip(s) {
+            *o += v;
+        }
+        k += LANES;
+    }
+    for row in rows {
         let mut s = 0.0;
         for &g in row {
             s += g;
         }
         db[k] += s;
+        k += 1;
     }
 }
 

@@ -206,26 +206,27 @@ fn chain_forward_plane_2x2x2<T: Real>(plane: &[T], (h, w): (usize, usize), out: 
         for b in 0..wp {
             // The window's values, v[r][c] at plane row 4a + r, column 4b + c.
             let v: [[T; 4]; 4] = std::array::from_fn(|r| std::array::from_fn(|c| rows[r][4 * b + c]));
-            // Inner 2×2 winner of quarter (u, t), as (row, column) in the window, by winner's rule.
+            // Inner 2×2 winner of quarter (u, t): (value, row·4 + column in the window), by winner's rule. The
+            // value rides along so no comparison indexes the window by a variable.
             let inner = |u: usize, t: usize| {
-                let mut best = (2 * u, 2 * t);
-                for (r, c) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                let mut best = (v[2 * u][2 * t], 4 * (2 * u) + 2 * t);
+                for (r, c) in [(0, 1), (1, 0), (1, 1)] {
                     let (r, c) = (2 * u + r, 2 * t + c);
-                    if v[r][c] > v[best.0][best.1] || v[r][c].is_nan() {
-                        best = (r, c);
+                    if v[r][c] > best.0 || v[r][c].is_nan() {
+                        best = (v[r][c], 4 * r + c);
                     }
                 }
                 best
             };
             let mut best = inner(0, 0);
-            for (u, t) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
-                let (r, c) = inner(u, t);
-                if v[r][c] > v[best.0][best.1] || v[r][c].is_nan() {
-                    best = (r, c);
+            for (u, t) in [(0, 1), (1, 0), (1, 1)] {
+                let x = inner(u, t);
+                if x.0 > best.0 || x.0.is_nan() {
+                    best = x;
                 }
             }
-            out[a * wp + b] = v[best.0][best.1];
-            arg[a * wp + b] = T::from_usize(best.0 * 4 + best.1);
+            out[a * wp + b] = best.0;
+            arg[a * wp + b] = T::from_usize(best.1);
         }
     }
 }
