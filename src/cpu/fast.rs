@@ -134,7 +134,7 @@ pub fn backward_input_image(d: &ConvDims, dy: &[f32], w: &[f32], dx: &mut [f32],
             while r < t.rows {
                 // Rows [r, e) of the tile: one (c, u), v = v₀, v₀+1, …: they add into one dx row, shifted by one.
                 let mut e = r + 1;
-                while e < t.rows && (t.i + e) % d.ks != 0 {
+                while e < t.rows && !(t.i + e).is_multiple_of(d.ks) {
                     e += 1;
                 }
                 let base = bases[t.i + r];

@@ -125,11 +125,11 @@ unsafe fn tile<const RA: usize, const CB: usize>(kc: usize, a: [&[f32]; RA], b: 
         // SAFETY: p < kc, and every panel holds kc·NR (b) or kc·MR (a) values (asserted above).
         unsafe {
             let bv: [__m512; CB] = std::array::from_fn(|c| _mm512_loadu_ps(bp[c].add(p * NR)));
-            for ra in 0..RA {
-                for r in 0..MR {
-                    let x = _mm512_set1_ps(*ap[ra].add(p * MR + r));
-                    for c in 0..CB {
-                        acc[ra][r][c] = _mm512_fmadd_ps(x, bv[c], acc[ra][r][c]);
+            for (acc, a) in acc.iter_mut().zip(ap) {
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let x = _mm512_set1_ps(*a.add(p * MR + r));
+                    for (acc, &b) in acc.iter_mut().zip(&bv) {
+                        *acc = _mm512_fmadd_ps(x, b, *acc);
                     }
                 }
             }
