@@ -103,6 +103,122 @@ fn blocked_gemm_matches_its_definition_on_random_shapes_and_strides() {
     }
 }
 
+/// The blocked kernels this CPU can run (both on an AVX-512 machine), each forced explicitly whatever
+/// `WGTRAIN_CPU_ISA` and the process default say.
+fn kernels() -> Vec<gemm::Isa> {
+    let all = [gemm::Isa::Avx512, gemm::Isa::Avx2];
+    let here: Vec<_> = all.into_iter().filter(|i| i.available()).collect();
+    eprintln!("blocked GEMM kernels tested on this CPU: {here:?} (of {all:?})");
+    here
+}
+
+#[test]
+fn each_gemm_kernel_matches_the_definition_and_the_others_bit_for_bit() {
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    // Fixed odd shapes (1, 7, 45×65, past one packed block of rows (MC = 168) and of columns (NC = 2048), odd
+    // and even counts of 6-row and 16-column panels for the 12×32 AVX-512 blocks), then random ones.
+    let mut shapes = vec![
+        (1, 1, 1),
+        (7, 7, 7),
+        (1, 7, 1),
+        (7, 1, 7),
+        (45, 65, 65),
+        (45, 7, 65),
+        (65, 45, 45),
+        (12, 320, 32),
+        (13, 321, 33),
+        (6, 641, 16),
+        (200, 30, 70),
+        (3, 5, 2100),
+    ];
+    shapes.extend((0..60).map(|case| {
+        let k = if case % 5 == 0 { rng.random_range(300..700usize) } else { rng.random_range(0..60) };
+        (rng.random_range(1..60usize), k, rng.random_range(1..90usize))
+    }));
+    let isas = kernels();
+    for (case, &(m, k, n)) in shapes.iter().enumerate() {
+        let (a_t, b_t, c_t) = (case % 2 == 1, case % 3 == 1, case % 5 == 2);
+        let beta = [0.0f32, 1.0, 0.5, -1.25][case % 4];
+        let a_s = if a_t { (1, m) } else { (k, 1) };
+        let b_s = if b_t { (1, k) } else { (n, 1) };
+        let c_s = if c_t { (1, m) } else { (n, 1) };
+        let a = rand_vec(&mut rng, m * k);
+        let b = rand_vec(&mut rng, k * n);
+        let c0 = rand_vec(&mut rng, m * n);
+        let (exact, mag) = gemm64(m, k, n, &a, a_s, &b, b_s, beta, &c0, c_s);
+        let start = if beta == 0.0 { vec![f32::NAN; m * n] } else { c0.clone() };
+        let row_major = |c: &[f32]| -> Vec<f32> { (0..m * n).map(|e| c[(e / n) * c_s.0 + (e % n) * c_s.1]).collect() };
+        let what = format!("case {case}: {m}×{k}×{n}, transposed a {a_t} b {b_t} c {c_t}, beta {beta}");
+        let mut first: Option<(gemm::Isa, Vec<f32>)> = None;
+        for &isa in &isas {
+            let mut c = start.clone();
+            gemm::sgemm_on(Some(isa), m, k, n, &a, a_s, &b, b_s, beta, &mut c, c_s);
+            let c = row_major(&c);
+            assert_within(&format!("{isa:?} {what}"), &c, &exact, &mag, k);
+            // Same panels, k-blocks and FMA order per element on every kernel: the same bits.
+            if let Some((isa0, c0)) = &first {
+                for (e, (p, q)) in c.iter().zip(c0).enumerate() {
+                    assert_eq!(p.to_bits(), q.to_bits(), "{isa:?} vs {isa0:?} {what} [{e}]: {p} vs {q}");
+                }
+            } else {
+                first = Some((isa, c));
+            }
+        }
+        let mut plain = start;
+        gemm::naive(m, k, n, &a, a_s, &b, b_s, beta, &mut plain, c_s);
+        assert_within(&format!("naive {what}"), &row_major(&plain), &exact, &mag, k);
+    }
+}
+
+#[test]
+fn each_gemm_kernel_hands_the_epilogue_the_same_tiles_in_the_same_order() {
+    // Epilogues that add overlapping tiles into one output (the convolution's input gradient) sum in the
+    // order of the tiles: every kernel must deliver the same sequence, not just the same set.
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    for (m, k, n) in [(1, 1, 1), (7, 9, 7), (45, 65, 65), (30, 700, 50), (200, 40, 100), (64, 288, 576)] {
+        let a = rand_vec(&mut rng, m * k);
+        let b = rand_vec(&mut rng, k * n);
+        let mut runs = Vec::new();
+        for isa in kernels() {
+            let mut seq = Vec::new();
+            gemm::blocked_on(
+                isa,
+                m,
+                k,
+                n,
+                |i, rows, p0, kc, panel| gemm::pack_a_strided(&a, (k, 1), i, rows, p0, kc, panel),
+                |p0, kc, j, cols, panel| gemm::pack_b_strided(&b, (n, 1), p0, kc, j, cols, panel),
+                |t| {
+                    let bits: Vec<u32> = t.t.iter().flatten().map(|v| v.to_bits()).collect();
+                    seq.push((t.i, t.rows, t.j, t.cols, t.first, t.last, bits));
+                },
+            );
+            runs.push((isa, seq));
+        }
+        for (isa, seq) in &runs[1..] {
+            let (isa0, seq0) = &runs[0];
+            assert_eq!(seq.len(), seq0.len(), "{m}×{k}×{n}: tile count, {isa:?} vs {isa0:?}");
+            for (s, (t, t0)) in seq.iter().zip(seq0).enumerate() {
+                let at = |t: &(usize, usize, usize, usize, bool, bool, Vec<u32>)| (t.0, t.1, t.2, t.3, t.4, t.5);
+                assert!(t == t0, "{m}×{k}×{n}: tile {s} differs, {isa:?} {:?} vs {isa0:?} {:?}", at(t), at(t0));
+            }
+        }
+    }
+}
+
+#[test]
+fn the_isa_request_picks_avx2_when_asked_and_the_best_otherwise() {
+    let best = [gemm::Isa::Avx512, gemm::Isa::Avx2].into_iter().find(|i| i.available());
+    assert_eq!(gemm::Isa::choose(None), best);
+    assert_eq!(gemm::Isa::choose(Some("auto")), best);
+    assert_eq!(gemm::Isa::choose(Some("no-such-isa")), best);
+    let avx2 = gemm::Isa::Avx2.available().then_some(gemm::Isa::Avx2);
+    assert_eq!(gemm::Isa::choose(Some("avx2")), avx2.or(best));
+    assert_eq!(gemm::Isa::choose(Some(" AVX2 ")), avx2.or(best));
+    let avx512 = gemm::Isa::Avx512.available().then_some(gemm::Isa::Avx512);
+    assert_eq!(gemm::Isa::choose(Some("avx512")), avx512.or(best));
+}
+
 /// A random stride-1, unpadded convolution shape (the fast paths' geometry), small enough for f64 references.
 fn conv_shape(rng: &mut ChaCha8Rng, case: usize) -> ConvDims {
     let ks = [1, 2, 3, 3, 5][case % 5];
@@ -208,5 +324,55 @@ fn two_by_two_pooling_equals_the_general_window_loops_bit_for_bit() {
         pool::backward_plane_2x2(&d, &plane, &g, &mut fast);
         pool::backward_plane(&d, &plane, &g, &mut plain);
         assert!(same(&fast, &plain), "backward case {case}: {h}×{w}");
+    }
+}
+
+#[test]
+fn two_chained_two_by_two_pools_equal_the_pools_one_after_the_other_bit_for_bit() {
+    // The fused op's 4×4 fast path against the 2×2 loop run twice (itself equal to the general loops, above),
+    // with ties, NaN, signed zeros and sizes that leave rows and columns out (floor mode).
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    let pools = wgtrain::backend::PoolChain { inner: 2, outer: 2 };
+    for case in 0..40 {
+        let (h, w, planes) = (rng.random_range(4..19), rng.random_range(4..19), rng.random_range(1..4));
+        let x: Vec<f32> = (0..planes * h * w)
+            .map(|_| match rng.random_range(0..12) {
+                0 => f32::NAN,
+                1 => -0.0,
+                2 => 0.0,
+                v => (v as f32 - 6.0) * 0.5,
+            })
+            .collect();
+        let (hp, wp) = (h / 4, w / 4);
+        let (mut y, mut arg) = (vec![9.0; planes * hp * wp], vec![9.0; planes * hp * wp]);
+        pool::chain_forward(planes, (h, w), pools, &x, &mut y, &mut arg);
+        let (d1, d2) = (pool::PoolDims::two(h, w), pool::PoolDims::two(h / 2, w / 2));
+        for p in 0..planes {
+            let plane = &x[p * h * w..][..h * w];
+            let mut mid = vec![0.0; d1.ho() * d1.wo()];
+            pool::forward_plane_2x2(&d1, plane, &mut mid);
+            let mut want = vec![0.0; d2.ho() * d2.wo()];
+            pool::forward_plane_2x2(&d2, &mid, &mut want);
+            for (e, &v) in want.iter().enumerate() {
+                let (a, b, k) = (e / wp, e % wp, p * hp * wp + e);
+                assert_eq!(y[k].to_bits(), v.to_bits(), "case {case} {h}×{w} plane {p} [{a},{b}]");
+                // The argmax names the element the value came from.
+                let at = arg[k] as usize;
+                let src = plane[(4 * a + at / 4) * w + 4 * b + at % 4];
+                assert_eq!(src.to_bits(), v.to_bits(), "case {case} {h}×{w} plane {p} [{a},{b}] argmax {at}");
+            }
+        }
+        // Backward: dy at the argmax where y > 0, every other dx entry 0.
+        let dy = rand_vec(&mut rng, y.len());
+        let mut dx = vec![f32::NAN; x.len()];
+        pool::chain_backward(planes, (h, w), pools, (&y, &arg, &dy), &mut dx);
+        let mut want = vec![0.0f32; x.len()];
+        for (k, (&yk, &ak)) in y.iter().zip(&arg).enumerate() {
+            let (p, a, b, at) = (k / (hp * wp), k % (hp * wp) / wp, k % wp, ak as usize);
+            if yk > 0.0 {
+                want[p * h * w + (4 * a + at / 4) * w + 4 * b + at % 4] += dy[k];
+            }
+        }
+        assert!(dx.iter().zip(&want).all(|(p, q)| p.to_bits() == q.to_bits()), "backward case {case} {h}×{w}");
     }
 }

@@ -1,11 +1,19 @@
 //! The f32 matrix product of the CPU backend: `c = a·b + beta·c` over strided row-major operands.
 //!
 //! [`naive`] is the definition (one dot product per output element, k ascending). [`sgemm`] computes the same
-//! sums blocked the BLIS way for x86-64 with AVX2 and FMA (packed 6×k panels of `a`, k×16 panels of `b`, a
-//! 6×16 register tile of accumulators, k in blocks of at most [`KC`]); elsewhere it calls `matrixmultiply`. Each output
-//! element is still one dot product in k order — fused multiply-adds within a k-block, the blocks' sums added
-//! to `c` in order — so the result depends on the shapes only, never on threads or on where a tile falls; its
-//! distance from [`naive`] is float32 rounding, bounded by the usual k·ε·Σ|a·b| (tests/cpu_fast.rs).
+//! sums blocked the BLIS way on x86-64 (packed 6×k panels of `a`, k×16 panels of `b`, k in blocks of at most
+//! [`KC`]); elsewhere it calls `matrixmultiply`. Each output element is still one dot product in k order — fused
+//! multiply-adds within a k-block, the blocks' sums added to `c` in order — so the result depends on the shapes
+//! only, never on threads or on where a tile falls; its distance from [`naive`] is float32 rounding, bounded by
+//! the usual k·ε·Σ|a·b| (tests/cpu_fast.rs).
+//!
+//! Two micro-kernels run the blocked product, chosen once per process ([`isa`]): AVX-512F where the CPU has it
+//! (`super::gemm_avx512`: 12×32 register tiles, two `a` panels times two `b` panels in 24 of the 32 zmm
+//! registers), else AVX2+FMA (`super::gemm_avx2`: 6×16 tiles in 12 ymm registers). Both run the same packed
+//! panels, the same k-blocks and the same fused multiply-adds per element in the same order, and hand the 6×16
+//! tiles to the epilogue in the same sequence, so they give the same bits (tests/cpu_fast.rs compares them);
+//! AVX-512 only does more of them per instruction. `WGTRAIN_CPU_ISA=avx2` forces the AVX2 kernel (to measure it on an
+//! AVX-512 machine); `avx512` or unset picks the best the CPU has.
 
 use std::cell::RefCell;
 
@@ -16,9 +24,9 @@ pub const NR: usize = 16;
 /// Most depth of one k-block: a 6×KC panel of `a` and a KC×16 panel of `b` (30 KB) stay in L1 together.
 pub const KC: usize = 320;
 /// Rows of `a` packed per block (in L2).
-const MC: usize = 168;
+pub(super) const MC: usize = 168;
 /// Columns of `b` packed per block.
-const NC: usize = 2048;
+pub(super) const NC: usize = 2048;
 
 /// The definition: `c[i,j] = Σ_p a[i,p]·b[p,j] + beta·c[i,j]` (p ascending; with beta = 0, `c` is not read).
 /// Strides are (row, column).
@@ -47,10 +55,30 @@ pub fn naive(
     }
 }
 
-/// `c = a·b + beta·c` (with beta = 0, `c` is not read). The caller guarantees every strided access lies inside
-/// the slices (as [`super::real`] checks).
+/// `c = a·b + beta·c` (with beta = 0, `c` is not read), on the kernel of [`isa`]. The caller guarantees every
+/// strided access lies inside the slices (as [`super::real`] checks).
 #[allow(clippy::too_many_arguments)]
 pub fn sgemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    a_s: (usize, usize),
+    b: &[f32],
+    b_s: (usize, usize),
+    beta: f32,
+    c: &mut [f32],
+    c_s: (usize, usize),
+) {
+    sgemm_on(isa(), m, k, n, a, a_s, b, b_s, beta, c, c_s)
+}
+
+/// [`sgemm`] on a given kernel: `Some(isa)` the blocked product on that instruction set (panics unless
+/// [`Isa::available`]), `None` `matrixmultiply` (what runs without AVX2). For tests and benchmarks that compare
+/// the paths on one machine.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_on(
+    isa: Option<Isa>,
     m: usize,
     k: usize,
     n: usize,
@@ -65,8 +93,8 @@ pub fn sgemm(
     if m == 0 || n == 0 {
         return;
     }
-    if fast_available() {
-        return blocked_strided(m, k, n, a, a_s, b, b_s, beta, c, c_s);
+    if let Some(isa) = isa {
+        return blocked_strided(isa, m, k, n, a, a_s, b, b_s, beta, c, c_s);
     }
     // SAFETY: the caller proved every strided access lies inside the slices; c does not alias a or b.
     unsafe {
@@ -91,7 +119,7 @@ pub fn sgemm(
 
 thread_local! {
     /// Packing buffers of this thread (the pool's threads live for the process: no allocation per call).
-    static PACK: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    pub(super) static PACK: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// `c ← beta·c + t` for one element, the one update rule of every tile (beta 0: c is not read).
@@ -125,23 +153,80 @@ pub struct Tile<'a> {
     pub t: &'a [[f32; NR]; MR],
 }
 
-/// Whether [`blocked`] can run here (x86-64 with AVX2 and FMA).
+/// An instruction set the blocked product has a micro-kernel for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// AVX-512F: 12×32 register tiles (`super::gemm_avx512`).
+    Avx512,
+    /// AVX2 and FMA: 6×16 register tiles.
+    Avx2,
+}
+
+impl Isa {
+    /// Whether this CPU can run the kernel.
+    pub fn available(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            match self {
+                // The AVX-512 driver still packs b with the AVX2 transposes (`transpose_runs`).
+                Isa::Avx512 => has!("avx512f") && has!("avx2") && has!("fma"),
+                Isa::Avx2 => has!("avx2") && has!("fma"),
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = self;
+            false
+        }
+    }
+
+    /// The kernel for `request` (the value of `WGTRAIN_CPU_ISA`, if set) on this CPU: the best available
+    /// unless `avx2` is asked for; `None` without AVX2 and FMA. A request the CPU cannot run, or an unknown
+    /// value, falls back to the best available with a warning (a benchmark should not silently measure
+    /// something else, nor a training run fail over a tuning knob).
+    pub fn choose(request: Option<&str>) -> Option<Isa> {
+        let best = [Isa::Avx512, Isa::Avx2].into_iter().find(|i| i.available());
+        let wanted = match request.map(|r| r.trim().to_ascii_lowercase()) {
+            None => return best,
+            Some(r) if r.is_empty() || r == "auto" => return best,
+            Some(r) if r == "avx512" => Isa::Avx512,
+            Some(r) if r == "avx2" => Isa::Avx2,
+            Some(r) => {
+                log::warn!("{ISA_ENV}={r:?} is not one of avx512, avx2, auto; using {best:?}");
+                return best;
+            }
+        };
+        if wanted.available() {
+            Some(wanted)
+        } else {
+            log::warn!("{ISA_ENV} asks for {wanted:?}, which this CPU lacks; using {best:?}");
+            best
+        }
+    }
+}
+
+/// The environment variable that can force the AVX2 kernel on an AVX-512 CPU (see [`Isa::choose`]).
+pub const ISA_ENV: &str = "WGTRAIN_CPU_ISA";
+
+/// The kernel of [`blocked`] and [`sgemm`] in this process: [`Isa::choose`] of `WGTRAIN_CPU_ISA`, decided on
+/// the first call and kept (feature detection and the variable are read once, not per product).
+pub fn isa() -> Option<Isa> {
+    static CHOICE: std::sync::OnceLock<Option<Isa>> = std::sync::OnceLock::new();
+    *CHOICE.get_or_init(|| Isa::choose(std::env::var(ISA_ENV).ok().as_deref()))
+}
+
+/// Whether [`blocked`] can run here (x86-64 with AVX2 and FMA, at least).
 pub fn fast_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    isa().is_some()
 }
 
 /// The blocked product with caller-supplied operands and epilogue: `pack_a(i, rows, p0, kc, panel)` writes
 /// a[i.., p0..] as `panel[p·MR + r]` (r < rows ≤ MR, p < kc), `pack_b(p0, kc, j, cols, panel)` writes
 /// b[p0.., j..] as `panel[p·NR + q]` (q < cols ≤ NR); the rest of each panel is zero. `store` receives every
 /// tile of every k-block, k-blocks in order ([`k_blocks`]), so an element's sum is the blocks' tiles added in
-/// order. Panics unless [`fast_available`].
+/// order; within a k-block, column panel by column panel, each one's row panels in order (the same sequence on
+/// every kernel). Runs on [`isa`]; panics unless [`fast_available`].
 pub fn blocked(
     m: usize,
     k: usize,
@@ -150,11 +235,27 @@ pub fn blocked(
     pack_b: impl Fn(usize, usize, usize, usize, &mut [f32]),
     store: impl FnMut(&Tile),
 ) {
-    assert!(fast_available(), "the blocked GEMM needs AVX2 and FMA");
+    let isa = isa().expect("the blocked GEMM needs AVX2 and FMA");
+    blocked_on(isa, m, k, n, pack_a, pack_b, store)
+}
+
+/// [`blocked`] on a given kernel; panics unless `isa` is [`Isa::available`].
+pub fn blocked_on(
+    isa: Isa,
+    m: usize,
+    k: usize,
+    n: usize,
+    pack_a: impl Fn(usize, usize, usize, usize, &mut [f32]),
+    pack_b: impl Fn(usize, usize, usize, usize, &mut [f32]),
+    store: impl FnMut(&Tile),
+) {
+    assert!(isa.available(), "this CPU cannot run the {isa:?} GEMM kernel");
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: AVX2 and FMA are present (asserted above).
-    unsafe {
-        x86::blocked(m, k, n, pack_a, pack_b, store)
+    match isa {
+        // SAFETY: the CPU has AVX-512F, AVX2 and FMA (asserted above).
+        Isa::Avx512 => unsafe { super::gemm_avx512::blocked(m, k, n, pack_a, pack_b, store) },
+        // SAFETY: the CPU has AVX2 and FMA (asserted above).
+        Isa::Avx2 => unsafe { super::gemm_avx2::blocked(m, k, n, pack_a, pack_b, store) },
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (m, k, n, pack_a, pack_b, store);
@@ -162,7 +263,13 @@ pub fn blocked(
 
 /// Resize `buf` to the panels of `len` rows/columns (`width` per panel, depth kc) and fill each by
 /// `pack(panel index, live width, panel)`, zeroing a partial panel first.
-fn fill_panels(buf: &mut Vec<f32>, len: usize, width: usize, kc: usize, pack: impl Fn(usize, usize, &mut [f32])) {
+pub(super) fn fill_panels(
+    buf: &mut Vec<f32>,
+    len: usize,
+    width: usize,
+    kc: usize,
+    pack: impl Fn(usize, usize, &mut [f32]),
+) {
     let panels = len.div_ceil(width);
     buf.resize(panels * kc * width, 0.0);
     for (t, panel) in buf[..panels * kc * width].chunks_exact_mut(kc * width).enumerate() {
@@ -178,6 +285,17 @@ fn fill_panels(buf: &mut Vec<f32>, len: usize, width: usize, kc: usize, pack: im
 /// Rows [i, i+rows) × depth [p0, p0+kc) of a strided matrix as an A panel.
 #[inline]
 pub fn pack_a_strided(a: &[f32], a_s: (usize, usize), i: usize, rows: usize, p0: usize, kc: usize, panel: &mut [f32]) {
+    if a_s.1 == 1 && rows == MR {
+        // A whole panel from contiguous rows: walk the panel in order, one value of each row per step, so the
+        // writes are sequential (the row-by-row loop below writes every 6th value, ~5% of a training step).
+        let src: [&[f32]; MR] = std::array::from_fn(|r| &a[(i + r) * a_s.0 + p0..][..kc]);
+        for (p, dst) in panel[..kc * MR].chunks_exact_mut(MR).enumerate() {
+            for (d, s) in dst.iter_mut().zip(&src) {
+                *d = s[p];
+            }
+        }
+        return;
+    }
     for r in 0..rows {
         let base = (i + r) * a_s.0 + p0 * a_s.1;
         if a_s.1 == 1 {
@@ -204,7 +322,7 @@ pub fn transpose_runs(src: &[f32], starts: &[usize; NR], cols: usize, len: usize
         }
         assert!((o + len) * NR <= panel.len(), "transpose destination out of bounds");
         // SAFETY: AVX2 is present; every read lies in src and every write in panel (asserted above).
-        t0 = unsafe { x86::transpose8(src, starts, cols, len, panel, o) };
+        t0 = unsafe { super::gemm_avx2::transpose8(src, starts, cols, len, panel, o) };
     }
     for q in 0..cols {
         for t in t0..len {
@@ -261,6 +379,7 @@ pub fn pack_b_strided(b: &[f32], b_s: (usize, usize), p0: usize, kc: usize, j: u
 /// [`sgemm`] on the blocked path.
 #[allow(clippy::too_many_arguments)]
 fn blocked_strided(
+    isa: Isa,
     m: usize,
     k: usize,
     n: usize,
@@ -280,7 +399,8 @@ fn blocked_strided(
         }
         return;
     }
-    blocked(
+    blocked_on(
+        isa,
         m,
         k,
         n,
@@ -303,139 +423,4 @@ fn blocked_strided(
             }
         },
     );
-}
-
-#[cfg(target_arch = "x86_64")]
-mod x86 {
-    use super::{MC, MR, NC, NR, PACK, Tile, fill_panels, k_blocks};
-    use std::arch::x86_64::*;
-
-    /// [`super::blocked`] compiled for AVX2 and FMA, the packing and epilogue closures inlined into it.
-    ///
-    /// # Safety
-    /// The CPU has AVX2 and FMA.
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn blocked(
-        m: usize,
-        k: usize,
-        n: usize,
-        pack_a: impl Fn(usize, usize, usize, usize, &mut [f32]),
-        pack_b: impl Fn(usize, usize, usize, usize, &mut [f32]),
-        mut store: impl FnMut(&Tile),
-    ) {
-        if m == 0 || n == 0 || k == 0 {
-            return;
-        }
-        let last_p0 = k_blocks(k).last().map_or(0, |b| b.0);
-        PACK.with_borrow_mut(|(pa, pb)| {
-            for j0 in (0..n).step_by(NC) {
-                let nc = NC.min(n - j0);
-                for (p0, kc) in k_blocks(k) {
-                    fill_panels(pb, nc, NR, kc, |t, cols, panel| pack_b(p0, kc, j0 + t * NR, cols, panel));
-                    for i0 in (0..m).step_by(MC) {
-                        let mc = MC.min(m - i0);
-                        fill_panels(pa, mc, MR, kc, |t, rows, panel| pack_a(i0 + t * MR, rows, p0, kc, panel));
-                        for (tj, bp) in pb.chunks_exact(kc * NR).enumerate() {
-                            let (j, cols) = (j0 + tj * NR, NR.min(nc - tj * NR));
-                            for (ti, ap) in pa.chunks_exact(kc * MR).enumerate() {
-                                let (i, rows) = (i0 + ti * MR, MR.min(mc - ti * MR));
-                                // SAFETY: avx2+fma (this fn's contract); the panels hold kc·MR and kc·NR values.
-                                let t = unsafe { tile(kc, ap, bp) };
-                                store(&Tile { i, rows, j, cols, first: p0 == 0, last: p0 == last_p0, t: &t });
-                            }
-                        }
-                    }
-                }
-            }
-        });
-    }
-
-    /// The 8×8-block part of [`super::transpose_runs`] for columns in whole groups of 8: returns how many
-    /// leading t (a multiple of 8) it did for every column q < cols (0 when cols is not 8 or 16).
-    ///
-    /// # Safety
-    /// AVX2 is present; `src[starts[q] + t]` for q < cols, t < len and `panel[(o + t)·NR + q]` are in bounds.
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn transpose8(
-        src: &[f32],
-        starts: &[usize; NR],
-        cols: usize,
-        len: usize,
-        panel: &mut [f32],
-        o: usize,
-    ) -> usize {
-        if cols != 8 && cols != 16 {
-            return 0;
-        }
-        let full = len / 8 * 8;
-        let (sp, pp) = (src.as_ptr(), panel.as_mut_ptr());
-        for g in (0..cols).step_by(8) {
-            for t in (0..full).step_by(8) {
-                // SAFETY: the caller's bounds cover q < cols, t + 8 ≤ len.
-                unsafe {
-                    let r: [__m256; 8] = std::array::from_fn(|q| _mm256_loadu_ps(sp.add(starts[g + q] + t)));
-                    let a0 = _mm256_unpacklo_ps(r[0], r[1]);
-                    let a1 = _mm256_unpackhi_ps(r[0], r[1]);
-                    let a2 = _mm256_unpacklo_ps(r[2], r[3]);
-                    let a3 = _mm256_unpackhi_ps(r[2], r[3]);
-                    let a4 = _mm256_unpacklo_ps(r[4], r[5]);
-                    let a5 = _mm256_unpackhi_ps(r[4], r[5]);
-                    let a6 = _mm256_unpacklo_ps(r[6], r[7]);
-                    let a7 = _mm256_unpackhi_ps(r[6], r[7]);
-                    let b0 = _mm256_shuffle_ps::<0x44>(a0, a2);
-                    let b1 = _mm256_shuffle_ps::<0xEE>(a0, a2);
-                    let b2 = _mm256_shuffle_ps::<0x44>(a1, a3);
-                    let b3 = _mm256_shuffle_ps::<0xEE>(a1, a3);
-                    let b4 = _mm256_shuffle_ps::<0x44>(a4, a6);
-                    let b5 = _mm256_shuffle_ps::<0xEE>(a4, a6);
-                    let b6 = _mm256_shuffle_ps::<0x44>(a5, a7);
-                    let b7 = _mm256_shuffle_ps::<0xEE>(a5, a7);
-                    let out = [
-                        _mm256_permute2f128_ps::<0x20>(b0, b4),
-                        _mm256_permute2f128_ps::<0x20>(b1, b5),
-                        _mm256_permute2f128_ps::<0x20>(b2, b6),
-                        _mm256_permute2f128_ps::<0x20>(b3, b7),
-                        _mm256_permute2f128_ps::<0x31>(b0, b4),
-                        _mm256_permute2f128_ps::<0x31>(b1, b5),
-                        _mm256_permute2f128_ps::<0x31>(b2, b6),
-                        _mm256_permute2f128_ps::<0x31>(b3, b7),
-                    ];
-                    for (i, v) in out.into_iter().enumerate() {
-                        _mm256_storeu_ps(pp.add((o + t + i) * NR + g), v);
-                    }
-                }
-            }
-        }
-        full
-    }
-
-    /// The MR×NR tile of one packed `a` panel times one packed `b` panel: per element, fused multiply-adds in k
-    /// order from 0.
-    ///
-    /// # Safety
-    /// The CPU has AVX2 and FMA.
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    unsafe fn tile(kc: usize, a: &[f32], b: &[f32]) -> [[f32; NR]; MR] {
-        let (a, b) = (&a[..kc * MR], &b[..kc * NR]);
-        let mut acc = [[_mm256_setzero_ps(); 2]; MR];
-        for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
-            // SAFETY: bp holds NR = 16 values.
-            let (b0, b1) = unsafe { (_mm256_loadu_ps(bp.as_ptr()), _mm256_loadu_ps(bp.as_ptr().add(8))) };
-            for r in 0..MR {
-                let x = _mm256_set1_ps(ap[r]);
-                acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
-                acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
-            }
-        }
-        let mut t = [[0.0f32; NR]; MR];
-        for r in 0..MR {
-            // SAFETY: each row of t holds 16 values.
-            unsafe {
-                _mm256_storeu_ps(t[r].as_mut_ptr(), acc[r][0]);
-                _mm256_storeu_ps(t[r].as_mut_ptr().add(8), acc[r][1]);
-            }
-        }
-        t
-    }
 }

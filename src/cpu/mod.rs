@@ -9,6 +9,10 @@ pub mod dense;
 pub mod fast;
 mod gather;
 pub mod gemm;
+#[cfg(target_arch = "x86_64")]
+mod gemm_avx2;
+#[cfg(target_arch = "x86_64")]
+mod gemm_avx512;
 pub mod loss;
 mod members;
 mod memory;

@@ -181,6 +181,9 @@ pub fn chain_forward<T: Real>(
         .zip(conv[..planes * hw].par_chunks(hw))
         .with_min_len(min_planes(hw))
         .for_each(|((out, arg), plane)| {
+            if (pools.inner, pools.outer) == (2, 2) {
+                return chain_forward_plane_2x2x2(plane, (h, w), out, arg);
+            }
             for a in 0..hp {
                 for b in 0..wp {
                     let o = chain_winner(plane, (h, w), pools, a, b);
@@ -190,6 +193,42 @@ pub fn chain_forward<T: Real>(
                 }
             }
         });
+}
+
+/// One plane of [`chain_forward`] for two 2×2 pools (the sample CNN's): the same comparisons in the same order
+/// as [`chain_winner`], with the window sizes known to the compiler and the winner found as (row, column) in
+/// its 4×4 window rather than as an offset divided back by the width (the generic loop spent ~8% of a training
+/// step here).
+fn chain_forward_plane_2x2x2<T: Real>(plane: &[T], (h, w): (usize, usize), out: &mut [T], arg: &mut [T]) {
+    let (hp, wp) = (h / 4, w / 4);
+    for a in 0..hp {
+        let rows: [&[T]; 4] = std::array::from_fn(|r| &plane[(4 * a + r) * w..][..4 * wp]);
+        for b in 0..wp {
+            // The window's values, v[r][c] at plane row 4a + r, column 4b + c.
+            let v: [[T; 4]; 4] = std::array::from_fn(|r| std::array::from_fn(|c| rows[r][4 * b + c]));
+            // Inner 2×2 winner of quarter (u, t): (value, row·4 + column in the window), by winner's rule. The
+            // value rides along so no comparison indexes the window by a variable.
+            let inner = |u: usize, t: usize| {
+                let mut best = (v[2 * u][2 * t], 4 * (2 * u) + 2 * t);
+                for (r, c) in [(0, 1), (1, 0), (1, 1)] {
+                    let (r, c) = (2 * u + r, 2 * t + c);
+                    if v[r][c] > best.0 || v[r][c].is_nan() {
+                        best = (v[r][c], 4 * r + c);
+                    }
+                }
+                best
+            };
+            let mut best = inner(0, 0);
+            for (u, t) in [(0, 1), (1, 0), (1, 1)] {
+                let x = inner(u, t);
+                if x.0 > best.0 || x.0.is_nan() {
+                    best = x;
+                }
+            }
+            out[a * wp + b] = best.0;
+            arg[a * wp + b] = T::from_usize(best.1);
+        }
+    }
 }
 
 /// [`crate::backend::Backend::conv2d_relu_pool_backward`] per plane: dx [planes, h, w] = 0, then dy at each
@@ -208,15 +247,43 @@ pub fn chain_backward<T: Real>(
         return;
     }
     dx[..planes * hw].par_chunks_mut(hw).enumerate().with_min_len(min_planes(hw)).for_each(|(pl, out)| {
-        out.fill(T::ZERO);
-        for a in 0..hp {
-            for b in 0..wp {
-                let k = pl * phw + a * wp + b;
-                if y[k] > T::ZERO {
-                    let at = argmax[k].to_f64() as usize;
-                    out[(a * e + at / e) * w + b * e + at % e] += dy[k];
-                }
-            }
+        let at = pl * phw;
+        let ins = (&y[at..at + phw], &argmax[at..at + phw], &dy[at..at + phw]);
+        // The window edge as a constant where it is one of the fused op's (the divisions by it then cost
+        // nothing); the same loop either way.
+        match e {
+            2 => chain_backward_plane::<T, 2>(w, wp, ins, out),
+            4 => chain_backward_plane::<T, 4>(w, wp, ins, out),
+            8 => chain_backward_plane::<T, 8>(w, wp, ins, out),
+            _ => chain_backward_plane_any(e, w, wp, ins, out),
         }
     });
+}
+
+/// One plane of [`chain_backward`] with window edge `E`.
+fn chain_backward_plane<T: Real, const E: usize>(w: usize, wp: usize, ins: (&[T], &[T], &[T]), out: &mut [T]) {
+    chain_backward_plane_any(E, w, wp, ins, out)
+}
+
+/// One plane of [`chain_backward`]: `ins` = this plane's (y, argmax, dy), `out` its dx.
+#[inline(always)]
+fn chain_backward_plane_any<T: Real>(
+    e: usize,
+    w: usize,
+    wp: usize,
+    (y, argmax, dy): (&[T], &[T], &[T]),
+    out: &mut [T],
+) {
+    out.fill(T::ZERO);
+    if wp == 0 {
+        return;
+    }
+    for (a, ((ya, aa), ga)) in y.chunks_exact(wp).zip(argmax.chunks_exact(wp)).zip(dy.chunks_exact(wp)).enumerate() {
+        for (b, ((&yk, &ak), &g)) in ya.iter().zip(aa).zip(ga).enumerate() {
+            if yk > T::ZERO {
+                let at = ak.to_f64() as usize;
+                out[(a * e + at / e) * w + b * e + at % e] += g;
+            }
+        }
+    }
 }
