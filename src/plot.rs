@@ -79,6 +79,21 @@ pub enum Format {
 }
 
 /// The format for `path` from its extension (`.png` or `.svg`, any case); anything else is a usage error.
+/// A per-step value (a learning rate, a momentum) as the stairs it is: each value holds from its step until the
+/// next point's, so a step schedule is drawn as steps, not as slopes between them. Points in x order.
+pub fn stairs(points: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
+    let mut out = Vec::with_capacity(2 * points.len());
+    for (i, &(x, y)) in points.iter().enumerate() {
+        if let Some(&(_, prev)) = i.checked_sub(1).map(|j| &points[j])
+            && prev != y
+        {
+            out.push((x, prev));
+        }
+        out.push((x, y));
+    }
+    out
+}
+
 pub fn format_of(path: &Path) -> Result<Format> {
     match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
         Some("png") => Ok(Format::Png),
@@ -357,6 +372,15 @@ fn draw_panel<DB: DrawingBackend>(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_step_schedule_is_drawn_as_stairs() {
+        let pts = vec![(0.0, 0.1), (1.0, 0.1), (2.0, 0.01), (3.0, 0.01), (4.0, 0.001)];
+        let s = stairs(pts);
+        // Each drop happens at its step, from the old value straight down: no slope between steps.
+        assert_eq!(s, vec![(0.0, 0.1), (1.0, 0.1), (2.0, 0.1), (2.0, 0.01), (3.0, 0.01), (4.0, 0.01), (4.0, 0.001)]);
+        assert!(stairs(Vec::new()).is_empty());
+    }
     use super::*;
 
     #[test]

@@ -174,13 +174,13 @@ fn chart(title: String, subtitle: String, cycles: bool, mut curve: Curve) -> Cha
     curve.flush();
     let mut panels = vec![Panel {
         y_label: "learning rate".into(),
-        series: vec![Series { label: "lr".into(), points: curve.lr }],
+        series: vec![Series { label: "lr".into(), points: plot::stairs(curve.lr) }],
         weight: 3,
     }];
     if cycles {
         panels.push(Panel {
             y_label: "momentum".into(),
-            series: vec![Series { label: "momentum".into(), points: curve.momentum }],
+            series: vec![Series { label: "momentum".into(), points: plot::stairs(curve.momentum) }],
             weight: 2,
         });
     }

@@ -7,7 +7,7 @@ use std::path::Path;
 use super::metrics::Event;
 use crate::Result;
 use crate::lrfind::Smoother;
-use crate::plot::{Chart, Panel, Series};
+use crate::plot::{Chart, Panel, Series, stairs};
 
 /// Smoothing of the loss curve (the same bias-corrected average as lr-find's).
 const SMOOTHING: f64 = 0.98;
@@ -52,13 +52,14 @@ pub fn chart(events: &[Event], title: &str) -> Chart {
         series: vec![series("raw", raw), series(&format!("smoothed (β = {SMOOTHING})"), smooth)],
         weight: 3,
     }];
+    // The lr and momentum hold for a whole step: stairs, so step schedules look like steps.
     let lr_series = if lrs.len() == 1 {
-        vec![series("lr", lrs.remove(0))]
+        vec![series("lr", stairs(lrs.remove(0)))]
     } else {
-        lrs.into_iter().enumerate().map(|(g, p)| series(&format!("group {g}"), p)).collect()
+        lrs.into_iter().enumerate().map(|(g, p)| series(&format!("group {g}"), stairs(p))).collect()
     };
     panels.push(Panel { y_label: "learning rate".into(), series: lr_series, weight: 2 });
-    panels.push(Panel { y_label: "momentum / β1".into(), series: vec![series("momentum", momentum)], weight: 1 });
+    panels.push(Panel { y_label: "momentum / β1".into(), series: vec![series("momentum", stairs(momentum))], weight: 1 });
     panels.push(Panel { y_label: "gradient norm".into(), series: vec![series("L2 norm", norm)], weight: 2 });
     let mut per_epoch = vec![];
     let mut acc = vec![];
