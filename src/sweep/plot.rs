@@ -72,6 +72,11 @@ impl Figure for SweepFigure<'_> {
     }
 }
 
+/// The objective drawn for each trial: `None` (a cross on the top edge) for a trial that diverged.
+fn plotted(trials: &[Trial], objectives: &[Option<f64>]) -> Vec<Option<f64>> {
+    trials.iter().zip(objectives).map(|(t, o)| o.filter(|_| t.diverged_at_step.is_none())).collect()
+}
+
 /// Draw the sweep to `path` (PNG or SVG), atomically.
 pub fn draw(path: &Path, spec: &Spec, trials: &[Trial], objectives: &[Option<f64>], objective: &str) -> Result<()> {
     // Exploding trials would flatten every other curve: draw losses up to twice the largest first loss.
@@ -106,6 +111,9 @@ pub fn draw(path: &Path, spec: &Spec, trials: &[Trial], objectives: &[Option<f64
         .iter()
         .map(|(n, _)| n.clone())
         .find(|n| trials.iter().all(|t| t.params.get(n).and_then(Value::as_f64).is_some()));
+    // A diverged trial's last loss (up to 100× its first) is finite but says nothing: it is drawn as a cross on
+    // the top edge, like a non-finite one, instead of stretching the axis over every other trial.
+    let objectives = plotted(trials, objectives);
     let (points, log_x, x_name) = match x_name {
         Some(n) => {
             let xs: Vec<f64> = trials.iter().map(|t| t.params[&n].as_f64().unwrap_or(f64::NAN)).collect();
@@ -116,4 +124,30 @@ pub fn draw(path: &Path, spec: &Spec, trials: &[Trial], objectives: &[Option<f64
         None => ((0..trials.len()).map(|i| (i, i as f64, objectives[i])).collect(), false, "trial".to_string()),
     };
     plot::save(path, &SweepFigure { curves, points, x_name, log_x, objective })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trial(final_loss: f64, diverged_at_step: Option<usize>) -> Trial {
+        Trial {
+            params: serde_json::Map::new(),
+            final_loss: Some(final_loss),
+            val_loss: None,
+            val_accuracy: None,
+            test_loss: None,
+            test_accuracy: None,
+            diverged_at_step,
+            seconds: 0.0,
+            losses: vec![2.3, final_loss as f32],
+        }
+    }
+
+    #[test]
+    fn a_diverged_trial_is_drawn_on_the_edge_not_at_its_last_loss() {
+        let trials = [trial(0.4, None), trial(230.0, Some(1)), trial(0.6, None)];
+        let objectives = [Some(0.4), Some(230.0), Some(0.6)];
+        assert_eq!(plotted(&trials, &objectives), vec![Some(0.4), None, Some(0.6)]);
+    }
 }

@@ -59,7 +59,11 @@ pub fn chart(events: &[Event], title: &str) -> Chart {
         lrs.into_iter().enumerate().map(|(g, p)| series(&format!("group {g}"), stairs(p))).collect()
     };
     panels.push(Panel { y_label: "learning rate".into(), series: lr_series, weight: 2 });
-    panels.push(Panel { y_label: "momentum / β1".into(), series: vec![series("momentum", stairs(momentum))], weight: 1 });
+    panels.push(Panel {
+        y_label: "momentum / β1".into(),
+        series: vec![series("momentum", stairs(momentum))],
+        weight: 1,
+    });
     panels.push(Panel { y_label: "gradient norm".into(), series: vec![series("L2 norm", norm)], weight: 2 });
     let mut per_epoch = vec![];
     let mut acc = vec![];
