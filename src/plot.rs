@@ -305,6 +305,55 @@ fn padded_x(chart: &Chart) -> Range<f64> {
     }
 }
 
+/// Where the legend hides the least of the curves: of the four corners and the middles of the right, top and
+/// bottom edges, the place whose legend-sized box (estimated from the labels, in the plot's pixels) covers the
+/// fewest samples of the panel's lines (vertices and points along each segment); the upper right on a tie.
+fn legend_position(panel: &Panel, (xr, yr): (&Range<f64>, &Range<f64>), (w, h): (u32, u32)) -> SeriesLabelPosition {
+    use SeriesLabelPosition as P;
+    let chars = panel.series.iter().map(|s| s.label.chars().count()).max().unwrap_or(0);
+    // plotters' legend: a ~30 px sample line and gap, ~8 px per character at 15 px, ~20 px per row, a margin.
+    let bw = ((40 + 8 * chars) as f64 / f64::from(w)).min(1.0);
+    let bh = ((20 * panel.series.len() + 14) as f64 / f64::from(h)).min(1.0);
+    let (sx, sy) = ((xr.end - xr.start).max(f64::MIN_POSITIVE), (yr.end - yr.start).max(f64::MIN_POSITIVE));
+    // Samples in [0, 1]², y up.
+    let mut samples = Vec::new();
+    for s in &panel.series {
+        let pts: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .filter(|p| p.1.is_finite())
+            .map(|p| ((p.0 - xr.start) / sx, (p.1 - yr.start) / sy))
+            .collect();
+        for pair in pts.windows(2) {
+            for k in 0..8 {
+                let t = f64::from(k) / 8.0;
+                samples.push((pair[0].0 + t * (pair[1].0 - pair[0].0), pair[0].1 + t * (pair[1].1 - pair[0].1)));
+            }
+        }
+        samples.extend(pts.last().copied());
+    }
+    let (mx, my) = ((1.0 - bw) / 2.0, (1.0 - bh) / 2.0);
+    let places = [
+        (P::UpperRight, 1.0 - bw, 1.0 - bh),
+        (P::UpperLeft, 0.0, 1.0 - bh),
+        (P::LowerRight, 1.0 - bw, 0.0),
+        (P::LowerLeft, 0.0, 0.0),
+        (P::MiddleRight, 1.0 - bw, my),
+        (P::UpperMiddle, mx, 1.0 - bh),
+        (P::LowerMiddle, mx, 0.0),
+    ];
+    let covered =
+        |x0: f64, y0: f64| samples.iter().filter(|&&(x, y)| x >= x0 && x <= x0 + bw && y >= y0 && y <= y0 + bh).count();
+    let mut best = (P::UpperRight, usize::MAX);
+    for (place, x0, y0) in places {
+        let n = covered(x0, y0);
+        if n < best.1 {
+            best = (place, n);
+        }
+    }
+    best.0
+}
+
 fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     panel: &Panel,
@@ -316,11 +365,15 @@ fn draw_panel<DB: DrawingBackend>(
     let yr = padded(panel.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
     let fmt = TickFormat::for_range(&yr);
     let y_label_area = 20 + 11 * (fmt.decimals as u32 + 3).min(12);
+    let (x_area, y_area) = (if bottom { 48 } else { 28 }, y_label_area.max(70));
+    let (w_px, h_px) = area.dim_in_pixel();
+    let plot_px = (w_px.saturating_sub(y_area + 20).max(1), h_px.saturating_sub(x_area + 8).max(1));
+    let legend_at = legend_position(panel, (&xr, &yr), plot_px);
     let mut chart = ChartBuilder::on(area)
         .margin_right(20)
         .margin_top(8)
-        .x_label_area_size(if bottom { 48 } else { 28 })
-        .y_label_area_size(y_label_area.max(70))
+        .x_label_area_size(x_area)
+        .y_label_area_size(y_area)
         .build_cartesian_2d(xr, yr)?;
     let y_desc = format!("{}{}", panel.y_label, fmt.suffix());
     let x_fmt = |v: &f64| format!("{}", v.round() as i64);
@@ -362,6 +415,7 @@ fn draw_panel<DB: DrawingBackend>(
     if legend {
         chart
             .configure_series_labels()
+            .position(legend_at)
             .label_font((FONT, 15))
             .background_style(WHITE.mix(0.85))
             .border_style(RGBColor(200, 200, 200))
@@ -372,6 +426,25 @@ fn draw_panel<DB: DrawingBackend>(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_legend_goes_where_it_hides_the_least() {
+        let series = |label: &str, f: fn(f64) -> f64| Series {
+            label: label.into(),
+            points: (0..=100).map(|i| (f64::from(i), f(f64::from(i)))).collect(),
+        };
+        let panel = |series: Vec<Series>| Panel { y_label: "loss".into(), series, weight: 1 };
+        let (xr, yr) = (0.0..100.0, 0.0..1.0);
+        // Curves along the top edge: the legend goes to the bottom.
+        let high = panel(vec![series("a", |_| 0.97), series("b", |_| 0.93)]);
+        assert_eq!(legend_position(&high, (&xr, &yr), (800, 400)), SeriesLabelPosition::LowerRight);
+        // Falling losses leave the upper right empty.
+        let falling = panel(vec![series("a", |x| 1.0 - x / 100.0), series("b", |x| 0.9 - 0.8 * x / 100.0)]);
+        assert_eq!(legend_position(&falling, (&xr, &yr), (800, 400)), SeriesLabelPosition::UpperRight);
+        // Rising curves leave the upper left empty.
+        let rising = panel(vec![series("a", |x| x / 100.0), series("b", |x| 0.8 * x / 100.0)]);
+        assert_eq!(legend_position(&rising, (&xr, &yr), (800, 400)), SeriesLabelPosition::UpperLeft);
+    }
 
     #[test]
     fn a_step_schedule_is_drawn_as_stairs() {
