@@ -72,6 +72,49 @@ fn gemm64(
     (exact, mag)
 }
 
+/// One GEMM test case: random operands with the strides of the chosen transposes, the beta of `case`, the
+/// exact f64 result and its magnitudes, and the output's starting values (NaN where beta = 0 must not read c).
+struct GemmCase {
+    dims: (usize, usize, usize),
+    a: Vec<f32>,
+    b: Vec<f32>,
+    a_s: (usize, usize),
+    b_s: (usize, usize),
+    c_s: (usize, usize),
+    beta: f32,
+    start: Vec<f32>,
+    exact: Vec<f64>,
+    mag: Vec<f64>,
+    what: String,
+}
+
+impl GemmCase {
+    fn new(
+        rng: &mut ChaCha8Rng,
+        case: usize,
+        (m, k, n): (usize, usize, usize),
+        (a_t, b_t, c_t): (bool, bool, bool),
+    ) -> Self {
+        let beta = [0.0f32, 1.0, 0.5, -1.25][case % 4];
+        let a_s = if a_t { (1, m) } else { (k, 1) };
+        let b_s = if b_t { (1, k) } else { (n, 1) };
+        let c_s = if c_t { (1, m) } else { (n, 1) };
+        let a = rand_vec(rng, m * k);
+        let b = rand_vec(rng, k * n);
+        let c0 = rand_vec(rng, m * n);
+        let (exact, mag) = gemm64(m, k, n, &a, a_s, &b, b_s, beta, &c0, c_s);
+        let start = if beta == 0.0 { vec![f32::NAN; m * n] } else { c0 };
+        let what = format!("case {case}: {m}×{k}×{n}, transposed a {a_t} b {b_t} c {c_t}, beta {beta}");
+        GemmCase { dims: (m, k, n), a, b, a_s, b_s, c_s, beta, start, exact, mag, what }
+    }
+
+    /// An output in row-major order, whatever its strides.
+    fn row_major(&self, c: &[f32]) -> Vec<f32> {
+        let (m, _, n) = self.dims;
+        (0..m * n).map(|e| c[(e / n) * self.c_s.0 + (e % n) * self.c_s.1]).collect()
+    }
+}
+
 #[test]
 fn blocked_gemm_matches_its_definition_on_random_shapes_and_strides() {
     let mut rng = ChaCha8Rng::seed_from_u64(13);
@@ -83,23 +126,12 @@ fn blocked_gemm_matches_its_definition_on_random_shapes_and_strides() {
         let a_t = rng.random_range(0..2) == 1;
         let b_t = rng.random_range(0..2) == 1;
         let c_t = rng.random_range(0..2) == 1;
-        let beta = [0.0f32, 1.0, 0.5, -1.25][case % 4];
-        let a_s = if a_t { (1, m) } else { (k, 1) };
-        let b_s = if b_t { (1, k) } else { (n, 1) };
-        let c_s = if c_t { (1, m) } else { (n, 1) };
-        let a = rand_vec(&mut rng, m * k);
-        let b = rand_vec(&mut rng, k * n);
-        let c0 = rand_vec(&mut rng, m * n);
-        let (exact, mag) = gemm64(m, k, n, &a, a_s, &b, b_s, beta, &c0, c_s);
-        // beta = 0 must not read c: start from NaN there.
-        let start = if beta == 0.0 { vec![f32::NAN; m * n] } else { c0.clone() };
-        let (mut fast, mut plain) = (start.clone(), start);
-        gemm::sgemm(m, k, n, &a, a_s, &b, b_s, beta, &mut fast, c_s);
-        gemm::naive(m, k, n, &a, a_s, &b, b_s, beta, &mut plain, c_s);
-        let row_major = |c: &[f32]| -> Vec<f32> { (0..m * n).map(|e| c[(e / n) * c_s.0 + (e % n) * c_s.1]).collect() };
-        let what = format!("case {case}: {m}×{k}×{n}, transposed a {a_t} b {b_t} c {c_t}, beta {beta}");
-        assert_within(&format!("sgemm {what}"), &row_major(&fast), &exact, &mag, k);
-        assert_within(&format!("naive {what}"), &row_major(&plain), &exact, &mag, k);
+        let g = GemmCase::new(&mut rng, case, (m, k, n), (a_t, b_t, c_t));
+        let (mut fast, mut plain) = (g.start.clone(), g.start.clone());
+        gemm::sgemm(m, k, n, &g.a, g.a_s, &g.b, g.b_s, g.beta, &mut fast, g.c_s);
+        gemm::naive(m, k, n, &g.a, g.a_s, &g.b, g.b_s, g.beta, &mut plain, g.c_s);
+        assert_within(&format!("sgemm {}", g.what), &g.row_major(&fast), &g.exact, &g.mag, k);
+        assert_within(&format!("naive {}", g.what), &g.row_major(&plain), &g.exact, &g.mag, k);
     }
 }
 
@@ -138,23 +170,14 @@ fn each_gemm_kernel_matches_the_definition_and_the_others_bit_for_bit() {
     let isas = kernels();
     for (case, &(m, k, n)) in shapes.iter().enumerate() {
         let (a_t, b_t, c_t) = (case % 2 == 1, case % 3 == 1, case % 5 == 2);
-        let beta = [0.0f32, 1.0, 0.5, -1.25][case % 4];
-        let a_s = if a_t { (1, m) } else { (k, 1) };
-        let b_s = if b_t { (1, k) } else { (n, 1) };
-        let c_s = if c_t { (1, m) } else { (n, 1) };
-        let a = rand_vec(&mut rng, m * k);
-        let b = rand_vec(&mut rng, k * n);
-        let c0 = rand_vec(&mut rng, m * n);
-        let (exact, mag) = gemm64(m, k, n, &a, a_s, &b, b_s, beta, &c0, c_s);
-        let start = if beta == 0.0 { vec![f32::NAN; m * n] } else { c0.clone() };
-        let row_major = |c: &[f32]| -> Vec<f32> { (0..m * n).map(|e| c[(e / n) * c_s.0 + (e % n) * c_s.1]).collect() };
-        let what = format!("case {case}: {m}×{k}×{n}, transposed a {a_t} b {b_t} c {c_t}, beta {beta}");
+        let g = GemmCase::new(&mut rng, case, (m, k, n), (a_t, b_t, c_t));
+        let what = &g.what;
         let mut first: Option<(gemm::Isa, Vec<f32>)> = None;
         for &isa in &isas {
-            let mut c = start.clone();
-            gemm::sgemm_on(Some(isa), m, k, n, &a, a_s, &b, b_s, beta, &mut c, c_s);
-            let c = row_major(&c);
-            assert_within(&format!("{isa:?} {what}"), &c, &exact, &mag, k);
+            let mut c = g.start.clone();
+            gemm::sgemm_on(Some(isa), m, k, n, &g.a, g.a_s, &g.b, g.b_s, g.beta, &mut c, g.c_s);
+            let c = g.row_major(&c);
+            assert_within(&format!("{isa:?} {what}"), &c, &g.exact, &g.mag, k);
             // Same panels, k-blocks and FMA order per element on every kernel: the same bits.
             if let Some((isa0, c0)) = &first {
                 for (e, (p, q)) in c.iter().zip(c0).enumerate() {
@@ -164,9 +187,9 @@ fn each_gemm_kernel_matches_the_definition_and_the_others_bit_for_bit() {
                 first = Some((isa, c));
             }
         }
-        let mut plain = start;
-        gemm::naive(m, k, n, &a, a_s, &b, b_s, beta, &mut plain, c_s);
-        assert_within(&format!("naive {what}"), &row_major(&plain), &exact, &mag, k);
+        let mut plain = g.start.clone();
+        gemm::naive(m, k, n, &g.a, g.a_s, &g.b, g.b_s, g.beta, &mut plain, g.c_s);
+        assert_within(&format!("naive {what}"), &g.row_major(&plain), &g.exact, &g.mag, k);
     }
 }
 
